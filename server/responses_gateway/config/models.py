@@ -1,0 +1,187 @@
+"""The shape of the gateway's YAML config (pydantic v2).
+
+The model list and the ``*_settings`` sections follow LiteLLM's proxy ``config.yaml`` so a LiteLLM user can
+bring theirs. Two strictness levels, on purpose:
+
+* our own sections (the top level, ``gateway_settings``, a ``model_list`` entry) forbid unknown keys, so a
+  typo fails loudly;
+* LiteLLM's sections (``litellm_settings``, ``general_settings``, ``router_settings``, ``litellm_params``)
+  keep unknown keys (``extra="allow"``): a real LiteLLM file has dozens we do not use. The loader reports
+  each one as a warning. Keys we do use are type-checked either way.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
+)
+
+RoutingStrategy = Literal["simple-shuffle", "round-robin", "least-busy"]
+SUPPORTED_ROUTING_STRATEGIES: tuple[RoutingStrategy, ...] = ("simple-shuffle", "round-robin", "least-busy")
+DEFAULT_SQLITE_PATH = "./responses-gateway.db"
+DEFAULT_MAX_REQUEST_BODY_BYTES = 32 * 1024 * 1024
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _LiteLLMSection(BaseModel):
+    # Unknown keys are kept in ``model_extra`` and surfaced as warnings by the loader.
+    model_config = ConfigDict(extra="allow")
+
+
+def _fallback_targets(value: Any) -> Any:
+    # LiteLLM accepts ``{"a": "b"}`` as well as ``{"a": ["b"]}``; normalise the former.
+    if isinstance(value, list):
+        return [{k: [v] if isinstance(v, str) else v for k, v in entry.items()} if isinstance(entry, dict)
+                else entry for entry in value]
+    return value
+
+
+# ``[{"model-a": ["model-b", "model-c"]}]``: try model-b then model-c when model-a fails.
+Fallbacks = Annotated[list[dict[str, list[str]]], BeforeValidator(_fallback_targets)]
+
+
+class LiteLLMParams(_LiteLLMSection):
+    """``model_list[].litellm_params``. Only the keys the gateway acts on are typed."""
+
+    # ``provider/model`` as LiteLLM spells it (``openai/gpt-4o``, ``anthropic/claude-...``); may hold ``*``.
+    model: str
+    custom_llm_provider: str | None = None
+    api_base: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
+    api_version: str | None = None
+    organization: str | None = None
+    timeout: PositiveFloat | None = None
+    stream_timeout: PositiveFloat | None = None
+    max_retries: NonNegativeInt | None = None
+    drop_params: bool | None = None
+    # When set, the deployment never calls upstream and answers with this text (LiteLLM's testing hook).
+    mock_response: str | None = None
+    use_chat_completions_api: bool | None = None
+    headers: dict[str, str] | None = None
+    extra_headers: dict[str, str] | None = None
+    vertex_project: str | None = None
+    vertex_location: str | None = None
+    vertex_credentials: str | None = Field(default=None, repr=False)
+
+
+class ModelInfo(BaseModel):
+    # Free-form metadata in LiteLLM (mode, base_model, costs...): kept, never warned about.
+    model_config = ConfigDict(extra="allow")
+    id: str | None = None
+
+
+class Deployment(_Strict):
+    """One ``model_list`` entry: the public ``model_name`` and how to reach it."""
+
+    model_name: str
+    litellm_params: LiteLLMParams
+    model_info: ModelInfo = Field(default_factory=ModelInfo)
+
+
+class LiteLLMSettings(_LiteLLMSection):
+    drop_params: bool = False
+    num_retries: NonNegativeInt | None = None
+    request_timeout: PositiveFloat | None = None
+    fallbacks: Fallbacks | None = None
+
+
+class GeneralSettings(_LiteLLMSection):
+    # When set, every request must carry ``Authorization: Bearer <master_key>``.
+    master_key: str | None = Field(default=None, repr=False)
+
+
+class RouterSettings(_LiteLLMSection):
+    # Any string is accepted so a LiteLLM file with e.g. ``latency-based-routing`` still loads; the loader
+    # warns and ``effective_strategy`` falls back to simple-shuffle.
+    routing_strategy: str = "simple-shuffle"
+    num_retries: NonNegativeInt | None = None
+    retry_after: NonNegativeFloat = 0.0
+    timeout: PositiveFloat | None = None
+    stream_timeout: PositiveFloat | None = None
+    fallbacks: Fallbacks | None = None
+    allowed_fails: NonNegativeInt | None = None
+    cooldown_time: NonNegativeFloat | None = None
+    # ``{"gpt-4": "gpt-4o"}``: requests for gpt-4 are served by the gpt-4o deployments.
+    model_group_alias: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def effective_strategy(self) -> RoutingStrategy:
+        for known in SUPPORTED_ROUTING_STRATEGIES:
+            if self.routing_strategy == known:
+                return known
+        return "simple-shuffle"
+
+
+class StoreSettings(_Strict):
+    """Where responses are stored (for ``previous_response_id``, GET, cancel...)."""
+
+    type: Literal["sqlite", "postgres", "redis"] = "sqlite"
+    # sqlite only; ``:memory:`` keeps everything in process (lost on restart).
+    path: str = DEFAULT_SQLITE_PATH
+    # postgres / redis only, e.g. ``postgresql://user:pw@host/db``; may be ``os.environ/DATABASE_URL``.
+    url: str | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _url_for_servers(self) -> StoreSettings:
+        if self.type != "sqlite" and not self.url:
+            raise ValueError(f"store type {self.type!r} needs a url")
+        return self
+
+
+class GatewaySettings(_Strict):
+    """This gateway's own settings (not a LiteLLM section)."""
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    max_request_body_bytes: PositiveInt = DEFAULT_MAX_REQUEST_BODY_BYTES
+    # How long streamed events may be batched before being written to the store; clients get each event
+    # as it comes. 0 writes every event at once.
+    stream_event_flush_ms: NonNegativeInt = 50
+    # Used when neither the deployment nor router/litellm settings give a timeout (seconds).
+    request_timeout: PositiveFloat = 600.0
+    stream_timeout: PositiveFloat = 600.0
+    host: str = "0.0.0.0"
+    grpc_port: Annotated[int, Field(ge=1, le=65535)] = 50051
+    http_port: Annotated[int, Field(ge=1, le=65535)] = 8080
+
+
+def _stringify_env(value: Any) -> Any:
+    # YAML reads ``REDIS_PORT: 6379`` as an int; the environment only holds strings.
+    if isinstance(value, dict):
+        return {k: str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, int | float) else v
+                for k, v in value.items()}
+    return value
+
+
+class GatewayConfig(_Strict):
+    model_list: list[Deployment] = Field(default_factory=list)
+    litellm_settings: LiteLLMSettings = Field(default_factory=LiteLLMSettings)
+    general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
+    router_settings: RouterSettings = Field(default_factory=RouterSettings)
+    # Set into the process environment at load, before ``os.environ/`` references are resolved.
+    environment_variables: Annotated[dict[str, str], BeforeValidator(_stringify_env)] = Field(
+        default_factory=dict, repr=False
+    )
+    gateway_settings: GatewaySettings = Field(default_factory=GatewaySettings)
+
+
+# LiteLLM top-level sections the gateway has no use for: accepted with a warning rather than rejected, so a
+# LiteLLM file loads. Anything else unknown at the top level is an error.
+IGNORED_LITELLM_SECTIONS = frozenset({
+    "credential_list", "guardrails", "mcp_servers", "callback_settings", "files_settings",
+    "finetune_settings", "assistant_settings", "search_tools", "vector_store_registry", "prompts",
+    "pass_through_endpoints", "model_group_settings",
+})
+LITELLM_SECTIONS = ("litellm_settings", "general_settings", "router_settings")
