@@ -62,8 +62,12 @@ class LoadedConfig:
 
     def lookup(self, model: str) -> list[ResolvedDeployment]:
         """Deployments serving ``model``, disabled ones included (see ``config.lookup`` for the rule)."""
-        return lookup_deployments(model, self.deployments, resolve_wildcard=self._resolve_wildcard,
-                                  aliases=self.routing.model_group_alias)
+        return lookup_deployments(
+            model,
+            self.deployments,
+            resolve_wildcard=self._resolve_wildcard,
+            aliases=self.routing.model_group_alias,
+        )
 
     def model_names(self) -> list[str]:
         """Public names of the enabled, non-wildcard deployments, deduplicated in config order."""
@@ -81,10 +85,16 @@ class LoadedConfig:
         self, template: ResolvedDeployment, model: str, requested: str
     ) -> ResolvedDeployment:
         resolved = resolve_deployment(
-            self.config.model_list[template.index], index=template.index, env=self.env,
-            defaults=self.defaults, missing_env=self.missing_env.get(template.index), model_override=model)
-        return dataclasses.replace(resolved, model_name=requested,
-                                   deployment_id=f"{template.deployment_id}:{requested}")
+            self.config.model_list[template.index],
+            index=template.index,
+            env=self.env,
+            defaults=self.defaults,
+            missing_env=self.missing_env.get(template.index),
+            model_override=model,
+        )
+        return dataclasses.replace(
+            resolved, model_name=requested, deployment_id=f"{template.deployment_id}:{requested}"
+        )
 
 
 def load_config(
@@ -112,7 +122,8 @@ def load_config(
 
     # environment_variables first: os.environ/ references elsewhere may point at them.
     env_vars, missing = resolve_env_refs(
-        raw.get("environment_variables") or {}, env, ("environment_variables",))
+        raw.get("environment_variables") or {}, env, ("environment_variables",)
+    )
     if isinstance(env_vars, dict):
         for k, v in env_vars.items():
             if v is not None and not isinstance(v, dict | list):
@@ -147,14 +158,25 @@ def load_config(
     defaults = _defaults(cfg)
     deployments = tuple(
         resolve_deployment(d, index=i, env=env, defaults=defaults, missing_env=missing_env.get(i))
-        for i, d in enumerate(cfg.model_list))
+        for i, d in enumerate(cfg.model_list)
+    )
     warnings.extend(_deployment_hints(deployments))
-    return LoadedConfig(Path(path), cfg, deployments, tuple(warnings), routing, defaults,
-                        cfg.general_settings.master_key, env, missing_env)
+    return LoadedConfig(
+        Path(path),
+        cfg,
+        deployments,
+        tuple(warnings),
+        routing,
+        defaults,
+        cfg.general_settings.master_key,
+        env,
+        missing_env,
+    )
 
 
-def _resolve_entry(index: int, entry: Any, env: Mapping[str, str],
-                   missing_env: dict[int, dict[str, tuple[str, ...]]]) -> Any:
+def _resolve_entry(
+    index: int, entry: Any, env: Mapping[str, str], missing_env: dict[int, dict[str, tuple[str, ...]]]
+) -> Any:
     # Only litellm_params may reference variables in a deployment; model_name and model_info stay literal.
     if not isinstance(entry, dict) or not isinstance(entry.get("litellm_params"), dict):
         return entry
@@ -184,25 +206,36 @@ def _check_ids(cfg: GatewayConfig, label: str) -> None:
         if d.model_info.id is None:
             continue
         if d.model_info.id in seen:
-            raise ConfigError([f"{label}: model_list[{i}].model_info.id: {d.model_info.id!r} is already used "
-                               f"by model_list[{seen[d.model_info.id]}]"])
+            raise ConfigError(
+                [
+                    f"{label}: model_list[{i}].model_info.id: {d.model_info.id!r} is already used "
+                    f"by model_list[{seen[d.model_info.id]}]"
+                ]
+            )
         seen[d.model_info.id] = i
 
 
 def _ignored_keys(cfg: GatewayConfig) -> list[str]:
-    out = [f"ignored: {section}.{key}" for section in LITELLM_SECTIONS
-           for key in (getattr(cfg, section).model_extra or {})]
+    out = [
+        f"ignored: {section}.{key}"
+        for section in LITELLM_SECTIONS
+        for key in (getattr(cfg, section).model_extra or {})
+    ]
     for i, d in enumerate(cfg.model_list):
-        out.extend(f"ignored: litellm_params.{key} in model_list[{i}]"
-                   for key in (d.litellm_params.model_extra or {}))
+        out.extend(
+            f"ignored: litellm_params.{key} in model_list[{i}]"
+            for key in (d.litellm_params.model_extra or {})
+        )
     return out
 
 
 def _routing(cfg: GatewayConfig, warnings: list[str]) -> RoutingPolicy:
     rs, ls = cfg.router_settings, cfg.litellm_settings
     if rs.routing_strategy != rs.effective_strategy:
-        warnings.append(f"router_settings.routing_strategy: {rs.routing_strategy!r} is not supported; "
-                        f"using {rs.effective_strategy!r}")
+        warnings.append(
+            f"router_settings.routing_strategy: {rs.routing_strategy!r} is not supported; "
+            f"using {rs.effective_strategy!r}"
+        )
     fallbacks: dict[str, tuple[str, ...]] = {}
     for entries in (ls.fallbacks or [], rs.fallbacks or []):  # router_settings last, so it wins
         for entry in entries:
@@ -239,8 +272,14 @@ def _deployment_hints(deployments: tuple[ResolvedDeployment, ...]) -> list[str]:
     # there. Say so, since many OpenAI-compatible servers lack /responses.
     out = []
     for d in deployments:
-        if (d.provider is ProviderKind.OPENAI and d.adapter is AdapterKind.RESPONSES and d.api_base
-                and not d.api_base.startswith("https://api.openai.com")):
-            out.append(f"model_list[{d.index}] ({d.model_name}): openai/ calls {d.api_base}/responses; "
-                       "if that server only has Chat Completions, set use_chat_completions_api: true")
+        if (
+            d.provider is ProviderKind.OPENAI
+            and d.adapter is AdapterKind.RESPONSES
+            and d.api_base
+            and not d.api_base.startswith("https://api.openai.com")
+        ):
+            out.append(
+                f"model_list[{d.index}] ({d.model_name}): openai/ calls {d.api_base}/responses; "
+                "if that server only has Chat Completions, set use_chat_completions_api: true"
+            )
     return out

@@ -62,8 +62,9 @@ def _match_patterns(
     for pattern in sorted(patterns, key=_specificity, reverse=True):
         match = wildcard_regex(pattern).fullmatch(requested)
         if match is not None:
-            return [resolve(d, substitute_wildcards(match, d.litellm_model), requested)
-                    for d in patterns[pattern]]
+            return [
+                resolve(d, substitute_wildcards(match, d.litellm_model), requested) for d in patterns[pattern]
+            ]
     return []
 
 

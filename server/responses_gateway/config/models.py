@@ -44,8 +44,12 @@ class _LiteLLMSection(BaseModel):
 def _fallback_targets(value: Any) -> Any:
     # LiteLLM accepts ``{"a": "b"}`` as well as ``{"a": ["b"]}``; normalise the former.
     if isinstance(value, list):
-        return [{k: [v] if isinstance(v, str) else v for k, v in entry.items()} if isinstance(entry, dict)
-                else entry for entry in value]
+        return [
+            {k: [v] if isinstance(v, str) else v for k, v in entry.items()}
+            if isinstance(entry, dict)
+            else entry
+            for entry in value
+        ]
     return value
 
 
@@ -160,8 +164,10 @@ class GatewaySettings(_Strict):
 def _stringify_env(value: Any) -> Any:
     # YAML reads ``REDIS_PORT: 6379`` as an int; the environment only holds strings.
     if isinstance(value, dict):
-        return {k: str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, int | float) else v
-                for k, v in value.items()}
+        return {
+            k: str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, int | float) else v
+            for k, v in value.items()
+        }
     return value
 
 
@@ -179,9 +185,20 @@ class GatewayConfig(_Strict):
 
 # LiteLLM top-level sections the gateway has no use for: accepted with a warning rather than rejected, so a
 # LiteLLM file loads. Anything else unknown at the top level is an error.
-IGNORED_LITELLM_SECTIONS = frozenset({
-    "credential_list", "guardrails", "mcp_servers", "callback_settings", "files_settings",
-    "finetune_settings", "assistant_settings", "search_tools", "vector_store_registry", "prompts",
-    "pass_through_endpoints", "model_group_settings",
-})
+IGNORED_LITELLM_SECTIONS = frozenset(
+    {
+        "credential_list",
+        "guardrails",
+        "mcp_servers",
+        "callback_settings",
+        "files_settings",
+        "finetune_settings",
+        "assistant_settings",
+        "search_tools",
+        "vector_store_registry",
+        "prompts",
+        "pass_through_endpoints",
+        "model_group_settings",
+    }
+)
 LITELLM_SECTIONS = ("litellm_settings", "general_settings", "router_settings")

@@ -73,45 +73,121 @@ class ProviderSpec:
     api_version_env: tuple[str, ...] = ()
 
 
-def _spec(kind: ProviderKind, adapter: AdapterKind, base: str | None, base_env: tuple[str, ...],
-          key_env: tuple[str, ...], *, auth: AuthStyle = AuthStyle.BEARER, key_required: bool = True,
-          suffix: str = "", version_env: tuple[str, ...] = ()) -> ProviderSpec:
+def _spec(
+    kind: ProviderKind,
+    adapter: AdapterKind,
+    base: str | None,
+    base_env: tuple[str, ...],
+    key_env: tuple[str, ...],
+    *,
+    auth: AuthStyle = AuthStyle.BEARER,
+    key_required: bool = True,
+    suffix: str = "",
+    version_env: tuple[str, ...] = (),
+) -> ProviderSpec:
     return ProviderSpec(kind, adapter, auth, base, base_env, key_env, key_required, suffix, version_env)
 
 
 _R, _C = AdapterKind.RESPONSES, AdapterKind.CHAT_COMPLETIONS
 P = ProviderKind
 
-PROVIDERS: Mapping[ProviderKind, ProviderSpec] = MappingProxyType({s.kind: s for s in (
-    _spec(P.OPENAI, _R, "https://api.openai.com/v1", ("OPENAI_BASE_URL", "OPENAI_API_BASE"),
-          ("OPENAI_API_KEY",)),
-    # No default base: every Azure resource has its own (https://<resource>.openai.azure.com).
-    _spec(P.AZURE, _R, None, ("AZURE_API_BASE",), ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY"),
-          auth=AuthStyle.AZURE_API_KEY, version_env=("AZURE_API_VERSION",)),
-    _spec(P.ANTHROPIC, AdapterKind.ANTHROPIC, "https://api.anthropic.com",
-          ("ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL"), ("ANTHROPIC_API_KEY",), auth=AuthStyle.X_API_KEY),
-    _spec(P.GEMINI, AdapterKind.GEMINI, "https://generativelanguage.googleapis.com", ("GEMINI_API_BASE",),
-          ("GEMINI_API_KEY", "GOOGLE_API_KEY"), auth=AuthStyle.GOOG_API_KEY, suffix="/v1beta"),
-    # Base derived from project + location at resolve time; credentials, not a key.
-    _spec(P.VERTEX_AI, AdapterKind.GEMINI, None, (), (), auth=AuthStyle.GOOGLE_OAUTH, key_required=False),
-    # vLLM needs no key unless started with --api-key; no default base (it is wherever you run it).
-    _spec(P.HOSTED_VLLM, _C, None, ("HOSTED_VLLM_API_BASE",), ("HOSTED_VLLM_API_KEY",), key_required=False),
-    _spec(P.OLLAMA_CHAT, _C, "http://localhost:11434", ("OLLAMA_API_BASE",), ("OLLAMA_API_KEY",),
-          key_required=False, suffix="/v1"),
-    _spec(P.GROQ, _C, "https://api.groq.com/openai/v1", ("GROQ_API_BASE",), ("GROQ_API_KEY",)),
-    _spec(P.MISTRAL, _C, "https://api.mistral.ai/v1", ("MISTRAL_API_BASE",), ("MISTRAL_API_KEY",)),
-    _spec(P.TOGETHER_AI, _C, "https://api.together.xyz/v1", ("TOGETHER_AI_API_BASE",),
-          ("TOGETHER_API_KEY", "TOGETHER_AI_API_KEY", "TOGETHERAI_API_KEY", "TOGETHER_AI_TOKEN")),
-    # LiteLLM defaults to DeepSeek's /beta base (prefix completion etc.); plain chat works on the root.
-    _spec(P.DEEPSEEK, _C, "https://api.deepseek.com", ("DEEPSEEK_API_BASE",), ("DEEPSEEK_API_KEY",)),
-    _spec(P.XAI, _C, "https://api.x.ai/v1", ("XAI_API_BASE",), ("XAI_API_KEY",)),
-    _spec(P.OPENROUTER, _C, "https://openrouter.ai/api/v1", ("OPENROUTER_API_BASE",),
-          ("OPENROUTER_API_KEY", "OR_API_KEY")),
-    _spec(P.FIREWORKS_AI, _C, "https://api.fireworks.ai/inference/v1", ("FIREWORKS_API_BASE",),
-          ("FIREWORKS_API_KEY", "FIREWORKS_AI_API_KEY", "FIREWORKSAI_API_KEY", "FIREWORKS_AI_TOKEN")),
-    _spec(P.PERPLEXITY, _C, "https://api.perplexity.ai", ("PERPLEXITY_API_BASE",),
-          ("PERPLEXITYAI_API_KEY", "PERPLEXITY_API_KEY")),
-)})
+PROVIDERS: Mapping[ProviderKind, ProviderSpec] = MappingProxyType(
+    {
+        s.kind: s
+        for s in (
+            _spec(
+                P.OPENAI,
+                _R,
+                "https://api.openai.com/v1",
+                ("OPENAI_BASE_URL", "OPENAI_API_BASE"),
+                ("OPENAI_API_KEY",),
+            ),
+            # No default base: every Azure resource has its own (https://<resource>.openai.azure.com).
+            _spec(
+                P.AZURE,
+                _R,
+                None,
+                ("AZURE_API_BASE",),
+                ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY"),
+                auth=AuthStyle.AZURE_API_KEY,
+                version_env=("AZURE_API_VERSION",),
+            ),
+            _spec(
+                P.ANTHROPIC,
+                AdapterKind.ANTHROPIC,
+                "https://api.anthropic.com",
+                ("ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL"),
+                ("ANTHROPIC_API_KEY",),
+                auth=AuthStyle.X_API_KEY,
+            ),
+            _spec(
+                P.GEMINI,
+                AdapterKind.GEMINI,
+                "https://generativelanguage.googleapis.com",
+                ("GEMINI_API_BASE",),
+                ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+                auth=AuthStyle.GOOG_API_KEY,
+                suffix="/v1beta",
+            ),
+            # Base derived from project + location at resolve time; credentials, not a key.
+            _spec(
+                P.VERTEX_AI, AdapterKind.GEMINI, None, (), (), auth=AuthStyle.GOOGLE_OAUTH, key_required=False
+            ),
+            # vLLM needs no key unless started with --api-key; no default base (it is wherever you run it).
+            _spec(
+                P.HOSTED_VLLM,
+                _C,
+                None,
+                ("HOSTED_VLLM_API_BASE",),
+                ("HOSTED_VLLM_API_KEY",),
+                key_required=False,
+            ),
+            _spec(
+                P.OLLAMA_CHAT,
+                _C,
+                "http://localhost:11434",
+                ("OLLAMA_API_BASE",),
+                ("OLLAMA_API_KEY",),
+                key_required=False,
+                suffix="/v1",
+            ),
+            _spec(P.GROQ, _C, "https://api.groq.com/openai/v1", ("GROQ_API_BASE",), ("GROQ_API_KEY",)),
+            _spec(P.MISTRAL, _C, "https://api.mistral.ai/v1", ("MISTRAL_API_BASE",), ("MISTRAL_API_KEY",)),
+            _spec(
+                P.TOGETHER_AI,
+                _C,
+                "https://api.together.xyz/v1",
+                ("TOGETHER_AI_API_BASE",),
+                ("TOGETHER_API_KEY", "TOGETHER_AI_API_KEY", "TOGETHERAI_API_KEY", "TOGETHER_AI_TOKEN"),
+            ),
+            # LiteLLM defaults to DeepSeek's /beta base (prefix completion etc.); plain chat works
+            # on the root.
+            _spec(P.DEEPSEEK, _C, "https://api.deepseek.com", ("DEEPSEEK_API_BASE",), ("DEEPSEEK_API_KEY",)),
+            _spec(P.XAI, _C, "https://api.x.ai/v1", ("XAI_API_BASE",), ("XAI_API_KEY",)),
+            _spec(
+                P.OPENROUTER,
+                _C,
+                "https://openrouter.ai/api/v1",
+                ("OPENROUTER_API_BASE",),
+                ("OPENROUTER_API_KEY", "OR_API_KEY"),
+            ),
+            _spec(
+                P.FIREWORKS_AI,
+                _C,
+                "https://api.fireworks.ai/inference/v1",
+                ("FIREWORKS_API_BASE",),
+                ("FIREWORKS_API_KEY", "FIREWORKS_AI_API_KEY", "FIREWORKSAI_API_KEY", "FIREWORKS_AI_TOKEN"),
+            ),
+            _spec(
+                P.PERPLEXITY,
+                _C,
+                "https://api.perplexity.ai",
+                ("PERPLEXITY_API_BASE",),
+                ("PERPLEXITYAI_API_KEY", "PERPLEXITY_API_KEY"),
+            ),
+        )
+    }
+)
 
 # LiteLLM prefixes served by another entry: ``ollama/`` is LiteLLM's /api/generate flavour; the gateway
 # always uses Ollama's chat API.
@@ -125,8 +201,14 @@ VERTEX_DEFAULT_LOCATION = "us-central1"
 # LiteLLM guesses the provider of a bare model name from its model lists; this is the part of that guess
 # that matters here. Order matters: first match wins.
 _BARE_NAME_PROVIDERS: tuple[tuple[str, ProviderKind], ...] = (
-    ("gpt-", P.OPENAI), ("chatgpt-", P.OPENAI), ("o1", P.OPENAI), ("o3", P.OPENAI), ("o4", P.OPENAI),
-    ("codex-", P.OPENAI), ("computer-use-", P.OPENAI), ("ft:gpt-", P.OPENAI),
+    ("gpt-", P.OPENAI),
+    ("chatgpt-", P.OPENAI),
+    ("o1", P.OPENAI),
+    ("o3", P.OPENAI),
+    ("o4", P.OPENAI),
+    ("codex-", P.OPENAI),
+    ("computer-use-", P.OPENAI),
+    ("ft:gpt-", P.OPENAI),
     ("claude-", P.ANTHROPIC),
     ("gemini-", P.VERTEX_AI),  # LiteLLM sends bare gemini-* to Vertex AI; write gemini/... for AI Studio
 )

@@ -198,19 +198,44 @@ def _deployment_id(deployment: Deployment, index: int) -> str:
     return deployment.model_info.id or f"{deployment.model_name}#{index}"
 
 
-def _unsupported(deployment: Deployment, index: int, litellm_model: str, prefix: str, upstream: str,
-                 defaults: DeploymentDefaults) -> ResolvedDeployment:
+def _unsupported(
+    deployment: Deployment,
+    index: int,
+    litellm_model: str,
+    prefix: str,
+    upstream: str,
+    defaults: DeploymentDefaults,
+) -> ResolvedDeployment:
     # Kept in the list (disabled) rather than rejected, so a LiteLLM file with e.g. bedrock/ still loads.
     if prefix:
         reason = f"provider {prefix!r} is not supported by this gateway"
     else:
-        reason = (f"cannot tell the provider of {litellm_model!r}; "
-                  "write it as provider/model (e.g. openai/...)")
+        reason = (
+            f"cannot tell the provider of {litellm_model!r}; write it as provider/model (e.g. openai/...)"
+        )
     return ResolvedDeployment(
-        model_name=deployment.model_name, deployment_id=_deployment_id(deployment, index), index=index,
-        litellm_model=litellm_model, provider=None, adapter=AdapterKind.CHAT_COMPLETIONS,
-        auth=AuthStyle.BEARER, upstream_model=upstream, api_base=None, api_key=None, key_required=False,
-        headers=MappingProxyType({}), api_version=None, organization=None, timeout=defaults.timeout,
-        stream_timeout=defaults.stream_timeout, max_retries=0, drop_params=False, mock_response=None,
-        vertex_project=None, vertex_location=None, vertex_credentials=None, enabled=False,
-        disabled_reason=reason)
+        model_name=deployment.model_name,
+        deployment_id=_deployment_id(deployment, index),
+        index=index,
+        litellm_model=litellm_model,
+        provider=None,
+        adapter=AdapterKind.CHAT_COMPLETIONS,
+        auth=AuthStyle.BEARER,
+        upstream_model=upstream,
+        api_base=None,
+        api_key=None,
+        key_required=False,
+        headers=MappingProxyType({}),
+        api_version=None,
+        organization=None,
+        timeout=defaults.timeout,
+        stream_timeout=defaults.stream_timeout,
+        max_retries=0,
+        drop_params=False,
+        mock_response=None,
+        vertex_project=None,
+        vertex_location=None,
+        vertex_credentials=None,
+        enabled=False,
+        disabled_reason=reason,
+    )

@@ -28,7 +28,7 @@ class MissingEnv:
 def env_ref_name(value: object) -> str | None:
     """``"os.environ/OPENAI_API_KEY"`` -> ``"OPENAI_API_KEY"``; anything else -> None."""
     if isinstance(value, str) and value.startswith(ENV_PREFIX):
-        name = value[len(ENV_PREFIX):].strip()
+        name = value[len(ENV_PREFIX) :].strip()
         return name or None
     return None
 

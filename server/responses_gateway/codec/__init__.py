@@ -1,0 +1,41 @@
+"""The one place that knows OpenAI's JSON spelling: proto messages <-> OpenAI JSON.
+
+Driven by the descriptors and the contract's options (docs/contract.md); there is no per-message code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from google.protobuf.message import Message
+
+from responses_gateway.codec.plans import CodecError, plan_for
+from responses_gateway.codec.unions import union_tags
+
+__all__ = ["CodecError", "dumps", "from_json", "loads", "to_json", "union_tags"]
+
+M = TypeVar("M", bound=Message)
+
+
+def to_json(msg: Message) -> Any:
+    """The OpenAI JSON value (dict, list or scalar) of `msg`."""
+    return plan_for(msg.DESCRIPTOR).encode(msg)
+
+
+def from_json(msg: M, data: Any) -> M:
+    """Fill `msg` from an OpenAI JSON value; raises CodecError (with a `param` path) when it does not fit."""
+    plan_for(msg.DESCRIPTOR).decode(msg, data)
+    return msg
+
+
+def dumps(msg: Message) -> bytes:
+    return orjson.dumps(to_json(msg))
+
+
+def loads(msg: M, raw: bytes | str) -> M:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise CodecError(f"We could not parse the JSON body of your request: {e}") from None
+    return from_json(msg, data)

@@ -1,0 +1,476 @@
+"""Per-message JSON converters, built once from the descriptors and the contract's options.
+
+The rules are written down in docs/contract.md. Each message descriptor gets one `MessagePlan`, whose
+fields are precompiled into small encode/decode closures, so the per-event work on the streaming hot
+path is a loop over the fields that are actually set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from responses_gateway.codec.values import (
+    list_to_py,
+    number_to_json,
+    py_to_list,
+    py_to_struct,
+    py_to_value,
+    struct_to_py,
+    value_to_py,
+)
+from responses_gateway.v1 import annotations_pb2 as ann
+
+EXTRA_FIELDS = "extra_fields"
+UNKNOWN_ARM = "unknown"
+UNION_ONEOF = "kind"
+
+_MISSING: Any = object()
+_NEW_LIST: Any = object()
+_NEW_DICT: Any = object()
+
+_INT_TYPES = frozenset(
+    {
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_INT32,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_UINT32,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_SINT32,
+        FieldDescriptor.TYPE_FIXED64,
+        FieldDescriptor.TYPE_FIXED32,
+        FieldDescriptor.TYPE_SFIXED64,
+        FieldDescriptor.TYPE_SFIXED32,
+    }
+)
+_FLOAT_TYPES = frozenset({FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT})
+
+
+class CodecError(ValueError):
+    """JSON that does not fit the contract. `param` is the dotted path OpenAI puts in `error.param`."""
+
+    def __init__(self, message: str, path: list[str | int] | None = None) -> None:
+        super().__init__(message)
+        self.reason = message
+        self.path: list[str | int] = path if path is not None else []
+
+    @property
+    def param(self) -> str | None:
+        out = ""
+        for part in self.path:
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        return out or None
+
+    def __str__(self) -> str:
+        param = self.param
+        return f"{self.reason} at '{param}'" if param else self.reason
+
+
+Encoder = Callable[[Any], Any]
+Decoder = Callable[[Message, Any], None]
+
+
+def _describe(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int | float):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "an array"
+    return "an object"
+
+
+def _expected(what: str, got: Any) -> CodecError:
+    return CodecError(f"Invalid type: expected {what}, got {_describe(got)}")
+
+
+# --- scalar checks (shared by singular, repeated and map fields) ---------------------------------
+
+
+def _check_str(v: Any) -> str:
+    if type(v) is not str:
+        raise _expected("a string", v)
+    return v
+
+
+def _check_int(v: Any) -> int:
+    if type(v) is int:
+        return v
+    if type(v) is float and v.is_integer():
+        return int(v)
+    raise _expected("an integer", v)
+
+
+def _check_float(v: Any) -> float:
+    if type(v) is float or type(v) is int:
+        return float(v)
+    raise _expected("a number", v)
+
+
+def _check_bool(v: Any) -> bool:
+    if type(v) is not bool:
+        raise _expected("a boolean", v)
+    return v
+
+
+def _scalar_check(fd: FieldDescriptor) -> Callable[[Any], Any]:
+    t = fd.type
+    if t == FieldDescriptor.TYPE_STRING:
+        return _check_str
+    if t in _INT_TYPES:
+        return _check_int
+    if t in _FLOAT_TYPES:
+        return _check_float
+    if t == FieldDescriptor.TYPE_BOOL:
+        return _check_bool
+    raise TypeError(f"{fd.full_name}: unsupported field type {t}")
+
+
+def _scalar_encoder(fd: FieldDescriptor) -> Encoder | None:
+    """None means identity (str, int, bool)."""
+    return number_to_json if fd.type in _FLOAT_TYPES else None
+
+
+class EnumPlan:
+    """JSON spelling of each value: the name less the enum's prefix, lower-cased, or its `enum_json`."""
+
+    def __init__(self, desc: EnumDescriptor) -> None:
+        prefix = ""
+        for v in desc.values:
+            if v.number == 0 and v.name.endswith("UNSPECIFIED"):
+                prefix = v.name[: -len("UNSPECIFIED")]
+        self.to_json: dict[int, str] = {}
+        self.from_json: dict[str, int] = {}
+        for v in desc.values:
+            if v.number == 0:
+                continue
+            spelling = v.GetOptions().Extensions[ann.enum_json]
+            if not spelling:
+                name = v.name[len(prefix) :] if prefix and v.name.startswith(prefix) else v.name
+                spelling = name.lower()
+            self.to_json[v.number] = spelling
+            self.from_json[spelling] = v.number
+
+
+_enum_plans: dict[str, EnumPlan] = {}
+
+
+def enum_plan(desc: EnumDescriptor) -> EnumPlan:
+    plan = _enum_plans.get(desc.full_name)
+    if plan is None:
+        plan = _enum_plans[desc.full_name] = EnumPlan(desc)
+    return plan
+
+
+class FieldPlan:
+    __slots__ = ("decode", "default", "encode", "fd", "json", "name")
+
+    def __init__(self, fd: FieldDescriptor) -> None:
+        self.fd = fd
+        self.name = fd.name
+        self.json = fd.GetOptions().Extensions[ann.json_name] or fd.name
+        self.encode: Encoder = _build_encoder(fd)
+        self.decode: Decoder = _build_decoder(fd, self.json)
+        self.default: Any = _emit_default(fd)
+
+
+def _is_map(fd: FieldDescriptor) -> bool:
+    mt = fd.message_type
+    return mt is not None and mt.GetOptions().map_entry
+
+
+def _emit_default(fd: FieldDescriptor) -> Any:
+    """What an unset field is emitted as (see the presence table in docs/contract.md)."""
+    opts = fd.GetOptions()
+    if fd.is_repeated:
+        if opts.Extensions[ann.omit_empty]:
+            return _MISSING
+        return _NEW_DICT if _is_map(fd) else _NEW_LIST
+    if opts.Extensions[ann.nullable]:
+        return None
+    if fd.has_presence or fd.type == FieldDescriptor.TYPE_ENUM:
+        return _MISSING
+    if fd.type == FieldDescriptor.TYPE_STRING:
+        return ""
+    if fd.type == FieldDescriptor.TYPE_BOOL:
+        return False
+    if fd.type in _INT_TYPES or fd.type in _FLOAT_TYPES:
+        return 0
+    return _MISSING
+
+
+def _build_encoder(fd: FieldDescriptor) -> Encoder:
+    if _is_map(fd):
+        value_fd = fd.message_type.fields_by_name["value"]
+        enc_v = _single_encoder(value_fd)
+        if enc_v is None:
+            return dict
+        return lambda m: {k: enc_v(x) for k, x in m.items()}
+    single = _single_encoder(fd)
+    if fd.is_repeated:
+        if single is None:
+            return list
+        return lambda xs: [single(x) for x in xs]
+    return single if single is not None else _identity
+
+
+def _identity(v: Any) -> Any:
+    return v
+
+
+def _single_encoder(fd: FieldDescriptor) -> Encoder | None:
+    if fd.type == FieldDescriptor.TYPE_MESSAGE:
+        sub = plan_for(fd.message_type)  # may still be under construction (recursive types)
+        return lambda m: sub.encode(m)
+    if fd.type == FieldDescriptor.TYPE_ENUM:
+        names = enum_plan(fd.enum_type).to_json
+        return names.get
+    return _scalar_encoder(fd)
+
+
+def _build_decoder(fd: FieldDescriptor, key: str) -> Decoder:
+    name = fd.name
+    if _is_map(fd):
+        return _map_decoder(fd)
+    if fd.type == FieldDescriptor.TYPE_MESSAGE:
+        sub = plan_for(fd.message_type)
+        if fd.is_repeated:
+
+            def dec_repeated_msg(msg: Message, v: Any) -> None:
+                if type(v) is not list:
+                    raise _expected("an array", v)
+                items = getattr(msg, name)
+                for i, x in enumerate(v):
+                    try:
+                        sub.decode(items.add(), x)
+                    except CodecError as e:
+                        e.path.insert(0, i)
+                        raise
+
+            return dec_repeated_msg
+
+        def dec_msg(msg: Message, v: Any) -> None:
+            target = getattr(msg, name)
+            target.SetInParent()
+            sub.decode(target, v)
+
+        return dec_msg
+    if fd.type == FieldDescriptor.TYPE_ENUM:
+        return _enum_decoder(fd, key)
+    check = _scalar_check(fd)
+    if fd.is_repeated:
+
+        def dec_repeated(msg: Message, v: Any) -> None:
+            if type(v) is not list:
+                raise _expected("an array", v)
+            getattr(msg, name).extend([check(x) for x in v])
+
+        return dec_repeated
+
+    def dec_scalar(msg: Message, v: Any) -> None:
+        try:
+            setattr(msg, name, check(v))
+        except ValueError as e:  # out of range for the field's integer type
+            if isinstance(e, CodecError):
+                raise
+            raise CodecError(f"Invalid value: {e}") from None
+
+    return dec_scalar
+
+
+def _enum_decoder(fd: FieldDescriptor, key: str) -> Decoder:
+    """An enum string the contract does not know yet is kept in extra_fields, so it round-trips."""
+    name = fd.name
+    numbers = enum_plan(fd.enum_type).from_json
+
+    def keep(msg: Message, v: Any) -> None:
+        py_to_value(msg.extra_fields[key], v)  # type: ignore[attr-defined]
+
+    if fd.is_repeated:
+
+        def dec_repeated_enum(msg: Message, v: Any) -> None:
+            if type(v) is not list:
+                raise _expected("an array", v)
+            found = [numbers.get(_check_str(x)) for x in v]
+            if None in found:
+                keep(msg, v)
+            else:
+                getattr(msg, name).extend(found)
+
+        return dec_repeated_enum
+
+    def dec_enum(msg: Message, v: Any) -> None:
+        number = numbers.get(_check_str(v))
+        if number is None:
+            keep(msg, v)
+        else:
+            setattr(msg, name, number)
+
+    return dec_enum
+
+
+def _map_decoder(fd: FieldDescriptor) -> Decoder:
+    name = fd.name
+    value_fd = fd.message_type.fields_by_name["value"]
+    if value_fd.type == FieldDescriptor.TYPE_MESSAGE:
+        sub = plan_for(value_fd.message_type)
+
+        def dec_msg_map(msg: Message, v: Any) -> None:
+            if type(v) is not dict:
+                raise _expected("an object", v)
+            target = getattr(msg, name)
+            for k, x in v.items():
+                try:
+                    sub.decode(target[k], x)
+                except CodecError as e:
+                    e.path.insert(0, k)
+                    raise
+
+        return dec_msg_map
+    if value_fd.type == FieldDescriptor.TYPE_ENUM:
+        numbers = enum_plan(value_fd.enum_type).from_json
+
+        def check(x: Any) -> Any:
+            number = numbers.get(_check_str(x))
+            if number is None:
+                raise CodecError(f"Invalid value: {x!r}")
+            return number
+
+    else:
+        check = _scalar_check(value_fd)
+
+    def dec_scalar_map(msg: Message, v: Any) -> None:
+        if type(v) is not dict:
+            raise _expected("an object", v)
+        target = getattr(msg, name)
+        for k, x in v.items():
+            try:
+                target[k] = check(x)
+            except CodecError as e:
+                e.path.insert(0, k)
+                raise
+
+    return dec_scalar_map
+
+
+# --- message plans -------------------------------------------------------------------------------
+
+_plans: dict[str, MessagePlan] = {}
+
+
+def plan_for(desc: Descriptor) -> MessagePlan:
+    plan = _plans.get(desc.full_name)
+    if plan is None:
+        plan = MessagePlan.__new__(MessagePlan)
+        _plans[desc.full_name] = plan  # registered before building: messages can be recursive
+        plan.__init__(desc)  # type: ignore[misc]
+    return plan
+
+
+class MessagePlan:
+    """Encoder and decoder of one message type; `encode(msg)` → JSON value, `decode(msg, json)`."""
+
+    encode: Callable[[Message], Any]
+    decode: Callable[[Message, Any], None]
+
+    def __init__(self, desc: Descriptor) -> None:
+        self.desc = desc
+        full = desc.full_name
+        opts = desc.GetOptions()
+        if full == "google.protobuf.Struct":
+            self.encode, self.decode = struct_to_py, _struct_decode  # type: ignore[assignment]
+        elif full == "google.protobuf.Value":
+            self.encode, self.decode = value_to_py, py_to_value  # type: ignore[assignment]
+        elif full == "google.protobuf.ListValue":
+            self.encode, self.decode = list_to_py, _list_value_decode  # type: ignore[assignment]
+        elif opts.Extensions[ann.list]:
+            from responses_gateway.codec.unions import build_list_plan
+
+            self.encode, self.decode = build_list_plan(desc)
+        elif opts.Extensions[ann.union]:
+            from responses_gateway.codec.unions import build_union_plan
+
+            self.encode, self.decode = build_union_plan(desc)
+        else:
+            self.encode, self.decode = build_object_plan(desc)
+
+
+def _struct_decode(msg: Message, v: Any) -> None:
+    if type(v) is not dict:
+        raise _expected("an object", v)
+    py_to_struct(msg, v)  # type: ignore[arg-type]
+
+
+def _list_value_decode(msg: Message, v: Any) -> None:
+    if type(v) is not list:
+        raise _expected("an array", v)
+    py_to_list(msg, v)  # type: ignore[arg-type]
+
+
+def object_fields(desc: Descriptor, only: Callable[[FieldDescriptor], bool] | None = None) -> list[FieldPlan]:
+    return [FieldPlan(fd) for fd in desc.fields if fd.name != EXTRA_FIELDS and (only is None or only(fd))]
+
+
+def encode_fields(present: dict[Any, Any], fields: list[FieldPlan], out: dict[str, Any]) -> None:
+    for fp in fields:
+        v = present.get(fp.fd, _MISSING)
+        if v is _MISSING:
+            d = fp.default
+            if d is _MISSING:
+                continue
+            out[fp.json] = [] if d is _NEW_LIST else {} if d is _NEW_DICT else d
+        else:
+            out[fp.json] = fp.encode(v)
+
+
+def decode_field(fp: FieldPlan, msg: Message, v: Any) -> None:
+    try:
+        fp.decode(msg, v)
+    except CodecError as e:
+        e.path.insert(0, fp.json)
+        raise
+
+
+_NO_SKIP: frozenset[str] = frozenset()
+
+
+def build_object_plan(desc: Descriptor) -> tuple[Callable[[Message], Any], Callable[..., None]]:
+    """A plain object: known fields by name, everything else into `extra_fields`."""
+    fields = object_fields(desc)
+    by_json = {fp.json: fp for fp in fields}
+    extra_fd = desc.fields_by_name.get(EXTRA_FIELDS)
+
+    def encode(msg: Message) -> dict[str, Any]:
+        present = dict(msg.ListFields())
+        out: dict[str, Any] = {}
+        encode_fields(present, fields, out)
+        if extra_fd is not None:
+            extra = present.get(extra_fd)
+            if extra:
+                for k, x in extra.items():
+                    out[k] = value_to_py(x)
+        return out
+
+    def decode(msg: Message, v: Any, skip: frozenset[str] = _NO_SKIP) -> None:
+        """`skip`: keys a union consumed already (`type`, its common fields)."""
+        if type(v) is not dict:
+            raise _expected("an object", v)
+        for k, x in v.items():
+            fp = by_json.get(k)
+            if fp is None:
+                if k in skip:
+                    continue
+                if extra_fd is None:
+                    raise CodecError("Unknown parameter", [k])
+                py_to_value(msg.extra_fields[k], x)  # type: ignore[attr-defined]
+            elif x is not None:
+                decode_field(fp, msg, x)
+
+    return encode, decode

@@ -1,0 +1,73 @@
+"""google.protobuf.Value / Struct / ListValue <-> plain Python JSON values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+# Doubles hold integers exactly up to 2**53; beyond that an integral float stays a float.
+_MAX_EXACT_INT = 2**53
+
+
+def number_to_json(f: float) -> int | float:
+    """Emit integral doubles as JSON integers, as OpenAI does (`created_at`, token counts in Structs)."""
+    if f.is_integer() and -_MAX_EXACT_INT <= f <= _MAX_EXACT_INT:
+        return int(f)
+    return f
+
+
+def value_to_py(v: struct_pb2.Value) -> Any:
+    kind = v.WhichOneof("kind")
+    if kind == "string_value":
+        return v.string_value
+    if kind == "number_value":
+        return number_to_json(v.number_value)
+    if kind == "bool_value":
+        return v.bool_value
+    if kind == "struct_value":
+        return struct_to_py(v.struct_value)
+    if kind == "list_value":
+        return [value_to_py(x) for x in v.list_value.values]
+    return None
+
+
+def struct_to_py(s: struct_pb2.Struct) -> dict[str, Any]:
+    return {k: value_to_py(x) for k, x in s.fields.items()}
+
+
+def list_to_py(lv: struct_pb2.ListValue) -> list[Any]:
+    return [value_to_py(x) for x in lv.values]
+
+
+def py_to_value(target: struct_pb2.Value, py: Any) -> None:
+    """Write a JSON value into `target` (a Value inside some message)."""
+    if py is None:
+        target.null_value = struct_pb2.NULL_VALUE
+    elif isinstance(py, bool):
+        target.bool_value = py
+    elif isinstance(py, int | float):
+        target.number_value = py
+    elif isinstance(py, str):
+        target.string_value = py
+    elif isinstance(py, dict):
+        py_to_struct(target.struct_value, py)
+    elif isinstance(py, list):
+        py_to_list(target.list_value, py)
+    else:
+        raise TypeError(f"not a JSON value: {type(py).__name__}")
+
+
+def py_to_struct(target: struct_pb2.Struct, py: dict[str, Any]) -> None:
+    target.SetInParent()
+    fields = target.fields
+    for k, x in py.items():
+        if not isinstance(k, str):
+            raise TypeError("object keys must be strings")
+        py_to_value(fields[k], x)
+
+
+def py_to_list(target: struct_pb2.ListValue, py: list[Any]) -> None:
+    target.SetInParent()
+    for x in py:
+        py_to_value(target.values.add(), x)

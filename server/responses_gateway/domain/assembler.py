@@ -1,0 +1,126 @@
+"""The stream assembler: numbers events, keeps indices positional and folds the final Response.
+
+Every adapter's events pass through here, so no adapter can get numbering wrong: `sequence_number`
+runs from 0 without gaps whatever the upstream sent. Adapters that build their stream themselves
+(`own_indices=False`) also get `output_index` / `content_index` assigned and their lifecycle events
+filled from the gateway's Response shell; native pass-through streams keep the upstream's.
+"""
+
+from __future__ import annotations
+
+import time
+
+from responses_gateway.domain import events as ev
+from responses_gateway.store.sqlite import item_id
+from responses_gateway.v1 import items_pb2, response_pb2
+
+_ADDED = ev.ARM_OF_TAG[ev.ITEM_ADDED]
+_DONE = ev.ARM_OF_TAG[ev.ITEM_DONE]
+_PART_ADDED = ev.ARM_OF_TAG[ev.PART_ADDED]
+_ERROR = ev.ARM_OF_TAG[ev.ERROR]
+
+
+def _arms_with(field: str) -> frozenset[str]:
+    desc = ev.Event.DESCRIPTOR
+    return frozenset(
+        f.name
+        for f in desc.oneofs_by_name["kind"].fields
+        if f.message_type is not None and field in f.message_type.fields_by_name
+    )
+
+
+_ITEM_ARMS = _arms_with("item_id") & _arms_with("output_index")
+_CONTENT_ARMS = _arms_with("content_index")
+
+
+class Assembler:
+    def __init__(self, shell: response_pb2.Response, *, own_indices: bool) -> None:
+        self.shell = shell
+        self.own_indices = own_indices
+        self.response: response_pb2.Response = shell
+        self.items: list[items_pb2.Item] = []
+        self.terminal_type: str | None = None
+        self.saw_error: ev.Event | None = None
+        self._seq = 0
+        self._index: dict[str, int] = {}
+        self._parts: dict[str, int] = {}
+
+    @property
+    def next_sequence(self) -> int:
+        return self._seq
+
+    def accept(self, event: ev.Event) -> ev.Event:
+        """Number `event`, fix it up in place, and fold it into the running state."""
+        event.sequence_number = self._seq
+        self._seq += 1
+        arm = event.WhichOneof("kind")
+        if arm is None or arm == "unknown":
+            return event
+        if arm in ev.LIFECYCLE_ARMS:
+            self._lifecycle(event, arm)
+        elif arm in (_ADDED, _DONE):
+            self._item(event, arm)
+        elif arm == _ERROR:
+            self.saw_error = event
+        elif not self.own_indices:
+            if arm == _PART_ADDED:
+                body = getattr(event, arm)
+                n = self._parts.get(body.item_id, 0)
+                self._parts[body.item_id] = n + 1
+                body.content_index = n
+            if arm in _ITEM_ARMS:
+                body = getattr(event, arm)
+                idx = self._index.get(body.item_id)
+                if idx is not None:
+                    body.output_index = idx
+                if arm in _CONTENT_ARMS and arm != _PART_ADDED:
+                    n = self._parts.get(body.item_id)
+                    if n:
+                        body.content_index = n - 1
+        return event
+
+    def _lifecycle(self, event: ev.Event, arm: str) -> None:
+        body = getattr(event, arm)
+        if not self.own_indices:
+            merged = response_pb2.Response()
+            merged.CopyFrom(self.shell)
+            merged.MergeFrom(body.response)
+            if arm in ev.TERMINAL_ARMS and not merged.output and self.items:
+                merged.output.extend(self.items)
+            body.response.CopyFrom(merged)
+        self.response = body.response
+        if arm in ev.TERMINAL_ARMS:
+            self.terminal_type = ev.TAG_OF_ARM[arm]
+            if not self.response.completed_at and self.terminal_type == ev.COMPLETED:
+                self.response.completed_at = int(time.time())
+
+    def _item(self, event: ev.Event, arm: str) -> None:
+        body = getattr(event, arm)
+        iid = item_id(body.item)
+        if arm == _ADDED:
+            idx = len(self.items)
+            self.items.append(body.item)
+            if iid:
+                self._index[iid] = idx
+        else:
+            idx = self._index.get(iid, body.output_index) if iid else body.output_index
+            if 0 <= idx < len(self.items):
+                self.items[idx] = body.item
+            else:
+                idx = len(self.items)
+                self.items.append(body.item)
+        if not self.own_indices:
+            body.output_index = idx
+
+    def failure(self, code: str, message: str) -> ev.Event:
+        """A well-formed `response.failed` for a stream that broke, numbered like the rest."""
+        failed = response_pb2.Response()
+        failed.CopyFrom(self.response)
+        failed.status = response_pb2.RESPONSE_STATUS_FAILED
+        if not failed.output and self.items:
+            failed.output.extend(self.items)
+        failed.error.message = message
+        codes = response_pb2.ResponseErrorCode
+        failed.error.code = codes.Value(f"RESPONSE_ERROR_CODE_{code.upper()}")
+        event = ev.lifecycle_event(ev.FAILED, failed)
+        return self.accept(event)

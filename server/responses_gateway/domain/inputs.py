@@ -1,0 +1,62 @@
+"""A request's input as a list of items, with ids, and the history behind `previous_response_id`."""
+
+from __future__ import annotations
+
+from responses_gateway.domain.ids import new_id
+from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.store.base import ResponseStore, StoredResponse
+from responses_gateway.v1 import items_pb2, request_pb2
+
+# Guards against a cycle or an absurd chain in a corrupted store.
+_MAX_CHAIN = 10_000
+
+
+def input_items(request: request_pb2.CreateResponseRequest) -> list[items_pb2.Item]:
+    """`input` as items: a string is one user message with one `input_text` part, as OpenAI stores it."""
+    kind = request.input.WhichOneof("kind")
+    if kind is None:
+        return []
+    if kind == "text":
+        item = items_pb2.Item()
+        item.message.role = items_pb2.MESSAGE_ROLE_USER
+        item.message.content.parts.parts.add().input_text.text = request.input.text
+        return [item]
+    if kind == "items":
+        return list(request.input.items.items)
+    raise GatewayError(
+        Reason.INVALID_REQUEST,
+        "Invalid type for 'input': expected a string or an array of items.",
+        param="input",
+    )
+
+
+def with_ids(items: list[items_pb2.Item]) -> list[items_pb2.Item]:
+    """Copies of `items` where every item that can carry an id has one (input_items pages by id)."""
+    out: list[items_pb2.Item] = []
+    for item in items:
+        copy = items_pb2.Item()
+        copy.CopyFrom(item)
+        kind = copy.WhichOneof("kind")
+        if kind and kind != "unknown":
+            arm = getattr(copy, kind)
+            if "id" in arm.DESCRIPTOR.fields_by_name and not arm.id:
+                arm.id = new_id("msg" if kind == "message" else "item")
+            if kind == "message" and not arm.HasField("status"):
+                arm.status = items_pb2.ITEM_STATUS_COMPLETED
+        out.append(copy)
+    return out
+
+
+async def history(store: ResponseStore, previous: StoredResponse) -> list[items_pb2.Item]:
+    """Every item of the conversation up to and including `previous`: each turn's input then output."""
+    chain = [previous]
+    while chain[-1].response.HasField("previous_response_id") and len(chain) < _MAX_CHAIN:
+        earlier = await store.get(chain[-1].response.previous_response_id)
+        if earlier is None:
+            break
+        chain.append(earlier)
+    items: list[items_pb2.Item] = []
+    for record in reversed(chain):
+        items.extend(record.input_items)
+        items.extend(record.response.output)
+    return items

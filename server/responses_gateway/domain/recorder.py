@@ -1,0 +1,87 @@
+"""Writes a response to the store while it streams, off the path of the next delta.
+
+Writes run in order on a chain of tasks; event-log rows are batched. `finish` awaits everything before
+the terminal event is sent, so a follow-up request (GET, previous_response_id) reads what the client saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from responses_gateway.store.base import ResponseStore, StoredResponse
+from responses_gateway.v1 import events_pb2, items_pb2, response_pb2
+
+log = logging.getLogger(__name__)
+
+_BATCH = 64
+
+
+class Recorder:
+    def __init__(
+        self,
+        store: ResponseStore,
+        input_items: list[items_pb2.Item],
+        *,
+        deployment: str,
+        upstream_id: str,
+        log_events: bool,
+    ) -> None:
+        self._store = store
+        self._input = input_items
+        self._deployment = deployment
+        self._upstream_id = upstream_id
+        self._log_events = log_events
+        self._response_id = ""
+        self._buffer: list[events_pb2.ResponseStreamEvent] = []
+        self._task: asyncio.Task[None] | None = None
+        self.started = False
+
+    def _then(self, write: Callable[[], Awaitable[None]]) -> None:
+        previous = self._task
+
+        async def run() -> None:
+            if previous is not None:
+                await previous
+            await write()
+
+        self._task = asyncio.ensure_future(run())
+
+    def start(self, response: response_pb2.Response) -> None:
+        snapshot = response_pb2.Response()
+        snapshot.CopyFrom(response)
+        self._response_id = snapshot.id
+        self.started = True
+        record = StoredResponse(
+            snapshot, self._input, deployment=self._deployment, upstream_id=self._upstream_id
+        )
+        self._then(lambda: self._store.put(record))
+
+    def event(self, event: events_pb2.ResponseStreamEvent) -> None:
+        if not self._log_events:
+            return
+        self._buffer.append(event)
+        if len(self._buffer) >= _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        batch, self._buffer = self._buffer, []
+        if batch:
+            rid = self._response_id
+            self._then(lambda: self._store.append_events(rid, batch))
+
+    async def finish(
+        self, response: response_pb2.Response, last: events_pb2.ResponseStreamEvent | None
+    ) -> None:
+        """Store the final response (and the rest of the event log) and wait until it is written."""
+        if not self.started:
+            self.start(response)
+        if last is not None:
+            self.event(last)
+        self._flush()
+        final = response_pb2.Response()
+        final.CopyFrom(response)
+        self._then(lambda: self._store.update_response(final))
+        if self._task is not None:
+            await self._task

@@ -1,0 +1,58 @@
+"""The gateway's own Response shell for a request: the id, timestamps and the echoed request fields.
+
+OpenAI echoes most request parameters on the Response (with its defaults filled in); adapters whose
+upstream is not the Responses API start from this shell, so their responses read the same.
+"""
+
+from __future__ import annotations
+
+import time
+
+from responses_gateway.domain.ids import new_id
+from responses_gateway.v1 import request_pb2, response_pb2, tools_pb2
+
+_ECHOED_MESSAGES = ("reasoning", "text", "tool_choice", "prompt", "conversation", "prompt_cache_options")
+_ECHOED_OPTIONAL = (
+    "previous_response_id",
+    "user",
+    "safety_identifier",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "service_tier",
+    "max_output_tokens",
+    "max_tool_calls",
+    "top_logprobs",
+    "truncation",
+)
+
+
+def response_shell(request: request_pb2.CreateResponseRequest, model: str) -> response_pb2.Response:
+    r = response_pb2.Response(
+        id=new_id("resp"),
+        object="response",
+        created_at=int(time.time()),
+        status=response_pb2.RESPONSE_STATUS_IN_PROGRESS,
+        model=model,
+        parallel_tool_calls=request.parallel_tool_calls if request.HasField("parallel_tool_calls") else True,
+        temperature=request.temperature if request.HasField("temperature") else 1.0,
+        top_p=request.top_p if request.HasField("top_p") else 1.0,
+        background=request.background,
+        store=request.store if request.HasField("store") else True,
+    )
+    if request.HasField("instructions"):
+        r.instructions.text = request.instructions
+    for name in _ECHOED_OPTIONAL:
+        if request.HasField(name):
+            setattr(r, name, getattr(request, name))
+    for name in _ECHOED_MESSAGES:
+        if request.HasField(name):
+            getattr(r, name).CopyFrom(getattr(request, name))
+    if not r.HasField("tool_choice"):
+        r.tool_choice.mode = tools_pb2.TOOL_CHOICE_MODE_AUTO
+    if not r.HasField("text"):
+        r.text.format.text.SetInParent()
+    r.tools.extend(request.tools)
+    r.metadata.update(request.metadata)
+    if not r.HasField("truncation"):
+        r.truncation = request_pb2.TRUNCATION_DISABLED
+    return r

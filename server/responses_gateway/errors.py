@@ -1,0 +1,182 @@
+"""Domain errors and the one table that maps them onto both transports.
+
+Code raises `GatewayError(Reason.X, message, param=...)`; the gRPC servicer and the REST shim look the
+reason up in `ERROR_TABLE` and never decide semantics themselves (AIP-193: a canonical code plus an
+`ErrorInfo` whose `reason` is the UPPER_SNAKE name below; REST: OpenAI's error JSON and HTTP status).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+ERROR_DOMAIN = "responses-gateway"
+
+
+class Reason(enum.Enum):
+    INVALID_REQUEST = "INVALID_REQUEST"
+    INVALID_JSON = "INVALID_JSON"
+    UNSUPPORTED_PARAMETER = "UNSUPPORTED_PARAMETER"
+    REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    MODEL_NOT_FOUND = "MODEL_NOT_FOUND"
+    RESPONSE_NOT_FOUND = "RESPONSE_NOT_FOUND"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    NOT_CANCELLABLE = "NOT_CANCELLABLE"
+    NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
+    PROVIDER_NOT_CONFIGURED = "PROVIDER_NOT_CONFIGURED"
+    RATE_LIMITED = "RATE_LIMITED"
+    UPSTREAM_ERROR = "UPSTREAM_ERROR"
+    UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
+    UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    CANCELLED = "CANCELLED"
+    INTERNAL = "INTERNAL"
+
+
+@dataclass(frozen=True)
+class ErrorMapping:
+    grpc_code: grpc.StatusCode
+    http_status: int
+    openai_type: str
+    openai_code: str | None
+
+
+ERROR_TABLE: dict[Reason, ErrorMapping] = {
+    Reason.INVALID_REQUEST: ErrorMapping(
+        grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid_request_error", None
+    ),
+    Reason.INVALID_JSON: ErrorMapping(grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid_request_error", None),
+    Reason.UNSUPPORTED_PARAMETER: ErrorMapping(
+        grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid_request_error", "unsupported_parameter"
+    ),
+    Reason.REQUEST_TOO_LARGE: ErrorMapping(
+        grpc.StatusCode.INVALID_ARGUMENT, 413, "invalid_request_error", "request_too_large"
+    ),
+    Reason.UNAUTHENTICATED: ErrorMapping(
+        grpc.StatusCode.UNAUTHENTICATED, 401, "invalid_request_error", "invalid_api_key"
+    ),
+    Reason.PERMISSION_DENIED: ErrorMapping(
+        grpc.StatusCode.PERMISSION_DENIED, 403, "invalid_request_error", "permission_denied"
+    ),
+    Reason.MODEL_NOT_FOUND: ErrorMapping(
+        grpc.StatusCode.NOT_FOUND, 404, "invalid_request_error", "model_not_found"
+    ),
+    Reason.RESPONSE_NOT_FOUND: ErrorMapping(grpc.StatusCode.NOT_FOUND, 404, "invalid_request_error", None),
+    Reason.NOT_FOUND: ErrorMapping(grpc.StatusCode.NOT_FOUND, 404, "invalid_request_error", None),
+    Reason.CONFLICT: ErrorMapping(grpc.StatusCode.ABORTED, 409, "invalid_request_error", None),
+    Reason.NOT_CANCELLABLE: ErrorMapping(
+        grpc.StatusCode.FAILED_PRECONDITION, 400, "invalid_request_error", None
+    ),
+    Reason.NOT_IMPLEMENTED: ErrorMapping(grpc.StatusCode.UNIMPLEMENTED, 501, "invalid_request_error", None),
+    Reason.PROVIDER_NOT_CONFIGURED: ErrorMapping(
+        grpc.StatusCode.FAILED_PRECONDITION, 503, "server_error", "provider_not_configured"
+    ),
+    Reason.RATE_LIMITED: ErrorMapping(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "rate_limit_error", "rate_limit_exceeded"
+    ),
+    Reason.UPSTREAM_ERROR: ErrorMapping(grpc.StatusCode.INTERNAL, 500, "server_error", "server_error"),
+    Reason.UPSTREAM_UNAVAILABLE: ErrorMapping(
+        grpc.StatusCode.UNAVAILABLE, 503, "server_error", "server_error"
+    ),
+    Reason.UPSTREAM_TIMEOUT: ErrorMapping(grpc.StatusCode.UNAVAILABLE, 504, "server_error", "timeout"),
+    Reason.DEADLINE_EXCEEDED: ErrorMapping(grpc.StatusCode.DEADLINE_EXCEEDED, 504, "server_error", "timeout"),
+    Reason.CANCELLED: ErrorMapping(grpc.StatusCode.CANCELLED, 499, "invalid_request_error", "cancelled"),
+    Reason.INTERNAL: ErrorMapping(grpc.StatusCode.INTERNAL, 500, "server_error", "server_error"),
+}
+
+
+class GatewayError(Exception):
+    """An error with a neutral reason; each transport maps it through ERROR_TABLE."""
+
+    def __init__(
+        self,
+        reason: Reason,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        upstream_status: int | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.param = param
+        self._code = code
+        self.retry_after = retry_after
+        self.upstream_status = upstream_status
+        self.metadata = metadata or {}
+
+    @property
+    def mapping(self) -> ErrorMapping:
+        return ERROR_TABLE[self.reason]
+
+    @property
+    def code(self) -> str | None:
+        return self._code if self._code is not None else self.mapping.openai_code
+
+    @property
+    def http_status(self) -> int:
+        return self.mapping.http_status
+
+    def openai_body(self) -> dict[str, Any]:
+        """OpenAI's error JSON: {"error": {"message", "type", "param", "code"}}."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.mapping.openai_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def error_info_metadata(self) -> dict[str, str]:
+        meta = dict(self.metadata)
+        if self.param:
+            meta["param"] = self.param
+        if self.code:
+            meta["code"] = self.code
+        if self.retry_after is not None:
+            meta["retry_after"] = f"{self.retry_after:g}"
+        if self.upstream_status is not None:
+            meta["upstream_status"] = str(self.upstream_status)
+        return meta
+
+    def __repr__(self) -> str:
+        return f"GatewayError({self.reason.value}, {self.message!r}, param={self.param!r})"
+
+
+# Failures worth another try on the same or another deployment (before anything reached the client).
+RETRYABLE = frozenset(
+    {Reason.RATE_LIMITED, Reason.UPSTREAM_ERROR, Reason.UPSTREAM_UNAVAILABLE, Reason.UPSTREAM_TIMEOUT}
+)
+
+
+def upstream_status_reason(status: int) -> Reason:
+    """Reason for an HTTP status an upstream provider answered with."""
+    if status in (400, 422):
+        return Reason.INVALID_REQUEST
+    if status == 401:
+        return Reason.UNAUTHENTICATED
+    if status == 403:
+        return Reason.PERMISSION_DENIED
+    if status == 404:
+        return Reason.NOT_FOUND
+    if status == 409:
+        return Reason.CONFLICT
+    if status == 413:
+        return Reason.REQUEST_TOO_LARGE
+    if status == 429:
+        return Reason.RATE_LIMITED
+    if status in (502, 503, 529):
+        return Reason.UPSTREAM_UNAVAILABLE
+    if status == 504:
+        return Reason.UPSTREAM_TIMEOUT
+    return Reason.UPSTREAM_ERROR

@@ -1,0 +1,86 @@
+"""The adapter interface, after the Vercel AI SDK's: a request in, a stream of typed events out.
+
+Adapters know nothing of numbering or storage: the domain's stream assembler numbers the events,
+fixes their indices and folds them into the final Response. Optional capabilities (a native unary call,
+native retrieve / delete / cancel, token counting, compaction) are separate small protocols, checked
+with isinstance at run time, so an adapter implements only what its upstream can do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from responses_gateway.config.resolve import ResolvedDeployment
+from responses_gateway.v1 import (
+    events_pb2,
+    request_pb2,
+    response_pb2,
+    responses_service_pb2,
+)
+
+
+@dataclass
+class ProviderCall:
+    """One upstream call: the request as the upstream should see it (`model` is the upstream's id)."""
+
+    request: request_pb2.CreateResponseRequest
+    deployment: ResolvedDeployment
+    # The gateway's own Response shell (id, created_at, echoed request fields) for adapters whose
+    # upstream does not speak the Responses API; native adapters use the upstream's.
+    skeleton: response_pb2.Response
+    # Seconds left before the caller's deadline, if it set one.
+    timeout: float | None = None
+    # Upstream headers worth telling the client about (e.g. dropped parameters); filled by the adapter.
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    """One instance per deployment: it owns that deployment's pooled HTTP client."""
+
+    def stream(self, call: ProviderCall) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
+        """Events as the upstream produces them. Errors raised before the first event are GatewayErrors
+        with the upstream's status (retryable by the router); later ones end the stream."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsCreate(Protocol):
+    """A native unary call, cheaper than folding a stream (one JSON body instead of N events)."""
+
+    async def create(self, call: ProviderCall) -> response_pb2.Response: ...
+
+
+@runtime_checkable
+class SupportsNativeState(Protocol):
+    """The upstream keeps responses itself: `previous_response_id`, retrieve, delete, cancel and
+    input items can be handed to it."""
+
+    keeps_state: bool
+
+    async def retrieve(self, response_id: str) -> response_pb2.Response: ...
+
+    async def delete(self, response_id: str) -> responses_service_pb2.DeleteResponseResponse: ...
+
+    async def cancel(self, response_id: str) -> response_pb2.Response: ...
+
+    async def list_input_items(
+        self, request: responses_service_pb2.ListInputItemsRequest
+    ) -> responses_service_pb2.ListInputItemsResponse: ...
+
+
+@runtime_checkable
+class SupportsTokenCount(Protocol):
+    async def count_input_tokens(
+        self, request: responses_service_pb2.CountInputTokensRequest
+    ) -> responses_service_pb2.CountInputTokensResponse: ...
+
+
+@runtime_checkable
+class SupportsCompact(Protocol):
+    async def compact(
+        self, request: responses_service_pb2.CompactResponseRequest
+    ) -> responses_service_pb2.CompactResponseResponse: ...

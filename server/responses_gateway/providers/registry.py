@@ -1,0 +1,38 @@
+"""One provider instance per deployment, built on first use from its adapter kind."""
+
+from __future__ import annotations
+
+from responses_gateway.config.providers import AdapterKind
+from responses_gateway.config.resolve import ResolvedDeployment
+from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.providers.base import Provider
+from responses_gateway.providers.mock import MockProvider
+from responses_gateway.providers.openai.adapter import OpenAIResponsesProvider
+
+
+def build_provider(deployment: ResolvedDeployment) -> Provider:
+    if deployment.mock_response is not None:
+        return MockProvider(deployment)
+    if deployment.adapter == AdapterKind.RESPONSES:
+        return OpenAIResponsesProvider(deployment)
+    raise GatewayError(
+        Reason.NOT_IMPLEMENTED,
+        f"The gateway has no adapter for `{deployment.litellm_model}` ({deployment.adapter}) yet.",
+        param="model",
+    )
+
+
+class ProviderRegistry:
+    def __init__(self) -> None:
+        self._providers: dict[str, Provider] = {}
+
+    def get(self, deployment: ResolvedDeployment) -> Provider:
+        provider = self._providers.get(deployment.deployment_id)
+        if provider is None:
+            provider = self._providers[deployment.deployment_id] = build_provider(deployment)
+        return provider
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+        self._providers.clear()

@@ -1,0 +1,203 @@
+"""Builds well-formed Responses event sequences for adapters whose upstream speaks another protocol.
+
+The adapter says what happened ("text started", "these argument bytes arrived", "finished with this
+usage"); the builder emits the events OpenAI would, in OpenAI's order, and keeps each item's
+accumulated state so the `*.done` events and the final items are complete. Indices and sequence
+numbers are the stream assembler's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from responses_gateway.domain import events as ev
+from responses_gateway.domain.ids import new_id
+from responses_gateway.v1 import content_pb2, events_pb2, items_pb2, response_pb2
+
+Event = events_pb2.ResponseStreamEvent
+_IN_PROGRESS = items_pb2.ITEM_STATUS_IN_PROGRESS
+_COMPLETED = items_pb2.ITEM_STATUS_COMPLETED
+
+
+def _event(tag: str) -> tuple[Event, object]:
+    event = Event()
+    body = getattr(event, ev.ARM_OF_TAG[tag])
+    body.SetInParent()
+    return event, body
+
+
+@dataclass
+class _Open:
+    item: items_pb2.Item
+    kind: str  # "text", "refusal", "function_call", "reasoning"
+    text: list[str] = field(default_factory=list)
+    summary_open: bool = False
+
+
+class StreamBuilder:
+    def __init__(self) -> None:
+        self._open: dict[str, _Open] = {}
+        self.items: list[items_pb2.Item] = []
+
+    # --- response lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> Iterator[Event]:
+        for tag in (ev.CREATED, ev.IN_PROGRESS):
+            r = response_pb2.Response(status=response_pb2.RESPONSE_STATUS_IN_PROGRESS)
+            yield ev.lifecycle_event(tag, r)
+
+    def finish(
+        self,
+        usage: response_pb2.Usage | None = None,
+        *,
+        incomplete_reason: int | None = None,
+    ) -> Iterator[Event]:
+        """Close whatever is still open, then `response.completed` (or `response.incomplete`)."""
+        for item_id in list(self._open):
+            yield from self.close(item_id)
+        r = response_pb2.Response()
+        if incomplete_reason is not None:
+            r.status = response_pb2.RESPONSE_STATUS_INCOMPLETE
+            r.incomplete_details.reason = incomplete_reason  # type: ignore[assignment]
+        else:
+            r.status = response_pb2.RESPONSE_STATUS_COMPLETED
+        r.output.extend(self.items)
+        if usage is not None:
+            r.usage.CopyFrom(usage)
+        yield ev.lifecycle_event(ev.INCOMPLETE if incomplete_reason is not None else ev.COMPLETED, r)
+
+    # --- messages ------------------------------------------------------------------------------------
+
+    def open_text(self, *, refusal: bool = False) -> tuple[str, list[Event]]:
+        item = items_pb2.Item()
+        msg = item.message
+        msg.id = new_id("msg")
+        msg.role = items_pb2.MESSAGE_ROLE_ASSISTANT
+        msg.status = _IN_PROGRESS
+        msg.content.parts.SetInParent()
+        added, body = _event(ev.ITEM_ADDED)
+        body.item.CopyFrom(item)  # type: ignore[attr-defined]
+        part_added, part_body = _event(ev.PART_ADDED)
+        part_body.item_id = msg.id  # type: ignore[attr-defined]
+        self._empty_part(part_body.part, refusal)  # type: ignore[attr-defined]
+        self._open[msg.id] = _Open(item, "refusal" if refusal else "text")
+        return msg.id, [added, part_added]
+
+    @staticmethod
+    def _empty_part(part: content_pb2.ContentPart, refusal: bool) -> None:
+        if refusal:
+            part.refusal.SetInParent()
+        else:
+            part.output_text.SetInParent()
+
+    def text_delta(self, item_id: str, delta: str) -> Event:
+        state = self._open[item_id]
+        state.text.append(delta)
+        tag = "response.refusal.delta" if state.kind == "refusal" else "response.output_text.delta"
+        event, body = _event(tag)
+        body.item_id = item_id  # type: ignore[attr-defined]
+        body.delta = delta  # type: ignore[attr-defined]
+        return event
+
+    # --- function calls ------------------------------------------------------------------------------
+
+    def open_function_call(self, call_id: str, name: str) -> tuple[str, list[Event]]:
+        item = items_pb2.Item()
+        fc = item.function_call
+        fc.id = new_id("fc")
+        fc.call_id = call_id
+        fc.name = name
+        fc.status = _IN_PROGRESS
+        added, body = _event(ev.ITEM_ADDED)
+        body.item.CopyFrom(item)  # type: ignore[attr-defined]
+        self._open[fc.id] = _Open(item, "function_call")
+        return fc.id, [added]
+
+    def arguments_delta(self, item_id: str, delta: str) -> Event:
+        self._open[item_id].text.append(delta)
+        event, body = _event("response.function_call_arguments.delta")
+        body.item_id = item_id  # type: ignore[attr-defined]
+        body.delta = delta  # type: ignore[attr-defined]
+        return event
+
+    # --- reasoning -----------------------------------------------------------------------------------
+
+    def open_reasoning(self) -> tuple[str, list[Event]]:
+        item = items_pb2.Item()
+        r = item.reasoning
+        r.id = new_id("rs")
+        added, body = _event(ev.ITEM_ADDED)
+        body.item.CopyFrom(item)  # type: ignore[attr-defined]
+        self._open[r.id] = _Open(item, "reasoning")
+        return r.id, [added]
+
+    def summary_delta(self, item_id: str, delta: str) -> list[Event]:
+        state = self._open[item_id]
+        out: list[Event] = []
+        if not state.summary_open:
+            state.summary_open = True
+            part_added, body = _event("response.reasoning_summary_part.added")
+            body.item_id = item_id  # type: ignore[attr-defined]
+            body.part.summary_text.SetInParent()  # type: ignore[attr-defined]
+            out.append(part_added)
+        state.text.append(delta)
+        event, body = _event("response.reasoning_summary_text.delta")
+        body.item_id = item_id  # type: ignore[attr-defined]
+        body.delta = delta  # type: ignore[attr-defined]
+        out.append(event)
+        return out
+
+    def set_encrypted_content(self, item_id: str, value: str) -> None:
+        self._open[item_id].item.reasoning.encrypted_content = value
+
+    # --- closing -------------------------------------------------------------------------------------
+
+    def close(self, item_id: str) -> Iterator[Event]:
+        state = self._open.pop(item_id)
+        text = "".join(state.text)
+        item = state.item
+        if state.kind in ("text", "refusal"):
+            yield from self._close_message(item_id, item, text, state.kind == "refusal")
+        elif state.kind == "function_call":
+            item.function_call.arguments = text
+            item.function_call.status = _COMPLETED
+            event, body = _event("response.function_call_arguments.done")
+            body.item_id = item_id  # type: ignore[attr-defined]
+            body.name = item.function_call.name  # type: ignore[attr-defined]
+            body.arguments = text  # type: ignore[attr-defined]
+            yield event
+        else:
+            if state.summary_open:
+                item.reasoning.summary.add().summary_text.text = text
+                done, body = _event("response.reasoning_summary_text.done")
+                body.item_id = item_id  # type: ignore[attr-defined]
+                body.text = text  # type: ignore[attr-defined]
+                yield done
+                part_done, pbody = _event("response.reasoning_summary_part.done")
+                pbody.item_id = item_id  # type: ignore[attr-defined]
+                pbody.part.summary_text.text = text  # type: ignore[attr-defined]
+                yield part_done
+        done_event, body = _event(ev.ITEM_DONE)
+        body.item.CopyFrom(item)  # type: ignore[attr-defined]
+        self.items.append(body.item)  # type: ignore[attr-defined]
+        yield done_event
+
+    def _close_message(self, item_id: str, item: items_pb2.Item, text: str, refusal: bool) -> Iterator[Event]:
+        part = content_pb2.ContentPart()
+        if refusal:
+            part.refusal.refusal = text
+            done, body = _event("response.refusal.done")
+            body.refusal = text  # type: ignore[attr-defined]
+        else:
+            part.output_text.text = text
+            done, body = _event("response.output_text.done")
+            body.text = text  # type: ignore[attr-defined]
+        body.item_id = item_id  # type: ignore[attr-defined]
+        yield done
+        part_done, pbody = _event("response.content_part.done")
+        pbody.item_id = item_id  # type: ignore[attr-defined]
+        pbody.part.CopyFrom(part)  # type: ignore[attr-defined]
+        yield part_done
+        item.message.content.parts.parts.append(part)
+        item.message.status = _COMPLETED

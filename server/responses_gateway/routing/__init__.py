@@ -1,0 +1,1 @@
+"""Routing: which deployment serves a request, retries and fallbacks."""

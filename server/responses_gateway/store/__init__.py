@@ -1,0 +1,1 @@
+"""Response stores: where responses, their input items and event logs are kept."""

@@ -1,0 +1,1 @@
+"""Transports translate between a wire protocol and the domain service; they decide nothing."""

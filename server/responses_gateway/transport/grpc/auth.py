@@ -1,0 +1,55 @@
+"""Checks the `authorization` metadata of every call but the health and reflection services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from responses_gateway.auth import Authenticator
+from responses_gateway.errors import GatewayError
+from responses_gateway.transport.grpc.errors import abort
+
+# Kubernetes probes and grpcurl's discovery must work without a key.
+_OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def _rejecting(handler: grpc.RpcMethodHandler, error: GatewayError) -> grpc.RpcMethodHandler:
+    async def reject_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await abort(context, error)
+
+    async def reject_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        await abort(context, error)
+        yield  # pragma: no cover (abort raises)
+
+    kwargs = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(reject_stream, **kwargs)
+    return grpc.unary_unary_rpc_method_handler(reject_unary, **kwargs)
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if not self.authenticator.enabled or handler is None:
+            return handler
+        if handler_call_details.method.startswith(_OPEN):
+            return handler
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        value = metadata.get("authorization")
+        try:
+            self.authenticator.check(value if isinstance(value, str) else None)
+        except GatewayError as e:
+            return _rejecting(handler, e)
+        return handler

@@ -1,0 +1,54 @@
+"""The grpc.aio server: our services, the standard health service and reflection."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from responses_gateway.auth import Authenticator
+from responses_gateway.domain.service import ResponsesService
+from responses_gateway.transport.grpc.auth import AuthInterceptor
+from responses_gateway.transport.grpc.servicer import ModelsServicer, ResponsesServicer
+from responses_gateway.v1 import (
+    models_pb2,
+    models_pb2_grpc,
+    responses_service_pb2,
+    responses_service_pb2_grpc,
+)
+
+SERVICE_NAMES = (
+    responses_service_pb2.DESCRIPTOR.services_by_name["ResponsesService"].full_name,
+    models_pb2.DESCRIPTOR.services_by_name["ModelsService"].full_name,
+)
+
+_MAX_MESSAGE = 64 * 1024 * 1024
+
+
+def build_grpc_server(
+    service: ResponsesService, authenticator: Authenticator, address: str
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+    server = grpc.aio.server(
+        interceptors=[AuthInterceptor(authenticator)],
+        options=[
+            ("grpc.max_receive_message_length", _MAX_MESSAGE),
+            ("grpc.max_send_message_length", _MAX_MESSAGE),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    responses_service_pb2_grpc.add_ResponsesServiceServicer_to_server(ResponsesServicer(service), server)
+    models_pb2_grpc.add_ModelsServiceServicer_to_server(ModelsServicer(service), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    port = server.add_insecure_port(address)
+    return server, health_servicer, port
+
+
+async def set_serving(health_servicer: health.aio.HealthServicer, serving: bool) -> None:
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, status)

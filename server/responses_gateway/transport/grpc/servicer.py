@@ -1,0 +1,128 @@
+"""gRPC servicers: each method hands its request to the domain service and maps errors on the way out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
+
+import grpc
+
+from responses_gateway.domain.pipeline import CallContext
+from responses_gateway.domain.service import ResponsesService
+from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.transport.grpc.errors import abort
+from responses_gateway.v1 import (
+    events_pb2,
+    models_pb2,
+    models_pb2_grpc,
+    request_pb2,
+    response_pb2,
+    responses_service_pb2_grpc,
+)
+from responses_gateway.v1 import (
+    responses_service_pb2 as rs,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def call_context(context: Context) -> CallContext:
+    remaining = context.time_remaining()
+    deadline = time.monotonic() + remaining if remaining is not None else None
+    return CallContext(deadline=deadline)
+
+
+def _internal(e: Exception) -> GatewayError:
+    log.exception("unexpected error")
+    return GatewayError(Reason.INTERNAL, f"The gateway failed unexpectedly ({type(e).__name__}).")
+
+
+async def unary(context: Context, work: Awaitable[T]) -> T:
+    try:
+        return await work
+    except GatewayError as e:
+        await abort(context, e)
+    except Exception as e:
+        await abort(context, _internal(e))
+    raise AssertionError("abort returns only by raising")
+
+
+async def streaming(
+    context: Context, events: AsyncIterator[events_pb2.ResponseStreamEvent]
+) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
+    """Relay events; closing the domain stream (client cancelled, deadline) cancels the upstream call."""
+    try:
+        async for event in events:
+            yield event
+    except GatewayError as e:
+        await abort(context, e)
+    except Exception as e:
+        await abort(context, _internal(e))
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+class ResponsesServicer(responses_service_pb2_grpc.ResponsesServiceServicer):
+    def __init__(self, service: ResponsesService) -> None:
+        self.service = service
+
+    async def CreateResponse(
+        self, request: request_pb2.CreateResponseRequest, context: Context
+    ) -> response_pb2.Response:
+        return await unary(context, self.service.create(request, call_context(context)))
+
+    async def StreamResponse(
+        self, request: request_pb2.CreateResponseRequest, context: Context
+    ) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
+        async for event in streaming(context, self.service.stream(request, call_context(context))):
+            yield event
+
+    async def GetResponse(
+        self, request: rs.GetResponseRequest, context: Context
+    ) -> response_pb2.Response:
+        return await unary(context, self.service.get(request, call_context(context)))
+
+    async def StreamGetResponse(
+        self, request: rs.GetResponseRequest, context: Context
+    ) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
+        async for event in streaming(context, self.service.stream_get(request, call_context(context))):
+            yield event
+
+    async def DeleteResponse(
+        self, request: rs.DeleteResponseRequest, context: Context
+    ) -> rs.DeleteResponseResponse:
+        return await unary(context, self.service.delete(request, call_context(context)))
+
+    async def CancelResponse(
+        self, request: rs.CancelResponseRequest, context: Context
+    ) -> response_pb2.Response:
+        return await unary(context, self.service.cancel(request, call_context(context)))
+
+    async def ListInputItems(
+        self, request: rs.ListInputItemsRequest, context: Context
+    ) -> rs.ListInputItemsResponse:
+        return await unary(context, self.service.list_input_items(request, call_context(context)))
+
+    async def CompactResponse(
+        self, request: rs.CompactResponseRequest, context: Context
+    ) -> rs.CompactResponseResponse:
+        return await unary(context, self.service.compact(request, call_context(context)))
+
+    async def CountInputTokens(
+        self, request: rs.CountInputTokensRequest, context: Context
+    ) -> rs.CountInputTokensResponse:
+        return await unary(context, self.service.count_input_tokens(request, call_context(context)))
+
+
+class ModelsServicer(models_pb2_grpc.ModelsServiceServicer):
+    def __init__(self, service: ResponsesService) -> None:
+        self.service = service
+
+    async def ListModels(
+        self, request: models_pb2.ListModelsRequest, context: Context
+    ) -> models_pb2.ListModelsResponse:
+        return await unary(context, self.service.list_models(call_context(context)))

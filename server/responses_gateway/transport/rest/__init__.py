@@ -1,0 +1,1 @@
+"""The REST shim (Starlette under uvicorn): OpenAI's JSON and SSE."""

@@ -1,0 +1,187 @@
+"""The REST shim: OpenAI-shaped JSON and Server-Sent Events over the same domain service.
+
+Every path is served with and without the `/v1` prefix, so an SDK pointed at `http://host:8080/v1`
+or at `http://host:8080` works alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from google.protobuf.message import Message
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from responses_gateway import codec
+from responses_gateway.auth import Authenticator
+from responses_gateway.domain.ids import new_id
+from responses_gateway.domain.pipeline import CallContext
+from responses_gateway.domain.service import ResponsesService
+from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.transport.rest.errors import error_response, internal_error_response
+from responses_gateway.transport.rest.params import get_request, input_items_request, read_json_body
+from responses_gateway.transport.rest.sse import DONE, error_frame, frame
+from responses_gateway.v1 import events_pb2, request_pb2
+from responses_gateway.v1 import responses_service_pb2 as rs
+
+log = logging.getLogger(__name__)
+
+Event = events_pb2.ResponseStreamEvent
+Handler = Callable[[Request], Awaitable[Response]]
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def json_response(message: Message, status: int = 200) -> Response:
+    return Response(codec.dumps(message), status_code=status, media_type="application/json")
+
+
+async def sse_response(events: AsyncIterator[Event]) -> Response:
+    """Waits for the first event, so a failure before it still gets a proper HTTP status."""
+    try:
+        first = await anext(events)
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        await events.aclose()  # type: ignore[attr-defined]
+        raise
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            if first is not None:
+                yield frame(first)
+                async for event in events:
+                    yield frame(event)
+            yield DONE
+        except GatewayError as e:
+            yield error_frame(e)
+        except Exception as e:
+            log.exception("stream failed")
+            yield error_frame(
+                GatewayError(Reason.INTERNAL, f"The gateway failed mid-stream ({type(e).__name__}).")
+            )
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+class RestShim:
+    def __init__(self, service: ResponsesService, authenticator: Authenticator, max_body_bytes: int) -> None:
+        self.service = service
+        self.auth = authenticator
+        self.max_body = max_body_bytes
+
+    def _guard(self, handler: Handler) -> Handler:
+        """Authenticate, then map every error onto OpenAI's error JSON (the one place that does)."""
+
+        async def guarded(request: Request) -> Response:
+            try:
+                self.auth.check(request.headers.get("authorization"))
+                response = await handler(request)
+            except GatewayError as e:
+                response = error_response(e)
+            except codec.CodecError as e:
+                response = error_response(GatewayError(Reason.INVALID_REQUEST, str(e.reason), param=e.param))
+            except Exception:
+                log.exception("request failed: %s %s", request.method, request.url.path)
+                response = internal_error_response()
+            response.headers["x-request-id"] = new_id("req")
+            return response
+
+        return guarded
+
+    async def create(self, request: Request) -> Response:
+        body = await read_json_body(request, self.max_body)
+        create = codec.from_json(request_pb2.CreateResponseRequest(), body)
+        ctx = CallContext()
+        if create.stream:
+            return await sse_response(self.service.stream(create, ctx))
+        return json_response(await self.service.create(create, ctx))
+
+    async def get(self, request: Request) -> Response:
+        get = get_request(request)
+        if get.stream:
+            return await sse_response(self.service.stream_get(get, CallContext()))
+        return json_response(await self.service.get(get, CallContext()))
+
+    async def delete(self, request: Request) -> Response:
+        rid = request.path_params["response_id"]
+        return json_response(
+            await self.service.delete(rs.DeleteResponseRequest(response_id=rid), CallContext())
+        )
+
+    async def cancel(self, request: Request) -> Response:
+        rid = request.path_params["response_id"]
+        return json_response(
+            await self.service.cancel(rs.CancelResponseRequest(response_id=rid), CallContext())
+        )
+
+    async def input_items(self, request: Request) -> Response:
+        return json_response(await self.service.list_input_items(input_items_request(request), CallContext()))
+
+    async def compact(self, request: Request) -> Response:
+        body = await read_json_body(request, self.max_body)
+        compact = codec.from_json(rs.CompactResponseRequest(), body)
+        return json_response(await self.service.compact(compact, CallContext()))
+
+    async def input_tokens(self, request: Request) -> Response:
+        body = await read_json_body(request, self.max_body)
+        count = codec.from_json(rs.CountInputTokensRequest(), body)
+        return json_response(await self.service.count_input_tokens(count, CallContext()))
+
+    async def models(self, request: Request) -> Response:
+        return json_response(await self.service.list_models(CallContext()))
+
+    def routes(self) -> list[Route]:
+        table: list[tuple[str, Handler, list[str]]] = [
+            ("/responses", self.create, ["POST"]),
+            ("/responses/compact", self.compact, ["POST"]),
+            ("/responses/input_tokens", self.input_tokens, ["POST"]),
+            ("/responses/{response_id}", self.get, ["GET"]),
+            ("/responses/{response_id}", self.delete, ["DELETE"]),
+            ("/responses/{response_id}/cancel", self.cancel, ["POST"]),
+            ("/responses/{response_id}/input_items", self.input_items, ["GET"]),
+            ("/models", self.models, ["GET"]),
+        ]
+        routes = [
+            Route(prefix + path, self._guard(handler), methods=methods)
+            for prefix in ("/v1", "")
+            for path, handler, methods in table
+        ]
+        routes.append(Route("/healthz", _healthz, methods=["GET"]))
+        return routes
+
+
+async def _healthz(request: Request) -> Response:
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    reason = Reason.NOT_FOUND if exc.status_code == 404 else Reason.INVALID_REQUEST
+    message = f"Invalid URL ({request.method} {request.url.path})"
+    response = error_response(GatewayError(reason, message))
+    response.status_code = exc.status_code
+    return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return internal_error_response()
+
+
+def build_rest_app(
+    service: ResponsesService,
+    authenticator: Authenticator,
+    max_body_bytes: int,
+    extra_routes: list[Any] | None = None,
+) -> Starlette:
+    shim = RestShim(service, authenticator, max_body_bytes)
+    return Starlette(
+        routes=[*shim.routes(), *(extra_routes or [])],
+        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
+    )
