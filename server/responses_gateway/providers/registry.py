@@ -6,6 +6,7 @@ from responses_gateway.config.providers import AdapterKind
 from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.base import Provider
+from responses_gateway.providers.chat.adapter import ChatCompletionsProvider
 from responses_gateway.providers.mock import MockProvider
 from responses_gateway.providers.openai.adapter import OpenAIResponsesProvider
 
@@ -15,6 +16,8 @@ def build_provider(deployment: ResolvedDeployment) -> Provider:
         return MockProvider(deployment)
     if deployment.adapter == AdapterKind.RESPONSES:
         return OpenAIResponsesProvider(deployment)
+    if deployment.adapter == AdapterKind.CHAT_COMPLETIONS:
+        return ChatCompletionsProvider(deployment)
     raise GatewayError(
         Reason.NOT_IMPLEMENTED,
         f"The gateway has no adapter for `{deployment.litellm_model}` ({deployment.adapter}) yet.",

@@ -31,8 +31,9 @@ def _event(tag: str) -> tuple[Event, object]:
 class _Open:
     item: items_pb2.Item
     kind: str  # "text", "refusal", "function_call", "reasoning"
-    text: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)  # message text, call arguments, reasoning summary
     summary_open: bool = False
+    content: list[str] | None = None  # raw reasoning text (reasoning_text content part), once started
 
 
 class StreamBuilder:
@@ -148,6 +149,23 @@ class StreamBuilder:
         out.append(event)
         return out
 
+    def reasoning_text_delta(self, item_id: str, delta: str) -> list[Event]:
+        """Raw chain of thought (open-weight models' `reasoning_content`), as a `reasoning_text` part."""
+        state = self._open[item_id]
+        out: list[Event] = []
+        if state.content is None:
+            state.content = []
+            part_added, body = _event(ev.PART_ADDED)
+            body.item_id = item_id  # type: ignore[attr-defined]
+            body.part.reasoning_text.SetInParent()  # type: ignore[attr-defined]
+            out.append(part_added)
+        state.content.append(delta)
+        event, body = _event("response.reasoning_text.delta")
+        body.item_id = item_id  # type: ignore[attr-defined]
+        body.delta = delta  # type: ignore[attr-defined]
+        out.append(event)
+        return out
+
     def set_encrypted_content(self, item_id: str, value: str) -> None:
         self._open[item_id].item.reasoning.encrypted_content = value
 
@@ -168,6 +186,8 @@ class StreamBuilder:
             body.arguments = text  # type: ignore[attr-defined]
             yield event
         else:
+            if state.content is not None:
+                yield from self._close_reasoning_text(item_id, item, "".join(state.content))
             if state.summary_open:
                 item.reasoning.summary.add().summary_text.text = text
                 done, body = _event("response.reasoning_summary_text.done")
@@ -182,6 +202,22 @@ class StreamBuilder:
         body.item.CopyFrom(item)  # type: ignore[attr-defined]
         self.items.append(body.item)  # type: ignore[attr-defined]
         yield done_event
+
+    def _close_reasoning_text(self, item_id: str, item: items_pb2.Item, text: str) -> Iterator[Event]:
+        part = content_pb2.ContentPart()
+        part.reasoning_text.text = text
+        item.reasoning.content.append(part)
+        done, body = _event("response.reasoning_text.done")
+        body.item_id = item_id  # type: ignore[attr-defined]
+        body.text = text  # type: ignore[attr-defined]
+        yield done
+        part_done, pbody = _event("response.content_part.done")
+        pbody.item_id = item_id  # type: ignore[attr-defined]
+        pbody.part.CopyFrom(part)  # type: ignore[attr-defined]
+        yield part_done
+
+    def is_open(self, item_id: str | None) -> bool:
+        return item_id is not None and item_id in self._open
 
     def _close_message(self, item_id: str, item: items_pb2.Item, text: str, refusal: bool) -> Iterator[Event]:
         part = content_pb2.ContentPart()

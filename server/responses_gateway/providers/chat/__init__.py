@@ -1,0 +1,1 @@
+"""The Chat Completions bridge: Responses requests served by any OpenAI-compatible chat server."""

@@ -1,0 +1,71 @@
+"""I/O shell of the Chat Completions bridge: `{api_base}/chat/completions`, always streamed upstream
+(a unary call is the fold of the stream)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import orjson
+
+from responses_gateway.config.providers import ProviderKind
+from responses_gateway.config.resolve import ResolvedDeployment
+from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.providers.base import ProviderCall
+from responses_gateway.providers.chat.request import chat_request
+from responses_gateway.providers.chat.stream import ChatStream
+from responses_gateway.providers.features import Unsupported
+from responses_gateway.providers.http import iter_sse_data, make_client, retry_after_seconds, transport_errors
+from responses_gateway.providers.openai.adapter import auth_headers
+from responses_gateway.providers.openai.translate import upstream_error
+from responses_gateway.v1 import events_pb2
+
+_JSON = {"content-type": "application/json"}
+
+
+class ChatCompletionsProvider:
+    def __init__(self, deployment: ResolvedDeployment) -> None:
+        self.deployment = deployment
+        self.name = f"{deployment.provider or 'chat'} ({deployment.litellm_model})"
+        self._client = make_client(
+            deployment.api_base or "", auth_headers(deployment), deployment.timeout, deployment.stream_timeout
+        )
+        # OpenAI's reasoning models refuse `max_tokens`; other chat servers mostly know only it.
+        self._max_key = (
+            "max_completion_tokens" if deployment.provider == ProviderKind.OPENAI else "max_tokens"
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
+        unsupported = Unsupported(self.name, drop=self.deployment.drop_params)
+        body = chat_request(
+            call.request, self.deployment.upstream_model, unsupported, max_tokens_key=self._max_key
+        )
+        call.notes.update(unsupported.notes())
+        translator = ChatStream(self.name)
+        timeout = httpx.USE_CLIENT_DEFAULT if call.timeout is None else call.timeout
+        with transport_errors(self.name):
+            async with self._client.stream(
+                "POST", "/chat/completions", content=orjson.dumps(body), headers=_JSON, timeout=timeout
+            ) as resp:
+                if resp.status_code >= 400:
+                    raw = await resp.aread()
+                    raise upstream_error(resp.status_code, raw, self.name, retry_after_seconds(resp.headers))
+                for event in translator.start():
+                    yield event
+                async for data in iter_sse_data(resp):
+                    if data == "[DONE]":
+                        break
+                    try:
+                        chunk = orjson.loads(data)
+                    except orjson.JSONDecodeError:
+                        raise GatewayError(
+                            Reason.UPSTREAM_ERROR,
+                            f"{self.name} sent a chunk that is not JSON: {data[:200]!r}",
+                        ) from None
+                    for event in translator.chunk(chunk):
+                        yield event
+        for event in translator.end():
+            yield event

@@ -1,0 +1,197 @@
+"""Responses request → Chat Completions request (pure).
+
+Input items become chat messages the way chat APIs require them: consecutive function calls join one
+assistant message's `tool_calls`, each function output becomes a `tool` message, and reasoning items
+(which chat APIs cannot take back) are left out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from responses_gateway import codec
+from responses_gateway.domain.inputs import input_items
+from responses_gateway.providers.features import Unsupported
+from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, tools_pb2
+
+_ROLES = {
+    items_pb2.MESSAGE_ROLE_USER: "user",
+    items_pb2.MESSAGE_ROLE_ASSISTANT: "assistant",
+    items_pb2.MESSAGE_ROLE_SYSTEM: "system",
+    # Most chat servers know no `developer` role; `system` means the same to them.
+    items_pb2.MESSAGE_ROLE_DEVELOPER: "system",
+}
+_MODES = {
+    tools_pb2.TOOL_CHOICE_MODE_NONE: "none",
+    tools_pb2.TOOL_CHOICE_MODE_AUTO: "auto",
+    tools_pb2.TOOL_CHOICE_MODE_REQUIRED: "required",
+}
+
+
+def parts_text(content: content_pb2.Content) -> str:
+    """The text of a string-or-parts content (text, output_text, refusal and input_text parts)."""
+    kind = content.WhichOneof("kind")
+    if kind == "text":
+        return content.text
+    if kind != "parts":
+        return ""
+    out = []
+    for part in content.parts.parts:
+        which = part.WhichOneof("kind")
+        if which in ("input_text", "output_text", "text", "reasoning_text", "summary_text"):
+            out.append(getattr(part, which).text)
+        elif which == "refusal":
+            out.append(part.refusal.refusal)
+    return "".join(out)
+
+
+def _user_part(part: content_pb2.ContentPart, unsupported: Unsupported) -> dict[str, Any] | None:
+    which = part.WhichOneof("kind")
+    if which in ("input_text", "output_text", "text"):
+        return {"type": "text", "text": getattr(part, which).text}
+    if which == "input_image":
+        img = part.input_image
+        if not img.image_url:
+            unsupported("input", "images given by `file_id` (send an image_url or a data URL)")
+            return None
+        url: dict[str, Any] = {"url": img.image_url}
+        detail = codec.to_json(img).get("detail")
+        if detail:
+            url["detail"] = detail
+        return {"type": "image_url", "image_url": url}
+    if which == "input_file":
+        f = part.input_file
+        if not f.file_data:
+            unsupported("input", "files given by `file_id` or `file_url` (send `file_data`)")
+            return None
+        file: dict[str, Any] = {"file_data": f.file_data}
+        if f.filename:
+            file["filename"] = f.filename
+        return {"type": "file", "file": file}
+    if which == "input_audio":
+        return {"type": "input_audio", "input_audio": codec.to_json(part.input_audio.input_audio)}
+    unsupported("input", f"`{which or 'unknown'}` content parts")
+    return None
+
+
+def _content(message: items_pb2.Message, role: str, unsupported: Unsupported) -> Any:
+    content = message.content
+    if content.WhichOneof("kind") == "text" or role != "user":
+        return parts_text(content)
+    parts = [p for p in (_user_part(p, unsupported) for p in content.parts.parts) if p is not None]
+    if all(p["type"] == "text" for p in parts):
+        return "".join(p["text"] for p in parts)  # plain strings suit every chat server
+    return parts
+
+
+def messages(request: request_pb2.CreateResponseRequest, unsupported: Unsupported) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if request.HasField("instructions"):
+        out.append({"role": "system", "content": request.instructions})
+    for item in input_items(request):
+        kind = item.WhichOneof("kind")
+        if kind == "message":
+            role = _ROLES.get(item.message.role, "user")
+            out.append({"role": role, "content": _content(item.message, role, unsupported)})
+        elif kind == "function_call":
+            fc = item.function_call
+            call = {
+                "id": fc.call_id,
+                "type": "function",
+                "function": {"name": fc.name, "arguments": fc.arguments},
+            }
+            last = out[-1] if out else None
+            if last is not None and last["role"] == "assistant" and "tool_calls" in last:
+                last["tool_calls"].append(call)
+            elif last is not None and last["role"] == "assistant" and isinstance(last.get("content"), str):
+                last["tool_calls"] = [call]
+            else:
+                out.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif kind == "function_call_output":
+            fco = item.function_call_output
+            out.append({"role": "tool", "tool_call_id": fco.call_id, "content": parts_text(fco.output)})
+        elif kind == "reasoning":
+            continue
+        else:
+            unsupported("input", f"`{kind or 'unknown'}` input items")
+    return out
+
+
+def tools(request: request_pb2.CreateResponseRequest, unsupported: Unsupported) -> list[dict[str, Any]]:
+    out = []
+    for tool in request.tools:
+        kind = tool.WhichOneof("kind")
+        if kind != "function":
+            unsupported("tools", f"the `{kind}` tool")
+            continue
+        fn = codec.to_json(tool.function)
+        spec = {k: fn[k] for k in ("name", "description", "parameters", "strict") if k in fn}
+        out.append({"type": "function", "function": spec})
+    return out
+
+
+def tool_choice(choice: tools_pb2.ToolChoice, unsupported: Unsupported) -> Any:
+    kind = choice.WhichOneof("kind")
+    if kind == "mode":
+        return _MODES.get(choice.mode, "auto")
+    if kind == "function":
+        return {"type": "function", "function": {"name": choice.function.name}}
+    unsupported("tool_choice", f"`tool_choice` of type `{kind}`")
+    return None
+
+
+def response_format(request: request_pb2.CreateResponseRequest) -> dict[str, Any] | None:
+    fmt = request.text.format
+    kind = fmt.WhichOneof("kind")
+    if kind == "json_object":
+        return {"type": "json_object"}
+    if kind == "json_schema":
+        spec = codec.to_json(fmt.json_schema)
+        return {"type": "json_schema", "json_schema": {k: v for k, v in spec.items() if k != "type"}}
+    return None
+
+
+def chat_request(
+    request: request_pb2.CreateResponseRequest,
+    upstream_model: str,
+    unsupported: Unsupported,
+    *,
+    max_tokens_key: str = "max_tokens",
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": upstream_model,
+        "messages": messages(request, unsupported),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if request.tools:
+        body["tools"] = tools(request, unsupported)
+        if not body["tools"]:
+            del body["tools"]
+    if request.HasField("tool_choice") and "tools" in body:
+        choice = tool_choice(request.tool_choice, unsupported)
+        if choice is not None:
+            body["tool_choice"] = choice
+    if request.HasField("parallel_tool_calls") and "tools" in body:
+        body["parallel_tool_calls"] = request.parallel_tool_calls
+    fmt = response_format(request)
+    if fmt is not None:
+        body["response_format"] = fmt
+    if request.HasField("max_output_tokens"):
+        body[max_tokens_key] = request.max_output_tokens
+    for name in ("temperature", "top_p"):
+        if request.HasField(name):
+            body[name] = getattr(request, name)
+    if request.HasField("top_logprobs"):
+        body["logprobs"] = True
+        body["top_logprobs"] = request.top_logprobs
+    effort = codec.to_json(request.reasoning).get("effort") if request.HasField("reasoning") else None
+    if effort:
+        body["reasoning_effort"] = effort
+    user = request.safety_identifier or request.user
+    if user:
+        body["user"] = user
+    for param in ("prompt", "conversation"):
+        if request.HasField(param):
+            unsupported(param)
+    return body

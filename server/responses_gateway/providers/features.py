@@ -1,0 +1,30 @@
+"""What to do with a request feature a provider cannot honour: a 400 naming it, or — with LiteLLM's
+`drop_params: true` — drop it and say so (the transports surface `dropped` as a header / trailer)."""
+
+from __future__ import annotations
+
+from responses_gateway.errors import GatewayError, Reason
+
+DROPPED_HEADER = "x-gateway-dropped-params"
+
+
+class Unsupported:
+    def __init__(self, provider: str, *, drop: bool) -> None:
+        self.provider = provider
+        self.drop = drop
+        self.dropped: list[str] = []
+
+    def __call__(self, param: str, what: str | None = None) -> None:
+        if self.drop:
+            if param not in self.dropped:
+                self.dropped.append(param)
+            return
+        raise GatewayError(
+            Reason.UNSUPPORTED_PARAMETER,
+            f"{self.provider} does not support {what or f'`{param}`'}. "
+            "Remove it, or set `drop_params: true` on the deployment to drop it.",
+            param=param,
+        )
+
+    def notes(self) -> dict[str, str]:
+        return {DROPPED_HEADER: ",".join(self.dropped)} if self.dropped else {}
