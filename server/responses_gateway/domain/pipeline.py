@@ -27,6 +27,9 @@ class CallContext:
 
     deadline: float | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # Filled by the domain for the transport to pass on (HTTP headers / gRPC trailers), e.g. the
+    # parameters a deployment with drop_params dropped.
+    notes: dict[str, str] = field(default_factory=dict)
 
     def remaining(self) -> float | None:
         if self.deadline is None:
@@ -126,6 +129,7 @@ async def open_stream(
     except BaseException:
         await events.aclose()  # type: ignore[attr-defined]
         raise
+    plan.ctx.notes.update(call.notes)
     return Opened(deployment, provider, call, events, first)
 
 

@@ -92,6 +92,7 @@ class ResponsesService:
                 return await self._fold(plan, await open_stream(plan, self.store, deployment, provider))
             call = await call_for(plan, self.store, deployment, provider)
             response = await provider.create(call)
+            ctx.notes.update(call.notes)
             if plan.store:
                 if not response.id:
                     raise GatewayError(

@@ -41,9 +41,16 @@ def _internal(e: Exception) -> GatewayError:
     return GatewayError(Reason.INTERNAL, f"The gateway failed unexpectedly ({type(e).__name__}).")
 
 
-async def unary(context: Context, work: Awaitable[T]) -> T:
+def _trailers(context: Context, ctx: CallContext | None) -> None:
+    if ctx is not None and ctx.notes:
+        context.set_trailing_metadata(tuple(ctx.notes.items()))
+
+
+async def unary(context: Context, work: Awaitable[T], ctx: CallContext | None = None) -> T:
     try:
-        return await work
+        result = await work
+        _trailers(context, ctx)
+        return result
     except GatewayError as e:
         await abort(context, e)
     except Exception as e:
@@ -52,12 +59,13 @@ async def unary(context: Context, work: Awaitable[T]) -> T:
 
 
 async def streaming(
-    context: Context, events: AsyncIterator[events_pb2.ResponseStreamEvent]
+    context: Context, events: AsyncIterator[events_pb2.ResponseStreamEvent], ctx: CallContext | None = None
 ) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
     """Relay events; closing the domain stream (client cancelled, deadline) cancels the upstream call."""
     try:
         async for event in events:
             yield event
+        _trailers(context, ctx)
     except GatewayError as e:
         await abort(context, e)
     except Exception as e:
@@ -73,12 +81,14 @@ class ResponsesServicer(responses_service_pb2_grpc.ResponsesServiceServicer):
     async def CreateResponse(
         self, request: request_pb2.CreateResponseRequest, context: Context
     ) -> response_pb2.Response:
-        return await unary(context, self.service.create(request, call_context(context)))
+        ctx = call_context(context)
+        return await unary(context, self.service.create(request, ctx), ctx)
 
     async def StreamResponse(
         self, request: request_pb2.CreateResponseRequest, context: Context
     ) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
-        async for event in streaming(context, self.service.stream(request, call_context(context))):
+        ctx = call_context(context)
+        async for event in streaming(context, self.service.stream(request, ctx), ctx):
             yield event
 
     async def GetResponse(

@@ -40,7 +40,7 @@ def json_response(message: Message, status: int = 200) -> Response:
     return Response(codec.dumps(message), status_code=status, media_type="application/json")
 
 
-async def sse_response(events: AsyncIterator[Event]) -> Response:
+async def sse_response(events: AsyncIterator[Event], ctx: CallContext) -> Response:
     """Waits for the first event, so a failure before it still gets a proper HTTP status."""
     try:
         first = await anext(events)
@@ -67,7 +67,7 @@ async def sse_response(events: AsyncIterator[Event]) -> Response:
         finally:
             await events.aclose()  # type: ignore[attr-defined]
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers=_SSE_HEADERS)
+    return StreamingResponse(body(), media_type="text/event-stream", headers={**_SSE_HEADERS, **ctx.notes})
 
 
 class RestShim:
@@ -100,13 +100,16 @@ class RestShim:
         create = codec.from_json(request_pb2.CreateResponseRequest(), body)
         ctx = CallContext()
         if create.stream:
-            return await sse_response(self.service.stream(create, ctx))
-        return json_response(await self.service.create(create, ctx))
+            return await sse_response(self.service.stream(create, ctx), ctx)
+        response = json_response(await self.service.create(create, ctx))
+        response.headers.update(ctx.notes)
+        return response
 
     async def get(self, request: Request) -> Response:
         get = get_request(request)
         if get.stream:
-            return await sse_response(self.service.stream_get(get, CallContext()))
+            ctx = CallContext()
+            return await sse_response(self.service.stream_get(get, ctx), ctx)
         return json_response(await self.service.get(get, CallContext()))
 
     async def delete(self, request: Request) -> Response:
