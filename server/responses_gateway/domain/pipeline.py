@@ -101,6 +101,7 @@ async def call_for(
         if replay and prev is not None:
             request.ClearField("previous_response_id")
             earlier = await history(store, prev)
+            request.ClearField("input")
             request.input.items.items.extend(earlier)
             request.input.items.items.extend(plan.items)
     shell = response_shell(plan.request, plan.request.model)

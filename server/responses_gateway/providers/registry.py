@@ -5,6 +5,7 @@ from __future__ import annotations
 from responses_gateway.config.providers import AdapterKind
 from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.providers.anthropic.adapter import AnthropicProvider
 from responses_gateway.providers.base import Provider
 from responses_gateway.providers.chat.adapter import ChatCompletionsProvider
 from responses_gateway.providers.mock import MockProvider
@@ -18,6 +19,8 @@ def build_provider(deployment: ResolvedDeployment) -> Provider:
         return OpenAIResponsesProvider(deployment)
     if deployment.adapter == AdapterKind.CHAT_COMPLETIONS:
         return ChatCompletionsProvider(deployment)
+    if deployment.adapter == AdapterKind.ANTHROPIC:
+        return AnthropicProvider(deployment)
     raise GatewayError(
         Reason.NOT_IMPLEMENTED,
         f"The gateway has no adapter for `{deployment.litellm_model}` ({deployment.adapter}) yet.",

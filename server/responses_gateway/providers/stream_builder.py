@@ -178,6 +178,7 @@ class StreamBuilder:
         if state.kind in ("text", "refusal"):
             yield from self._close_message(item_id, item, text, state.kind == "refusal")
         elif state.kind == "function_call":
+            text = text or "{}"  # a call without parameters still has a JSON object of arguments
             item.function_call.arguments = text
             item.function_call.status = _COMPLETED
             event, body = _event("response.function_call_arguments.done")

@@ -91,9 +91,7 @@ class ResponsesServicer(responses_service_pb2_grpc.ResponsesServiceServicer):
         async for event in streaming(context, self.service.stream(request, ctx), ctx):
             yield event
 
-    async def GetResponse(
-        self, request: rs.GetResponseRequest, context: Context
-    ) -> response_pb2.Response:
+    async def GetResponse(self, request: rs.GetResponseRequest, context: Context) -> response_pb2.Response:
         return await unary(context, self.service.get(request, call_context(context)))
 
     async def StreamGetResponse(

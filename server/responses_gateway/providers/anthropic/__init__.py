@@ -1,0 +1,1 @@
+"""Anthropic Messages API adapter (native, not through the chat bridge)."""

@@ -1,0 +1,82 @@
+"""I/O shell of the Anthropic adapter: `{api_base}/v1/messages`, streamed (unary is the fold)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import orjson
+
+from responses_gateway.config.resolve import ResolvedDeployment
+from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.providers.anthropic.request import messages_request
+from responses_gateway.providers.anthropic.stream import AnthropicStream, error_of
+from responses_gateway.providers.base import ProviderCall
+from responses_gateway.providers.features import Unsupported
+from responses_gateway.providers.http import iter_sse_data, make_client, retry_after_seconds, transport_errors
+from responses_gateway.providers.openai.translate import upstream_error
+from responses_gateway.v1 import events_pb2
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+def anthropic_headers(deployment: ResolvedDeployment) -> dict[str, str]:
+    headers = {
+        "anthropic-version": ANTHROPIC_VERSION,
+        "content-type": "application/json",
+        **deployment.headers,
+    }
+    if deployment.api_key:
+        headers["x-api-key"] = deployment.api_key
+    return headers
+
+
+class AnthropicProvider:
+    def __init__(self, deployment: ResolvedDeployment) -> None:
+        self.deployment = deployment
+        self.name = f"Anthropic ({deployment.upstream_model})"
+        self._client = make_client(
+            deployment.api_base or "",
+            anthropic_headers(deployment),
+            deployment.timeout,
+            deployment.stream_timeout,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _error(self, status: int, raw: bytes, headers: httpx.Headers) -> GatewayError:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            return error_of(body["error"], self.name, status, retry_after_seconds(headers))
+        return upstream_error(status, raw, self.name, retry_after_seconds(headers))
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
+        unsupported = Unsupported(self.name, drop=self.deployment.drop_params)
+        body = messages_request(call.request, self.deployment.upstream_model, unsupported)
+        call.notes.update(unsupported.notes())
+        translator = AnthropicStream(self.name)
+        timeout = httpx.USE_CLIENT_DEFAULT if call.timeout is None else call.timeout
+        with transport_errors(self.name):
+            async with self._client.stream(
+                "POST", "/v1/messages", content=orjson.dumps(body), timeout=timeout
+            ) as resp:
+                if resp.status_code >= 400:
+                    raise self._error(resp.status_code, await resp.aread(), resp.headers)
+                for event in translator.start():
+                    yield event
+                async for data in iter_sse_data(resp):
+                    try:
+                        parsed = orjson.loads(data)
+                    except orjson.JSONDecodeError:
+                        raise GatewayError(
+                            Reason.UPSTREAM_ERROR,
+                            f"{self.name} sent an event that is not JSON: {data[:200]!r}",
+                        ) from None
+                    for event in translator.event(parsed):
+                        yield event
+        for event in translator.end():
+            yield event

@@ -1,0 +1,200 @@
+"""Responses request → Anthropic Messages request (pure).
+
+Anthropic wants `system` apart, strictly alternating user / assistant turns, tool results inside the
+user turn that follows the assistant's `tool_use`, and thinking blocks (with their signature, kept in
+the reasoning item's `encrypted_content`) first in the assistant turn they belong to.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from responses_gateway import codec
+from responses_gateway.domain.inputs import input_items
+from responses_gateway.providers.chat.request import parts_text
+from responses_gateway.providers.features import Unsupported
+from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, tools_pb2
+
+# Anthropic requires max_tokens; used when the request gives no max_output_tokens.
+DEFAULT_MAX_TOKENS = 4096
+# reasoning.effort → thinking budget (Anthropic's minimum is 1024).
+THINKING_BUDGET = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 32768}
+_DATA_URL = re.compile(r"^data:(?P<media>[\w.+/-]+);base64,(?P<data>.*)$", re.S)
+
+
+def _source(url: str) -> dict[str, Any]:
+    m = _DATA_URL.match(url)
+    if m:
+        return {"type": "base64", "media_type": m["media"], "data": m["data"]}
+    return {"type": "url", "url": url}
+
+
+def _user_block(part: content_pb2.ContentPart, unsupported: Unsupported) -> dict[str, Any] | None:
+    which = part.WhichOneof("kind")
+    if which in ("input_text", "output_text", "text"):
+        return {"type": "text", "text": getattr(part, which).text}
+    if which == "input_image" and part.input_image.image_url:
+        return {"type": "image", "source": _source(part.input_image.image_url)}
+    if which == "input_file" and (part.input_file.file_data or part.input_file.file_url):
+        f = part.input_file
+        if f.file_data:
+            data = f.file_data
+            source = (
+                _source(data)
+                if data.startswith("data:")
+                else {"type": "base64", "media_type": "application/pdf", "data": data}
+            )
+        else:
+            source = {"type": "url", "url": f.file_url}
+        block: dict[str, Any] = {"type": "document", "source": source}
+        if f.filename:
+            block["title"] = f.filename
+        return block
+    unsupported("input", f"`{which or 'unknown'}` content parts without inline data or a URL")
+    return None
+
+
+class _Turns:
+    """Builds alternating turns, merging consecutive blocks of the same role."""
+
+    def __init__(self) -> None:
+        self.turns: list[dict[str, Any]] = []
+
+    def add(self, role: str, blocks: list[dict[str, Any]]) -> None:
+        if not blocks:
+            return
+        if self.turns and self.turns[-1]["role"] == role:
+            self.turns[-1]["content"].extend(blocks)
+        else:
+            self.turns.append({"role": role, "content": list(blocks)})
+
+
+def _reasoning_blocks(item: items_pb2.Reasoning) -> list[dict[str, Any]]:
+    if not item.encrypted_content:
+        return []  # thinking without its signature cannot be sent back; Anthropic would reject it
+    text = "".join(p.summary_text.text for p in item.summary) or "".join(
+        p.reasoning_text.text for p in item.content
+    )
+    if item.encrypted_content.startswith("redacted:"):
+        return [{"type": "redacted_thinking", "data": item.encrypted_content.removeprefix("redacted:")}]
+    return [{"type": "thinking", "thinking": text, "signature": item.encrypted_content}]
+
+
+def conversation(
+    request: request_pb2.CreateResponseRequest, unsupported: Unsupported
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(system blocks, messages)."""
+    system: list[dict[str, Any]] = []
+    if request.HasField("instructions") and request.instructions:
+        system.append({"type": "text", "text": request.instructions})
+    turns = _Turns()
+    for item in input_items(request):
+        kind = item.WhichOneof("kind")
+        if kind == "message":
+            msg = item.message
+            if msg.role in (items_pb2.MESSAGE_ROLE_SYSTEM, items_pb2.MESSAGE_ROLE_DEVELOPER):
+                text = parts_text(msg.content)
+                if text:
+                    system.append({"type": "text", "text": text})
+            elif msg.role == items_pb2.MESSAGE_ROLE_ASSISTANT:
+                text = parts_text(msg.content)
+                turns.add("assistant", [{"type": "text", "text": text}] if text else [])
+            elif msg.content.WhichOneof("kind") == "text":
+                turns.add("user", [{"type": "text", "text": msg.content.text}])
+            else:
+                blocks = [_user_block(p, unsupported) for p in msg.content.parts.parts]
+                turns.add("user", [b for b in blocks if b is not None])
+        elif kind == "function_call":
+            fc = item.function_call
+            try:
+                args = orjson.loads(fc.arguments) if fc.arguments else {}
+            except orjson.JSONDecodeError:
+                args = {"arguments": fc.arguments}
+            turns.add("assistant", [{"type": "tool_use", "id": fc.call_id, "name": fc.name, "input": args}])
+        elif kind == "function_call_output":
+            fco = item.function_call_output
+            turns.add(
+                "user",
+                [{"type": "tool_result", "tool_use_id": fco.call_id, "content": parts_text(fco.output)}],
+            )
+        elif kind == "reasoning":
+            turns.add("assistant", _reasoning_blocks(item.reasoning))
+        else:
+            unsupported("input", f"`{kind or 'unknown'}` input items")
+    return system, turns.turns
+
+
+def _tool_choice(choice: tools_pb2.ToolChoice, unsupported: Unsupported) -> dict[str, Any] | None:
+    kind = choice.WhichOneof("kind")
+    if kind == "mode":
+        mode = {
+            tools_pb2.TOOL_CHOICE_MODE_NONE: "none",
+            tools_pb2.TOOL_CHOICE_MODE_AUTO: "auto",
+            tools_pb2.TOOL_CHOICE_MODE_REQUIRED: "any",
+        }.get(choice.mode, "auto")
+        return {"type": mode}
+    if kind == "function":
+        return {"type": "tool", "name": choice.function.name}
+    unsupported("tool_choice", f"`tool_choice` of type `{kind}`")
+    return None
+
+
+def messages_request(
+    request: request_pb2.CreateResponseRequest, upstream_model: str, unsupported: Unsupported
+) -> dict[str, Any]:
+    system, turns = conversation(request, unsupported)
+    body: dict[str, Any] = {"model": upstream_model, "messages": turns, "stream": True}
+    if system:
+        body["system"] = system
+    effort = codec.to_json(request.reasoning).get("effort") if request.HasField("reasoning") else None
+    budget = THINKING_BUDGET.get(effort) if isinstance(effort, str) else None
+    max_tokens = request.max_output_tokens if request.HasField("max_output_tokens") else DEFAULT_MAX_TOKENS
+    if budget is not None:
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        if max_tokens <= budget:
+            max_tokens = budget + (request.max_output_tokens or DEFAULT_MAX_TOKENS)
+    body["max_tokens"] = max_tokens
+    tools = []
+    for tool in request.tools:
+        kind = tool.WhichOneof("kind")
+        if kind != "function":
+            unsupported("tools", f"the `{kind}` tool")
+            continue
+        fn = codec.to_json(tool.function)
+        spec: dict[str, Any] = {
+            "name": fn["name"],
+            "input_schema": fn.get("parameters") or {"type": "object"},
+        }
+        if fn.get("description"):
+            spec["description"] = fn["description"]
+        tools.append(spec)
+    if tools:
+        body["tools"] = tools
+        choice = _tool_choice(request.tool_choice, unsupported) if request.HasField("tool_choice") else None
+        if request.HasField("parallel_tool_calls") and not request.parallel_tool_calls:
+            choice = choice or {"type": "auto"}
+            if choice["type"] != "none":
+                choice["disable_parallel_tool_use"] = True
+        if choice is not None:
+            body["tool_choice"] = choice
+    fmt = request.text.format
+    if fmt.WhichOneof("kind") == "json_schema":
+        schema = codec.to_json(fmt.json_schema).get("schema") or {"type": "object"}
+        body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+    elif fmt.WhichOneof("kind") == "json_object":
+        unsupported("text.format", "`json_object` output (use `json_schema`)")
+    for name in ("temperature", "top_p"):
+        if request.HasField(name):
+            body[name] = getattr(request, name)
+    user = request.safety_identifier or request.user
+    if user:
+        body["metadata"] = {"user_id": user}
+    if request.HasField("top_logprobs"):
+        unsupported("top_logprobs")
+    for param in ("prompt", "conversation"):
+        if request.HasField(param):
+            unsupported(param)
+    return body
