@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from responses_gateway.config.providers import AdapterKind
+from responses_gateway.config.providers import AdapterKind, ProviderKind
 from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.anthropic.adapter import AnthropicProvider
+from responses_gateway.providers.azure.adapter import azure_provider
 from responses_gateway.providers.base import Provider
 from responses_gateway.providers.chat.adapter import ChatCompletionsProvider
+from responses_gateway.providers.gemini.adapter import GeminiProvider
 from responses_gateway.providers.mock import MockProvider
 from responses_gateway.providers.openai.adapter import OpenAIResponsesProvider
 
@@ -16,11 +18,15 @@ def build_provider(deployment: ResolvedDeployment) -> Provider:
     if deployment.mock_response is not None:
         return MockProvider(deployment)
     if deployment.adapter == AdapterKind.RESPONSES:
+        if deployment.provider == ProviderKind.AZURE:
+            return azure_provider(deployment)
         return OpenAIResponsesProvider(deployment)
     if deployment.adapter == AdapterKind.CHAT_COMPLETIONS:
         return ChatCompletionsProvider(deployment)
     if deployment.adapter == AdapterKind.ANTHROPIC:
         return AnthropicProvider(deployment)
+    if deployment.adapter == AdapterKind.GEMINI:
+        return GeminiProvider(deployment)
     raise GatewayError(
         Reason.NOT_IMPLEMENTED,
         f"The gateway has no adapter for `{deployment.litellm_model}` ({deployment.adapter}) yet.",

@@ -1,0 +1,1 @@
+"""Gemini adapter: Google AI generateContent and Vertex AI, with one translation."""

@@ -1,0 +1,74 @@
+"""I/O shell of the Gemini adapter: `{api_base}/models/{model}:streamGenerateContent?alt=sse`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import orjson
+
+from responses_gateway.config.providers import AuthStyle
+from responses_gateway.config.resolve import ResolvedDeployment
+from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.providers.base import ProviderCall
+from responses_gateway.providers.features import Unsupported
+from responses_gateway.providers.gemini.request import generate_request
+from responses_gateway.providers.gemini.stream import GeminiStream
+from responses_gateway.providers.http import iter_sse_data, make_client, retry_after_seconds, transport_errors
+from responses_gateway.providers.openai.translate import upstream_error
+from responses_gateway.v1 import events_pb2
+
+
+def gemini_headers(deployment: ResolvedDeployment) -> dict[str, str]:
+    headers = {"content-type": "application/json", **deployment.headers}
+    if deployment.api_key:
+        if deployment.auth == AuthStyle.GOOGLE_OAUTH:
+            # Vertex AI: `api_key` holds an OAuth access token (e.g. `gcloud auth print-access-token`).
+            headers["authorization"] = f"Bearer {deployment.api_key}"
+        else:
+            headers["x-goog-api-key"] = deployment.api_key
+    return headers
+
+
+class GeminiProvider:
+    def __init__(self, deployment: ResolvedDeployment) -> None:
+        self.deployment = deployment
+        self.name = f"Gemini ({deployment.upstream_model})"
+        self._path = f"/models/{deployment.upstream_model}:streamGenerateContent"
+        self._client = make_client(
+            deployment.api_base or "",
+            gemini_headers(deployment),
+            deployment.timeout,
+            deployment.stream_timeout,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
+        unsupported = Unsupported(self.name, drop=self.deployment.drop_params)
+        body = generate_request(call.request, unsupported)
+        call.notes.update(unsupported.notes())
+        translator = GeminiStream(self.name)
+        timeout = httpx.USE_CLIENT_DEFAULT if call.timeout is None else call.timeout
+        with transport_errors(self.name):
+            async with self._client.stream(
+                "POST", self._path, params={"alt": "sse"}, content=orjson.dumps(body), timeout=timeout
+            ) as resp:
+                if resp.status_code >= 400:
+                    raw = await resp.aread()
+                    raise upstream_error(resp.status_code, raw, self.name, retry_after_seconds(resp.headers))
+                for event in translator.start():
+                    yield event
+                async for data in iter_sse_data(resp):
+                    try:
+                        chunk = orjson.loads(data)
+                    except orjson.JSONDecodeError:
+                        raise GatewayError(
+                            Reason.UPSTREAM_ERROR,
+                            f"{self.name} sent a chunk that is not JSON: {data[:200]!r}",
+                        ) from None
+                    for event in translator.chunk(chunk):
+                        yield event
+        for event in translator.end():
+            yield event

@@ -1,0 +1,195 @@
+"""Responses request → Gemini `generateContent` request (pure; Google AI and Vertex AI alike).
+
+Gemini's thought signatures travel in reasoning items' `encrypted_content`: a reasoning item in the
+input puts its signature back on the next model part, as Gemini requires for multi-turn tool use.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from responses_gateway import codec
+from responses_gateway.domain.inputs import input_items
+from responses_gateway.providers.chat.request import parts_text
+from responses_gateway.providers.features import Unsupported
+from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, tools_pb2
+
+# reasoning.effort → thinkingBudget (tokens).
+THINKING_BUDGET = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768}
+_DATA_URL = re.compile(r"^data:(?P<media>[\w.+/-]+);base64,(?P<data>.*)$", re.S)
+
+
+def _media(url: str, mime_hint: str | None = None) -> dict[str, Any]:
+    m = _DATA_URL.match(url)
+    if m:
+        return {"inlineData": {"mimeType": m["media"], "data": m["data"]}}
+    data: dict[str, Any] = {"fileUri": url}
+    if mime_hint:
+        data["mimeType"] = mime_hint
+    return {"fileData": data}
+
+
+def _user_part(part: content_pb2.ContentPart, unsupported: Unsupported) -> dict[str, Any] | None:
+    which = part.WhichOneof("kind")
+    if which in ("input_text", "output_text", "text"):
+        return {"text": getattr(part, which).text}
+    if which == "input_image" and part.input_image.image_url:
+        return _media(part.input_image.image_url)
+    if which == "input_file" and part.input_file.file_data:
+        data = part.input_file.file_data
+        return (
+            _media(data)
+            if data.startswith("data:")
+            else {"inlineData": {"mimeType": "application/pdf", "data": data}}
+        )
+    if which == "input_file" and part.input_file.file_url:
+        return _media(part.input_file.file_url, "application/pdf")
+    if which == "input_audio":
+        audio = part.input_audio.input_audio
+        fmt = codec.to_json(audio).get("format", "wav")
+        return {"inlineData": {"mimeType": f"audio/{fmt}", "data": audio.data}}
+    unsupported("input", f"`{which or 'unknown'}` content parts without inline data or a URL")
+    return None
+
+
+class _Contents:
+    def __init__(self) -> None:
+        self.contents: list[dict[str, Any]] = []
+        self.signature: str | None = None  # from a reasoning item, for the next model part
+
+    def add(self, role: str, parts: list[dict[str, Any]]) -> None:
+        if not parts:
+            return
+        if role == "model" and self.signature:
+            parts[0]["thoughtSignature"] = self.signature
+            self.signature = None
+        if self.contents and self.contents[-1]["role"] == role:
+            self.contents[-1]["parts"].extend(parts)
+        else:
+            self.contents.append({"role": role, "parts": parts})
+
+
+def contents(
+    request: request_pb2.CreateResponseRequest, unsupported: Unsupported
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """(contents, system texts)."""
+    system: list[str] = []
+    if request.HasField("instructions") and request.instructions:
+        system.append(request.instructions)
+    out = _Contents()
+    names: dict[str, str] = {}  # call_id → function name (functionResponse needs the name)
+    for item in input_items(request):
+        kind = item.WhichOneof("kind")
+        if kind == "message":
+            msg = item.message
+            if msg.role in (items_pb2.MESSAGE_ROLE_SYSTEM, items_pb2.MESSAGE_ROLE_DEVELOPER):
+                system.append(parts_text(msg.content))
+            elif msg.role == items_pb2.MESSAGE_ROLE_ASSISTANT:
+                text = parts_text(msg.content)
+                out.add("model", [{"text": text}] if text else [])
+            elif msg.content.WhichOneof("kind") == "text":
+                out.add("user", [{"text": msg.content.text}])
+            else:
+                parts = [_user_part(p, unsupported) for p in msg.content.parts.parts]
+                out.add("user", [p for p in parts if p is not None])
+        elif kind == "function_call":
+            fc = item.function_call
+            names[fc.call_id] = fc.name
+            try:
+                args = orjson.loads(fc.arguments) if fc.arguments else {}
+            except orjson.JSONDecodeError:
+                args = {"arguments": fc.arguments}
+            call: dict[str, Any] = {"name": fc.name, "args": args}
+            if fc.call_id and not fc.call_id.startswith("call_gw_"):
+                call["id"] = fc.call_id
+            out.add("model", [{"functionCall": call}])
+        elif kind == "function_call_output":
+            fco = item.function_call_output
+            response: dict[str, Any] = {
+                "name": names.get(fco.call_id, fco.call_id),
+                "response": {"result": parts_text(fco.output)},
+            }
+            if fco.call_id and not fco.call_id.startswith("call_gw_"):
+                response["id"] = fco.call_id
+            out.add("user", [{"functionResponse": response}])
+        elif kind == "reasoning":
+            if item.reasoning.encrypted_content:
+                out.signature = item.reasoning.encrypted_content
+        else:
+            unsupported("input", f"`{kind or 'unknown'}` input items")
+    return out.contents, system
+
+
+def _tool_config(choice: tools_pb2.ToolChoice, unsupported: Unsupported) -> dict[str, Any] | None:
+    kind = choice.WhichOneof("kind")
+    if kind == "mode":
+        mode = {
+            tools_pb2.TOOL_CHOICE_MODE_NONE: "NONE",
+            tools_pb2.TOOL_CHOICE_MODE_AUTO: "AUTO",
+            tools_pb2.TOOL_CHOICE_MODE_REQUIRED: "ANY",
+        }.get(choice.mode, "AUTO")
+        return {"functionCallingConfig": {"mode": mode}}
+    if kind == "function":
+        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [choice.function.name]}}
+    unsupported("tool_choice", f"`tool_choice` of type `{kind}`")
+    return None
+
+
+def generate_request(request: request_pb2.CreateResponseRequest, unsupported: Unsupported) -> dict[str, Any]:
+    turns, system = contents(request, unsupported)
+    body: dict[str, Any] = {"contents": turns}
+    if system:
+        body["systemInstruction"] = {"parts": [{"text": t} for t in system if t]}
+    declarations = []
+    for tool in request.tools:
+        kind = tool.WhichOneof("kind")
+        if kind != "function":
+            unsupported("tools", f"the `{kind}` tool")
+            continue
+        fn = codec.to_json(tool.function)
+        decl: dict[str, Any] = {"name": fn["name"]}
+        if fn.get("description"):
+            decl["description"] = fn["description"]
+        if fn.get("parameters"):
+            decl["parametersJsonSchema"] = fn["parameters"]
+        declarations.append(decl)
+    if declarations:
+        body["tools"] = [{"functionDeclarations": declarations}]
+        if request.HasField("tool_choice"):
+            config = _tool_config(request.tool_choice, unsupported)
+            if config is not None:
+                body["toolConfig"] = config
+    gen: dict[str, Any] = {}
+    if request.HasField("max_output_tokens"):
+        gen["maxOutputTokens"] = request.max_output_tokens
+    if request.HasField("temperature"):
+        gen["temperature"] = request.temperature
+    if request.HasField("top_p"):
+        gen["topP"] = request.top_p
+    fmt = request.text.format
+    if fmt.WhichOneof("kind") == "json_schema":
+        gen["responseMimeType"] = "application/json"
+        gen["responseJsonSchema"] = codec.to_json(fmt.json_schema).get("schema") or {"type": "object"}
+    elif fmt.WhichOneof("kind") == "json_object":
+        gen["responseMimeType"] = "application/json"
+    if request.HasField("reasoning"):
+        reasoning = codec.to_json(request.reasoning)
+        thinking: dict[str, Any] = {}
+        budget = THINKING_BUDGET.get(str(reasoning.get("effort")))
+        if budget is not None:
+            thinking["thinkingBudget"] = budget
+        if reasoning.get("summary") or reasoning.get("generate_summary"):
+            thinking["includeThoughts"] = True
+        if thinking:
+            gen["thinkingConfig"] = thinking
+    if gen:
+        body["generationConfig"] = gen
+    if request.HasField("top_logprobs"):
+        unsupported("top_logprobs")
+    for param in ("prompt", "conversation"):
+        if request.HasField(param):
+            unsupported(param)
+    return body
