@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
 from google.protobuf.message import Message
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,13 +20,16 @@ from starlette.routing import Route
 
 from responses_gateway import codec
 from responses_gateway.auth import Authenticator
+from responses_gateway.chat_api import request as chat_request
+from responses_gateway.chat_api.response import ChunkWriter, chat_completion
 from responses_gateway.domain.ids import new_id
 from responses_gateway.domain.pipeline import CallContext
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.providers.features import DROPPED_HEADER
 from responses_gateway.transport.rest.errors import error_response, internal_error_response
 from responses_gateway.transport.rest.params import get_request, input_items_request, read_json_body
-from responses_gateway.transport.rest.sse import DONE, error_frame, frame
+from responses_gateway.transport.rest.sse import DONE, chat_frames, error_frame, frame
 from responses_gateway.v1 import events_pb2, request_pb2
 from responses_gateway.v1 import responses_service_pb2 as rs
 
@@ -40,7 +44,9 @@ def json_response(message: Message, status: int = 200) -> Response:
     return Response(codec.dumps(message), status_code=status, media_type="application/json")
 
 
-async def sse_response(events: AsyncIterator[Event], ctx: CallContext) -> Response:
+async def sse_response(
+    events: AsyncIterator[Event], ctx: CallContext, encode: Callable[[Event], bytes] = frame
+) -> Response:
     """Waits for the first event, so a failure before it still gets a proper HTTP status."""
     try:
         first = await anext(events)
@@ -53,9 +59,11 @@ async def sse_response(events: AsyncIterator[Event], ctx: CallContext) -> Respon
     async def body() -> AsyncIterator[bytes]:
         try:
             if first is not None:
-                yield frame(first)
+                yield encode(first)
                 async for event in events:
-                    yield frame(event)
+                    chunk = encode(event)
+                    if chunk:
+                        yield chunk
             yield DONE
         except GatewayError as e:
             yield error_frame(e)
@@ -137,6 +145,22 @@ class RestShim:
         count = codec.from_json(rs.CountInputTokensRequest(), body)
         return json_response(await self.service.count_input_tokens(count, CallContext()))
 
+    async def chat_completions(self, request: Request) -> Response:
+        """The Chat Completions API through the Responses core: any chat client reaches every model."""
+        body = await read_json_body(request, self.max_body)
+        translated, dropped = chat_request.responses_request(body)
+        create = codec.from_json(request_pb2.CreateResponseRequest(), translated)
+        ctx = CallContext()
+        if dropped:
+            ctx.notes[DROPPED_HEADER] = ",".join(dropped)
+        if body.get("stream"):
+            writer = ChunkWriter(bool((body.get("stream_options") or {}).get("include_usage")))
+            return await sse_response(self.service.stream(create, ctx), ctx, lambda e: chat_frames(writer, e))
+        completion = chat_completion(await self.service.create(create, ctx))
+        response = Response(orjson.dumps(completion), media_type="application/json")
+        response.headers.update(ctx.notes)
+        return response
+
     async def models(self, request: Request) -> Response:
         return json_response(await self.service.list_models(CallContext()))
 
@@ -150,6 +174,7 @@ class RestShim:
             ("/responses/{response_id}/cancel", self.cancel, ["POST"]),
             ("/responses/{response_id}/input_items", self.input_items, ["GET"]),
             ("/models", self.models, ["GET"]),
+            ("/chat/completions", self.chat_completions, ["POST"]),
         ]
         routes = [
             Route(prefix + path, self._guard(handler), methods=methods)

@@ -1,0 +1,1 @@
+"""The Chat Completions API served through the Responses core (`POST /v1/chat/completions`)."""

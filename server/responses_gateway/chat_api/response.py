@@ -1,0 +1,150 @@
+"""Responses results → Chat Completions JSON (pure): the unary `chat.completion` and the stream's
+`chat.completion.chunk`s, with reasoning as `reasoning_content` the way DeepSeek and vLLM send it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from responses_gateway import codec
+from responses_gateway.domain import events as ev
+from responses_gateway.v1 import events_pb2, response_pb2
+
+_STATUS = response_pb2
+
+
+def _finish_reason(response: response_pb2.Response, saw_tool_call: bool) -> str:
+    if response.status == _STATUS.RESPONSE_STATUS_INCOMPLETE:
+        reason = response.incomplete_details.reason
+        return "content_filter" if reason == _STATUS.INCOMPLETE_REASON_CONTENT_FILTER else "length"
+    return "tool_calls" if saw_tool_call else "stop"
+
+
+def chat_usage(response: response_pb2.Response) -> dict[str, Any] | None:
+    if not response.HasField("usage"):
+        return None
+    u = response.usage
+    return {
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.input_tokens_details.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.output_tokens_details.reasoning_tokens},
+    }
+
+
+def chat_completion(response: response_pb2.Response) -> dict[str, Any]:
+    text, refusal, reasoning = [], [], []
+    calls: list[dict[str, Any]] = []
+    for item in codec.to_json(response).get("output", []):
+        kind = item.get("type")
+        if kind == "message":
+            for part in item.get("content") or []:
+                if part.get("type") == "output_text":
+                    text.append(part.get("text", ""))
+                elif part.get("type") == "refusal":
+                    refusal.append(part.get("refusal", ""))
+        elif kind == "function_call":
+            calls.append(
+                {
+                    "id": item.get("call_id", ""),
+                    "type": "function",
+                    "function": {"name": item.get("name", ""), "arguments": item.get("arguments", "")},
+                }
+            )
+        elif kind == "reasoning":
+            reasoning.extend(p.get("text", "") for p in item.get("summary") or [])
+            reasoning.extend(p.get("text", "") for p in item.get("content") or [])
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(text) if text or not calls else None,
+        "refusal": "".join(refusal) or None,
+    }
+    if calls:
+        message["tool_calls"] = calls
+    if reasoning:
+        message["reasoning_content"] = "".join(reasoning)
+    out: dict[str, Any] = {
+        "id": f"chatcmpl-{response.id}",
+        "object": "chat.completion",
+        "created": response.created_at,
+        "model": response.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": _finish_reason(response, bool(calls)),
+            }
+        ],
+    }
+    usage = chat_usage(response)
+    if usage is not None:
+        out["usage"] = usage
+    return out
+
+
+class ChunkWriter:
+    """Turns one Responses event stream into chat chunks."""
+
+    def __init__(self, include_usage: bool) -> None:
+        self.include_usage = include_usage
+        self._head: dict[str, Any] = {}
+        self._calls: dict[str, int] = {}  # function_call item id → tool_calls index
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        chunk = {
+            **self._head,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if self.include_usage:
+            chunk["usage"] = None
+        return chunk
+
+    def event(self, event: events_pb2.ResponseStreamEvent) -> list[dict[str, Any]]:
+        tag = ev.event_type(event)
+        response = ev.response_of(event)
+        if tag == ev.CREATED and response is not None:
+            self._head = {
+                "id": f"chatcmpl-{response.id}",
+                "object": "chat.completion.chunk",
+                "created": response.created_at,
+                "model": response.model,
+            }
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if tag in ev.TERMINAL and response is not None:
+            if tag == ev.FAILED:
+                return [
+                    {
+                        "error": {
+                            "message": response.error.message,
+                            "type": "server_error",
+                            "code": "server_error",
+                        }
+                    }
+                ]
+            out = [self._chunk({}, _finish_reason(response, bool(self._calls)))]
+            usage = chat_usage(response)
+            if self.include_usage and usage is not None:
+                out.append({**self._head, "choices": [], "usage": usage})
+            return out
+        body = getattr(event, event.WhichOneof("kind") or "unknown")
+        if tag == "response.output_text.delta":
+            return [self._chunk({"content": body.delta})]
+        if tag == "response.refusal.delta":
+            return [self._chunk({"refusal": body.delta})]
+        if tag in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+            return [self._chunk({"reasoning_content": body.delta})]
+        if tag == ev.ITEM_ADDED and body.item.WhichOneof("kind") == "function_call":
+            fc = body.item.function_call
+            index = self._calls[fc.id] = len(self._calls)
+            call = {
+                "index": index,
+                "id": fc.call_id,
+                "type": "function",
+                "function": {"name": fc.name, "arguments": ""},
+            }
+            return [self._chunk({"tool_calls": [call]})]
+        if tag == "response.function_call_arguments.delta" and body.item_id in self._calls:
+            call = {"index": self._calls[body.item_id], "function": {"arguments": body.delta}}
+            return [self._chunk({"tool_calls": [call]})]
+        return []
