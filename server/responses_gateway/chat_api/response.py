@@ -33,7 +33,9 @@ def chat_usage(response: response_pb2.Response) -> dict[str, Any] | None:
 
 
 def chat_completion(response: response_pb2.Response) -> dict[str, Any]:
-    text, refusal, reasoning = [], [], []
+    text: list[str] = []
+    refusal: list[str] = []
+    reasoning: list[str] = []
     calls: list[dict[str, Any]] = []
     for item in codec.to_json(response).get("output", []):
         kind = item.get("type")

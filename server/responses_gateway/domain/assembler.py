@@ -74,9 +74,9 @@ class Assembler:
                 if idx is not None:
                     body.output_index = idx
                 if arm in _CONTENT_ARMS and arm != _PART_ADDED:
-                    n = self._parts.get(body.item_id)
-                    if n:
-                        body.content_index = n - 1
+                    parts = self._parts.get(body.item_id)
+                    if parts:
+                        body.content_index = parts - 1
         return event
 
     def _lifecycle(self, event: ev.Event, arm: str) -> None:
@@ -113,7 +113,7 @@ class Assembler:
             body.output_index = idx
 
     def failure(self, code: str, message: str) -> ev.Event:
-        """A well-formed `response.failed` for a stream that broke, numbered like the rest."""
+        """A well-formed `response.failed` for a stream that broke; numbered by `accept`, like the rest."""
         failed = response_pb2.Response()
         failed.CopyFrom(self.response)
         failed.status = response_pb2.RESPONSE_STATUS_FAILED
@@ -122,5 +122,4 @@ class Assembler:
         failed.error.message = message
         codes = response_pb2.ResponseErrorCode
         failed.error.code = codes.Value(f"RESPONSE_ERROR_CODE_{code.upper()}")
-        event = ev.lifecycle_event(ev.FAILED, failed)
-        return self.accept(event)
+        return ev.lifecycle_event(ev.FAILED, failed)

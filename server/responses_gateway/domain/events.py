@@ -48,6 +48,6 @@ def response_of(event: Event) -> response_pb2.Response | None:
     """The Response a lifecycle event carries."""
     arm = event.WhichOneof("kind")
     if arm in LIFECYCLE_ARMS:
-        r: response_pb2.Response = getattr(event, arm).response  # type: ignore[arg-type]
+        r: response_pb2.Response = getattr(event, arm).response
         return r
     return None

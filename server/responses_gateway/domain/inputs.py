@@ -43,6 +43,14 @@ def with_ids(items: list[items_pb2.Item]) -> list[items_pb2.Item]:
                 arm.id = new_id("msg" if kind == "message" else "item")
             if kind == "message" and not arm.HasField("status"):
                 arm.status = items_pb2.ITEM_STATUS_COMPLETED
+            if kind == "message" and arm.content.WhichOneof("kind") == "text":
+                # OpenAI lists string content as one text part (input_items clients expect a list).
+                text = arm.content.text
+                part = arm.content.parts.parts.add()
+                if arm.role == items_pb2.MESSAGE_ROLE_ASSISTANT:
+                    part.output_text.text = text
+                else:
+                    part.input_text.text = text
         out.append(copy)
     return out
 

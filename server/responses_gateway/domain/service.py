@@ -36,7 +36,7 @@ from responses_gateway.providers.base import (
     SupportsTokenCount,
 )
 from responses_gateway.routing.router import Router
-from responses_gateway.store.base import ResponseStore, StoredResponse
+from responses_gateway.store.base import Order, ResponseStore, StoredResponse
 from responses_gateway.v1 import (
     events_pb2,
     models_pb2,
@@ -233,7 +233,7 @@ class ResponsesService:
         limit = request.limit if request.HasField("limit") else 20
         if not 1 <= limit <= 100:
             raise GatewayError(Reason.INVALID_REQUEST, "limit must be between 1 and 100.", param="limit")
-        order = "asc" if request.order == rs.LIST_ORDER_ASC else "desc"
+        order: Order = "asc" if request.order == rs.LIST_ORDER_ASC else "desc"
         page = await self.store.list_input_items(
             request.response_id, after=request.after or None, limit=limit, order=order
         )

@@ -7,6 +7,7 @@ upstream is not the Responses API start from this shell, so their responses read
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from responses_gateway.domain.ids import new_id
 from responses_gateway.v1 import request_pb2, response_pb2, tools_pb2
@@ -41,11 +42,12 @@ def response_shell(request: request_pb2.CreateResponseRequest, model: str) -> re
     )
     if request.HasField("instructions"):
         r.instructions.text = request.instructions
+    source: Any = request  # field names come from the tuples above, not literals mypy can check
     for name in _ECHOED_OPTIONAL:
-        if request.HasField(name):
+        if source.HasField(name):
             setattr(r, name, getattr(request, name))
     for name in _ECHOED_MESSAGES:
-        if request.HasField(name):
+        if source.HasField(name):
             getattr(r, name).CopyFrom(getattr(request, name))
     if not r.HasField("tool_choice"):
         r.tool_choice.mode = tools_pb2.TOOL_CHOICE_MODE_AUTO

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -15,7 +15,13 @@ from responses_gateway.transport.grpc.errors import abort
 _OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
-def _rejecting(handler: grpc.RpcMethodHandler, error: GatewayError) -> grpc.RpcMethodHandler:
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
+else:
+    Handler = grpc.RpcMethodHandler  # not subscriptable at run time
+
+
+def _rejecting(handler: Handler, error: GatewayError) -> Handler:
     async def reject_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         await abort(context, error)
 
@@ -32,15 +38,15 @@ def _rejecting(handler: grpc.RpcMethodHandler, error: GatewayError) -> grpc.RpcM
     return grpc.unary_unary_rpc_method_handler(reject_unary, **kwargs)
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self, authenticator: Authenticator) -> None:
         self.authenticator = authenticator
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler:
         handler = await continuation(handler_call_details)
         if not self.authenticator.enabled or handler is None:
             return handler

@@ -26,4 +26,5 @@ def to_grpc_status(error: GatewayError) -> grpc.Status:
 
 
 async def abort(context: grpc.aio.ServicerContext, error: GatewayError) -> None:  # type: ignore[type-arg]
-    await context.abort_with_status(to_grpc_status(error))
+    # grpc-stubs lacks abort_with_status on the aio context; grpcio has it.
+    await context.abort_with_status(to_grpc_status(error))  # type: ignore[attr-defined]

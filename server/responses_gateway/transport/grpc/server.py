@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+# grpc-stubs does not know the asyncio health servicer grpcio-health-checking ships.
+AsyncHealthServicer: Any = health.aio.HealthServicer  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
 from responses_gateway.auth import Authenticator
@@ -27,7 +32,7 @@ _MAX_MESSAGE = 64 * 1024 * 1024
 
 def build_grpc_server(
     service: ResponsesService, authenticator: Authenticator, address: str
-) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+) -> tuple[grpc.aio.Server, Any, int]:
     server = grpc.aio.server(
         interceptors=[AuthInterceptor(authenticator)],
         options=[
@@ -38,7 +43,7 @@ def build_grpc_server(
     )
     responses_service_pb2_grpc.add_ResponsesServiceServicer_to_server(ResponsesServicer(service), server)
     models_pb2_grpc.add_ModelsServiceServicer_to_server(ModelsServicer(service), server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = AsyncHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
@@ -48,7 +53,7 @@ def build_grpc_server(
     return server, health_servicer, port
 
 
-async def set_serving(health_servicer: health.aio.HealthServicer, serving: bool) -> None:
+async def set_serving(health_servicer: Any, serving: bool) -> None:
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, status)
