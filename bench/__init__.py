@@ -1,0 +1,1 @@
+"""`python -m bench`: the gateway's added latency against a fast loopback fake upstream."""
