@@ -96,6 +96,10 @@ lock: ## re-pin requirements/dev.lock from the pyproject files (UV_ARGS=--upgrad
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 \
 	  --no-emit-package responses-gateway-client --custom-compile-command "make lock" \
 	  -o $(LOCK) $(UV_ARGS)
+	@# The runtime subset, for the container image (no test or lint tools in it).
+	$(UV) pip compile pyproject.toml --python-version 3.11 \
+	  --no-emit-package responses-gateway-client --custom-compile-command "make lock" \
+	  -o requirements/runtime.lock $(UV_ARGS)
 
 clean: ## remove caches and build output (keeps .venv and tools)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist

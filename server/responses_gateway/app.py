@@ -66,6 +66,7 @@ class Gateway:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=int(self.listen.grace_seconds),
+            http="httptools",
         )
         self.http = _ShimServer(config)
         self._http_task = asyncio.create_task(self.http.serve())
@@ -94,11 +95,19 @@ class Gateway:
         await self.providers.aclose()
         await self.store.close()
 
-    async def run_until_signalled(self) -> None:
+    async def serve_until_signalled(self) -> None:
+        """Start, serve, and on SIGTERM / SIGINT shut down gracefully. The handlers are in place before
+        the health service says SERVING, so no signal can kill a process that was reported ready."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        print(
+            f"responses-gateway: serving gRPC on {self.listen.host}:{self.grpc_port}, "
+            f"REST on http://{self.listen.host}:{self.http_port}/v1",
+            flush=True,
+        )
         await stop.wait()
         log.info("shutting down (grace %.0fs)", self.listen.grace_seconds)
         await self.stop()

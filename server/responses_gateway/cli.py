@@ -42,14 +42,7 @@ async def _serve(args: argparse.Namespace) -> int:
         http_port=args.http_port if args.http_port is not None else settings.http_port,
         grace_seconds=args.grace,
     )
-    gateway = Gateway(loaded, listen)
-    await gateway.start()
-    print(
-        f"responses-gateway: serving gRPC on {listen.host}:{gateway.grpc_port}, "
-        f"REST on http://{listen.host}:{gateway.http_port}/v1",
-        flush=True,
-    )
-    await gateway.run_until_signalled()
+    await Gateway(loaded, listen).serve_until_signalled()
     return 0
 
 

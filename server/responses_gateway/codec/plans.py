@@ -436,6 +436,8 @@ def decode_field(fp: FieldPlan, msg: Message, v: Any) -> None:
     except CodecError as e:
         e.path.insert(0, fp.json)
         raise
+    except (ValueError, OverflowError) as e:  # protobuf cannot hold it: an integer out of range, a lone surrogate
+        raise CodecError(f"Invalid value: {e}", [fp.json]) from None
 
 
 _NO_SKIP: frozenset[str] = frozenset()
@@ -469,7 +471,10 @@ def build_object_plan(desc: Descriptor) -> tuple[Callable[[Message], Any], Calla
                     continue
                 if extra_fd is None:
                     raise CodecError("Unknown parameter", [k])
-                py_to_value(msg.extra_fields[k], x)  # type: ignore[attr-defined]
+                try:
+                    py_to_value(msg.extra_fields[k], x)  # type: ignore[attr-defined]
+                except (ValueError, OverflowError) as e:
+                    raise CodecError(f"Invalid value: {e}", [k]) from None
             elif x is not None:
                 decode_field(fp, msg, x)
 

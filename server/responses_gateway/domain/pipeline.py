@@ -16,6 +16,7 @@ from responses_gateway.domain.shell import response_shell
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.base import Provider, ProviderCall
 from responses_gateway.store.base import ResponseStore, StoredResponse
+from responses_gateway.telemetry import metrics
 from responses_gateway.v1 import events_pb2, items_pb2, request_pb2, response_pb2
 
 Event = events_pb2.ResponseStreamEvent
@@ -57,6 +58,8 @@ class Plan:
     previous: StoredResponse | None
     store: bool
     log_events: bool
+    mode: str = "stream"  # "unary" / "stream" / "background", for the metrics
+    started: float = field(default_factory=time.monotonic)
 
 
 async def make_plan(
@@ -180,6 +183,9 @@ async def run_stream(plan: Plan, store: ResponseStore, opened: Opened) -> AsyncI
                 if recorder is not None:
                     await recorder.finish(asm.response, event)
                 finished = True
+                metrics.observe_response(
+                    plan.request.model, plan.mode, asm.response, time.monotonic() - plan.started
+                )
                 yield event
                 return
             if recorder is not None:

@@ -37,6 +37,7 @@ from responses_gateway.providers.base import (
 )
 from responses_gateway.routing.router import Router
 from responses_gateway.store.base import Order, ResponseStore, StoredResponse
+from responses_gateway.telemetry import metrics
 from responses_gateway.v1 import (
     events_pb2,
     models_pb2,
@@ -81,6 +82,7 @@ class ResponsesService:
         self, request: request_pb2.CreateResponseRequest, ctx: CallContext
     ) -> response_pb2.Response:
         plan = await make_plan(request, ctx, self.store, log_all_events=self.log_all_events)
+        plan.mode = "background" if request.background else "unary"
         if request.background:
             run = await self._start_background(plan)
             first = run.events[0]
@@ -100,6 +102,7 @@ class ResponsesService:
                     )
                 record = StoredResponse(response, plan.items, deployment.model_name, upstream_key(deployment))
                 await self.store.put(record)
+            metrics.observe_response(request.model, plan.mode, response, time.monotonic() - plan.started)
             return response
 
         return await self.router.first_success(request.model, attempt)
@@ -121,6 +124,7 @@ class ResponsesService:
         broken upstream ends the stream with `response.failed`."""
         plan = await make_plan(request, ctx, self.store, log_all_events=self.log_all_events)
         if request.background:
+            plan.mode = "background"
             run = await self._start_background(plan)
             async for event in run.follow():
                 yield event

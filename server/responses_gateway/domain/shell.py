@@ -54,6 +54,10 @@ def response_shell(request: request_pb2.CreateResponseRequest, model: str) -> re
     if not r.HasField("text"):
         r.text.format.text.SetInParent()
     r.tools.extend(request.tools)
+    for tool in r.tools:
+        # The Response lists function tools with `strict` filled in (OpenAI's default is true).
+        if tool.WhichOneof("kind") == "function" and not tool.function.HasField("strict"):
+            tool.function.strict = True
     r.metadata.update(request.metadata)
     if not r.HasField("truncation"):
         r.truncation = request_pb2.TRUNCATION_DISABLED

@@ -66,6 +66,9 @@ class StreamBuilder:
         r.output.extend(self.items)
         if usage is not None:
             r.usage.CopyFrom(usage)
+            # Both details objects are required by OpenAI's schema (clients validate them).
+            r.usage.input_tokens_details.SetInParent()
+            r.usage.output_tokens_details.SetInParent()
         yield ev.lifecycle_event(ev.INCOMPLETE if incomplete_reason is not None else ev.COMPLETED, r)
 
     # --- messages ------------------------------------------------------------------------------------

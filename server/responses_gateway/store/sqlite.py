@@ -1,18 +1,24 @@
 """SQLite response store (the default): one file, WAL mode, serialized protobuf blobs.
 
 Blobs are the contract's own binary encoding, so a stored response keeps everything it was created
-with, unknown fields included, and reading it back costs one parse.
+with, unknown fields included, and reading it back costs one parse. Every operation is one plain
+function run on the store's own thread, all of its statements in one transaction: one thread hop per
+operation rather than one per statement, since the hop is what costs on the request path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import aiosqlite
+from typing import TypeVar
 
 from responses_gateway.store.base import ItemPage, Order, StoredResponse
 from responses_gateway.v1 import events_pb2, items_pb2, response_pb2
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -42,128 +48,144 @@ CREATE TABLE IF NOT EXISTS events (
 def item_id(item: items_pb2.Item) -> str:
     """The `id` of whichever item the union holds ("" when it has none)."""
     kind = item.WhichOneof("kind")
-    if kind is None or kind == "unknown":
-        if kind == "unknown" and item.unknown.HasField("struct_value"):
+    if kind is None:
+        return ""
+    if kind == "unknown":
+        if item.unknown.HasField("struct_value"):
             v = item.unknown.struct_value.fields.get("id")
             return v.string_value if v is not None else ""
         return ""
-    arm = getattr(item, kind)
-    return str(getattr(arm, "id", "") or "")
+    return str(getattr(getattr(item, kind), "id", "") or "")
 
 
 class SqliteStore:
     def __init__(self, path: str) -> None:
         self._path = path
-        self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._db: sqlite3.Connection | None = None
+        # One thread owns the connection; operations queue on it in order.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db = self._db
+        if db is None:
+            raise RuntimeError("store is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, db)
 
     async def open(self) -> None:
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self._path)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.executescript(_SCHEMA)
-        await db.commit()
-        self._db = db
+
+        def connect() -> sqlite3.Connection:
+            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.executescript(_SCHEMA)
+            return db
+
+        self._db = await asyncio.get_running_loop().run_in_executor(self._thread, connect)
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("store is not open")
-        return self._db
+        db, self._db = self._db, None
+        if db is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
+        self._thread.shutdown(wait=True)
 
     async def put(self, record: StoredResponse) -> None:
         r = record.response
-        rows = [
-            (r.id, i, item_id(item), item.SerializeToString()) for i, item in enumerate(record.input_items)
-        ]
-        async with self._lock:
-            await self.db.execute("DELETE FROM input_items WHERE response_id = ?", (r.id,))
-            await self.db.execute(
-                "INSERT OR REPLACE INTO responses (id, created_at, deployment, upstream_id, response)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (r.id, r.created_at, record.deployment, record.upstream_id, r.SerializeToString()),
-            )
-            await self.db.executemany(
-                "INSERT INTO input_items (response_id, position, item_id, item) VALUES (?, ?, ?, ?)", rows
-            )
-            await self.db.commit()
+        row = (r.id, r.created_at, record.deployment, record.upstream_id, r.SerializeToString())
+        items = [(r.id, i, item_id(item), item.SerializeToString()) for i, item in enumerate(record.input_items)]
+
+        def put(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("BEGIN")
+                db.execute("DELETE FROM input_items WHERE response_id = ?", (r.id,))
+                db.execute(
+                    "INSERT OR REPLACE INTO responses (id, created_at, deployment, upstream_id, response)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    row,
+                )
+                db.executemany(
+                    "INSERT INTO input_items (response_id, position, item_id, item) VALUES (?, ?, ?, ?)", items
+                )
+
+        await self._run(put)
 
     async def update_response(self, response: response_pb2.Response) -> None:
-        async with self._lock:
-            await self.db.execute(
-                "UPDATE responses SET response = ? WHERE id = ?", (response.SerializeToString(), response.id)
-            )
-            await self.db.commit()
+        blob, rid = response.SerializeToString(), response.id
+        await self._run(lambda db: db.execute("UPDATE responses SET response = ? WHERE id = ?", (blob, rid)))
 
     async def get(self, response_id: str) -> StoredResponse | None:
-        async with self.db.execute(
-            "SELECT deployment, upstream_id, response FROM responses WHERE id = ?", (response_id,)
-        ) as cur:
-            row = await cur.fetchone()
+        def get(db: sqlite3.Connection) -> tuple[tuple[str, str, bytes] | None, list[bytes]]:
+            row = db.execute(
+                "SELECT deployment, upstream_id, response FROM responses WHERE id = ?", (response_id,)
+            ).fetchone()
+            if row is None:
+                return None, []
+            blobs = db.execute(
+                "SELECT item FROM input_items WHERE response_id = ? ORDER BY position", (response_id,)
+            ).fetchall()
+            return row, [b for (b,) in blobs]
+
+        row, blobs = await self._run(get)
         if row is None:
             return None
-        async with self.db.execute(
-            "SELECT item FROM input_items WHERE response_id = ? ORDER BY position", (response_id,)
-        ) as cur:
-            items = [items_pb2.Item.FromString(blob) for (blob,) in await cur.fetchall()]
         return StoredResponse(
             response=response_pb2.Response.FromString(row[2]),
-            input_items=items,
+            input_items=[items_pb2.Item.FromString(b) for b in blobs],
             deployment=row[0],
             upstream_id=row[1],
         )
 
     async def delete(self, response_id: str) -> bool:
-        async with self._lock:
-            cur = await self.db.execute("DELETE FROM responses WHERE id = ?", (response_id,))
-            await self.db.commit()
-            return cur.rowcount > 0
+        def delete(db: sqlite3.Connection) -> bool:
+            with db:
+                db.execute("BEGIN")
+                return db.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
+
+        return await self._run(delete)
 
     async def list_input_items(
         self, response_id: str, *, after: str | None, limit: int, order: Order
     ) -> ItemPage | None:
-        async with self.db.execute("SELECT 1 FROM responses WHERE id = ?", (response_id,)) as cur:
-            if await cur.fetchone() is None:
-                return None
         desc = order == "desc"
-        cond, args = "response_id = ?", [response_id]
-        if after:
-            async with self.db.execute(
-                "SELECT position FROM input_items WHERE response_id = ? AND item_id = ?", (response_id, after)
-            ) as cur:
-                row = await cur.fetchone()
-            if row is not None:
-                cond += " AND position < ?" if desc else " AND position > ?"
-                args.append(row[0])
-        sql = (
-            f"SELECT item FROM input_items WHERE {cond} ORDER BY position {'DESC' if desc else 'ASC'} LIMIT ?"
-        )
-        async with self.db.execute(sql, (*args, limit + 1)) as cur:
-            blobs = [blob for (blob,) in await cur.fetchall()]
-        return ItemPage(
-            items=[items_pb2.Item.FromString(b) for b in blobs[:limit]], has_more=len(blobs) > limit
-        )
+
+        def page(db: sqlite3.Connection) -> list[bytes] | None:
+            if db.execute("SELECT 1 FROM responses WHERE id = ?", (response_id,)).fetchone() is None:
+                return None
+            cond, args = "response_id = ?", [response_id]
+            if after:
+                row = db.execute(
+                    "SELECT position FROM input_items WHERE response_id = ? AND item_id = ?", (response_id, after)
+                ).fetchone()
+                if row is not None:
+                    cond += " AND position < ?" if desc else " AND position > ?"
+                    args.append(row[0])
+            direction = "DESC" if desc else "ASC"
+            sql = f"SELECT item FROM input_items WHERE {cond} ORDER BY position {direction} LIMIT ?"
+            return [b for (b,) in db.execute(sql, (*args, limit + 1)).fetchall()]
+
+        blobs = await self._run(page)
+        if blobs is None:
+            return None
+        return ItemPage(items=[items_pb2.Item.FromString(b) for b in blobs[:limit]], has_more=len(blobs) > limit)
 
     async def append_events(self, response_id: str, events: list[events_pb2.ResponseStreamEvent]) -> None:
         if not events:
             return
         rows = [(response_id, e.sequence_number, e.SerializeToString()) for e in events]
-        async with self._lock:
-            await self.db.executemany(
-                "INSERT OR REPLACE INTO events (response_id, seq, event) VALUES (?, ?, ?)", rows
-            )
-            await self.db.commit()
+
+        def append(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("BEGIN")
+                db.executemany("INSERT OR REPLACE INTO events (response_id, seq, event) VALUES (?, ?, ?)", rows)
+
+        await self._run(append)
 
     async def read_events(self, response_id: str, after: int) -> list[events_pb2.ResponseStreamEvent]:
-        async with self.db.execute(
-            "SELECT event FROM events WHERE response_id = ? AND seq > ? ORDER BY seq", (response_id, after)
-        ) as cur:
-            return [events_pb2.ResponseStreamEvent.FromString(b) for (b,) in await cur.fetchall()]
+        blobs = await self._run(
+            lambda db: db.execute(
+                "SELECT event FROM events WHERE response_id = ? AND seq > ? ORDER BY seq", (response_id, after)
+            ).fetchall()
+        )
+        return [events_pb2.ResponseStreamEvent.FromString(b) for (b,) in blobs]

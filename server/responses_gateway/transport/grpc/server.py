@@ -6,9 +6,6 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-
-# grpc-stubs does not know the asyncio health servicer grpcio-health-checking ships.
-AsyncHealthServicer: Any = health.aio.HealthServicer  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
 from responses_gateway.auth import Authenticator
@@ -21,6 +18,9 @@ from responses_gateway.v1 import (
     responses_service_pb2,
     responses_service_pb2_grpc,
 )
+
+# grpc-stubs does not know the asyncio health servicer grpcio-health-checking ships.
+AsyncHealthServicer: Any = health.aio.HealthServicer  # type: ignore[attr-defined]
 
 SERVICE_NAMES = (
     responses_service_pb2.DESCRIPTOR.services_by_name["ResponsesService"].full_name,

@@ -12,6 +12,7 @@ import grpc
 from responses_gateway.domain.pipeline import CallContext
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.telemetry import metrics
 from responses_gateway.transport.grpc.errors import abort
 from responses_gateway.v1 import (
     events_pb2,
@@ -52,6 +53,7 @@ async def unary(context: Context, work: Awaitable[T], ctx: CallContext | None = 
         _trailers(context, ctx)
         return result
     except GatewayError as e:
+        metrics.observe_error("grpc", e)
         await abort(context, e)
     except Exception as e:
         await abort(context, _internal(e))
@@ -67,6 +69,7 @@ async def streaming(
             yield event
         _trailers(context, ctx)
     except GatewayError as e:
+        metrics.observe_error("grpc", e)
         await abort(context, e)
     except Exception as e:
         await abort(context, _internal(e))

@@ -27,6 +27,7 @@ from responses_gateway.domain.pipeline import CallContext
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.features import DROPPED_HEADER
+from responses_gateway.telemetry import metrics
 from responses_gateway.transport.rest.errors import error_response, internal_error_response
 from responses_gateway.transport.rest.params import get_request, input_items_request, read_json_body
 from responses_gateway.transport.rest.sse import DONE, chat_frames, error_frame, frame
@@ -92,9 +93,12 @@ class RestShim:
                 self.auth.check(request.headers.get("authorization"))
                 response = await handler(request)
             except GatewayError as e:
+                metrics.observe_error(request.url.path, e)
                 response = error_response(e)
             except codec.CodecError as e:
-                response = error_response(GatewayError(Reason.INVALID_REQUEST, str(e.reason), param=e.param))
+                error = GatewayError(Reason.INVALID_REQUEST, str(e.reason), param=e.param)
+                metrics.observe_error(request.url.path, error)
+                response = error_response(error)
             except Exception:
                 log.exception("request failed: %s %s", request.method, request.url.path)
                 response = internal_error_response()
@@ -182,11 +186,17 @@ class RestShim:
             for path, handler, methods in table
         ]
         routes.append(Route("/healthz", _healthz, methods=["GET"]))
+        routes.append(Route("/metrics", _metrics, methods=["GET"]))
         return routes
 
 
 async def _healthz(request: Request) -> Response:
     return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+async def _metrics(request: Request) -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -1,0 +1,1 @@
+"""Telemetry: Prometheus metrics (served on the REST port at /metrics)."""
