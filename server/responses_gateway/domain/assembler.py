@@ -18,6 +18,10 @@ _ADDED = ev.ARM_OF_TAG[ev.ITEM_ADDED]
 _DONE = ev.ARM_OF_TAG[ev.ITEM_DONE]
 _PART_ADDED = ev.ARM_OF_TAG[ev.PART_ADDED]
 _ERROR = ev.ARM_OF_TAG[ev.ERROR]
+_REFUSAL_DELTA = ev.ARM_OF_TAG["response.refusal.delta"]
+_TEXT_DELTAS = frozenset({ev.ARM_OF_TAG["response.output_text.delta"], _REFUSAL_DELTA})
+_ARGS_DELTA = ev.ARM_OF_TAG["response.function_call_arguments.delta"]
+_UNFINISHED = (items_pb2.ITEM_STATUS_UNSPECIFIED, items_pb2.ITEM_STATUS_IN_PROGRESS)
 
 
 def _arms_with(field: str) -> frozenset[str]:
@@ -44,6 +48,10 @@ class Assembler:
         self._seq = 0
         self._index: dict[str, int] = {}
         self._parts: dict[str, int] = {}
+        # Text and arguments streamed so far, so a broken-off response keeps what the client saw.
+        self._deltas: dict[tuple[str, int], list[str]] = {}
+        self._refusals: set[tuple[str, int]] = set()
+        self._arguments: dict[str, list[str]] = {}
 
     @property
     def next_sequence(self) -> int:
@@ -77,6 +85,15 @@ class Assembler:
                     parts = self._parts.get(body.item_id)
                     if parts:
                         body.content_index = parts - 1
+        if arm in _TEXT_DELTAS:
+            body = getattr(event, arm)
+            key = (body.item_id, body.content_index)
+            self._deltas.setdefault(key, []).append(body.delta)
+            if arm == _REFUSAL_DELTA:
+                self._refusals.add(key)
+        elif arm == _ARGS_DELTA:
+            body = getattr(event, arm)
+            self._arguments.setdefault(body.item_id, []).append(body.delta)
         return event
 
     def _lifecycle(self, event: ev.Event, arm: str) -> None:
@@ -112,13 +129,46 @@ class Assembler:
         if not self.own_indices:
             body.output_index = idx
 
+    def partial_output(self) -> list[items_pb2.Item]:
+        """The output so far, items still in progress completed from their streamed deltas and marked
+        `incomplete` (copies: the events already sent stay as they were)."""
+        out = []
+        for original in self.items:
+            item = items_pb2.Item()
+            item.CopyFrom(original)
+            kind = item.WhichOneof("kind")
+            arm = getattr(item, kind) if kind and kind != "unknown" else None
+            if arm is not None and "status" in arm.DESCRIPTOR.fields_by_name and arm.status in _UNFINISHED:
+                arm.status = items_pb2.ITEM_STATUS_INCOMPLETE
+                iid = item_id(item)
+                if kind == "message":
+                    self._fill_message(item.message, iid)
+                elif kind == "function_call" and iid in self._arguments:
+                    item.function_call.arguments = "".join(self._arguments[iid])
+            out.append(item)
+        return out
+
+    def _fill_message(self, msg: items_pb2.Message, iid: str) -> None:
+        keys = sorted(k for k in self._deltas if k[0] == iid)
+        parts = msg.content.parts.parts
+        for _, index in keys:
+            text = "".join(self._deltas[(iid, index)])
+            while len(parts) <= index:
+                parts.add()
+            part = parts[index]
+            if (iid, index) in self._refusals:
+                part.refusal.refusal = text
+            elif not part.output_text.text:
+                part.output_text.text = text
+
     def failure(self, code: str, message: str) -> ev.Event:
         """A well-formed `response.failed` for a stream that broke; numbered by `accept`, like the rest."""
         failed = response_pb2.Response()
         failed.CopyFrom(self.response)
         failed.status = response_pb2.RESPONSE_STATUS_FAILED
-        if not failed.output and self.items:
-            failed.output.extend(self.items)
+        if self.items:
+            del failed.output[:]
+            failed.output.extend(self.partial_output())
         failed.error.message = message
         codes = response_pb2.ResponseErrorCode
         failed.error.code = codes.Value(f"RESPONSE_ERROR_CODE_{code.upper()}")

@@ -15,6 +15,7 @@ from responses_gateway.domain.recorder import Recorder
 from responses_gateway.domain.shell import response_shell
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.base import Provider, ProviderCall
+from responses_gateway.providers.mock import MockProvider
 from responses_gateway.store.base import ResponseStore, StoredResponse
 from responses_gateway.telemetry import metrics
 from responses_gateway.v1 import events_pb2, items_pb2, request_pb2, response_pb2
@@ -111,6 +112,16 @@ async def call_for(
     return ProviderCall(request, deployment, shell, timeout=plan.ctx.remaining())
 
 
+def request_mock(
+    request: request_pb2.CreateResponseRequest, deployment: ResolvedDeployment, provider: Provider
+) -> Provider:
+    """LiteLLM's per-request `mock_response` (a string): answered by the mock, nothing goes upstream."""
+    value = request.extra_fields.get("mock_response")
+    if value is None or value.WhichOneof("kind") != "string_value":
+        return provider
+    return MockProvider(deployment, value.string_value)
+
+
 @dataclass
 class Opened:
     deployment: ResolvedDeployment
@@ -199,6 +210,7 @@ async def run_stream(plan: Plan, store: ResponseStore, opened: Opened) -> AsyncI
                 cancelled = response_pb2.Response()
                 cancelled.CopyFrom(asm.response)
                 cancelled.status = response_pb2.RESPONSE_STATUS_CANCELLED
-                if not cancelled.output:
-                    cancelled.output.extend(asm.items)
+                if asm.items:
+                    del cancelled.output[:]
+                    cancelled.output.extend(asm.partial_output())
                 await asyncio.shield(recorder.finish(cancelled, None))

@@ -24,6 +24,7 @@ from responses_gateway.domain.pipeline import (
     keeps_state,
     make_plan,
     open_stream,
+    request_mock,
     run_stream,
     upstream_key,
 )
@@ -90,6 +91,7 @@ class ResponsesService:
             return shown if shown is not None else response_pb2.Response()
 
         async def attempt(deployment: ResolvedDeployment, provider: Provider) -> response_pb2.Response:
+            provider = request_mock(plan.request, deployment, provider)
             if not isinstance(provider, SupportsCreate):
                 return await self._fold(plan, await open_stream(plan, self.store, deployment, provider))
             call = await call_for(plan, self.store, deployment, provider)
@@ -135,6 +137,7 @@ class ResponsesService:
 
     async def _open(self, plan: Plan) -> Opened:
         async def attempt(deployment: ResolvedDeployment, provider: Provider) -> Opened:
+            provider = request_mock(plan.request, deployment, provider)
             return await open_stream(plan, self.store, deployment, provider)
 
         return await self.router.first_success(plan.request.model, attempt)
