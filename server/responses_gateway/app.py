@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,7 +66,7 @@ class Gateway:
             log_level="warning",
             access_log=False,
             lifespan="off",
-            timeout_graceful_shutdown=int(self.listen.grace_seconds),
+            timeout_graceful_shutdown=math.ceil(self.listen.grace_seconds),
             http="httptools",
         )
         self.http = _ShimServer(config)
