@@ -5,9 +5,10 @@ Driven by the descriptors and the contract's options (docs/contract.md); there i
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from responses_gateway.codec.plans import CodecError, plan_for
@@ -18,14 +19,18 @@ __all__ = ["CodecError", "dumps", "from_json", "loads", "to_json", "union_tags"]
 M = TypeVar("M", bound=Message)
 
 
+def _descriptor(msg: Message) -> Descriptor:
+    return cast(Descriptor, msg.DESCRIPTOR)  # the upb descriptor type is the same at run time
+
+
 def to_json(msg: Message) -> Any:
     """The OpenAI JSON value (dict, list or scalar) of `msg`."""
-    return plan_for(msg.DESCRIPTOR).encode(msg)
+    return plan_for(_descriptor(msg)).encode(msg)
 
 
 def from_json(msg: M, data: Any) -> M:
     """Fill `msg` from an OpenAI JSON value; raises CodecError (with a `param` path) when it does not fit."""
-    plan_for(msg.DESCRIPTOR).decode(msg, data)
+    plan_for(_descriptor(msg)).decode(msg, data)
     return msg
 
 

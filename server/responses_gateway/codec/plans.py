@@ -181,6 +181,20 @@ class FieldPlan:
         self.default: Any = _emit_default(fd)
 
 
+def message_type(fd: FieldDescriptor) -> Descriptor:
+    mt = fd.message_type
+    if mt is None:
+        raise TypeError(f"{fd.full_name} is not a message field")
+    return mt
+
+
+def enum_type(fd: FieldDescriptor) -> EnumDescriptor:
+    et = fd.enum_type
+    if et is None:
+        raise TypeError(f"{fd.full_name} is not an enum field")
+    return et
+
+
 def _is_map(fd: FieldDescriptor) -> bool:
     mt = fd.message_type
     return mt is not None and mt.GetOptions().map_entry
@@ -208,7 +222,7 @@ def _emit_default(fd: FieldDescriptor) -> Any:
 
 def _build_encoder(fd: FieldDescriptor) -> Encoder:
     if _is_map(fd):
-        value_fd = fd.message_type.fields_by_name["value"]
+        value_fd = message_type(fd).fields_by_name["value"]
         enc_v = _single_encoder(value_fd)
         if enc_v is None:
             return dict
@@ -227,10 +241,10 @@ def _identity(v: Any) -> Any:
 
 def _single_encoder(fd: FieldDescriptor) -> Encoder | None:
     if fd.type == FieldDescriptor.TYPE_MESSAGE:
-        sub = plan_for(fd.message_type)  # may still be under construction (recursive types)
+        sub = plan_for(message_type(fd))  # may still be under construction (recursive types)
         return lambda m: sub.encode(m)
     if fd.type == FieldDescriptor.TYPE_ENUM:
-        names = enum_plan(fd.enum_type).to_json
+        names = enum_plan(enum_type(fd)).to_json
         return names.get
     return _scalar_encoder(fd)
 
@@ -240,7 +254,7 @@ def _build_decoder(fd: FieldDescriptor, key: str) -> Decoder:
     if _is_map(fd):
         return _map_decoder(fd)
     if fd.type == FieldDescriptor.TYPE_MESSAGE:
-        sub = plan_for(fd.message_type)
+        sub = plan_for(message_type(fd))
         if fd.is_repeated:
 
             def dec_repeated_msg(msg: Message, v: Any) -> None:
@@ -288,7 +302,7 @@ def _build_decoder(fd: FieldDescriptor, key: str) -> Decoder:
 def _enum_decoder(fd: FieldDescriptor, key: str) -> Decoder:
     """An enum string the contract does not know yet is kept in extra_fields, so it round-trips."""
     name = fd.name
-    numbers = enum_plan(fd.enum_type).from_json
+    numbers = enum_plan(enum_type(fd)).from_json
 
     def keep(msg: Message, v: Any) -> None:
         py_to_value(msg.extra_fields[key], v)  # type: ignore[attr-defined]
@@ -318,9 +332,9 @@ def _enum_decoder(fd: FieldDescriptor, key: str) -> Decoder:
 
 def _map_decoder(fd: FieldDescriptor) -> Decoder:
     name = fd.name
-    value_fd = fd.message_type.fields_by_name["value"]
+    value_fd = message_type(fd).fields_by_name["value"]
     if value_fd.type == FieldDescriptor.TYPE_MESSAGE:
-        sub = plan_for(value_fd.message_type)
+        sub = plan_for(message_type(value_fd))
 
         def dec_msg_map(msg: Message, v: Any) -> None:
             if type(v) is not dict:
@@ -334,15 +348,17 @@ def _map_decoder(fd: FieldDescriptor) -> Decoder:
                     raise
 
         return dec_msg_map
+    check: Callable[[Any], Any]
     if value_fd.type == FieldDescriptor.TYPE_ENUM:
-        numbers = enum_plan(value_fd.enum_type).from_json
+        numbers = enum_plan(enum_type(value_fd)).from_json
 
-        def check(x: Any) -> Any:
+        def check_enum(x: Any) -> Any:
             number = numbers.get(_check_str(x))
             if number is None:
                 raise CodecError(f"Invalid value: {x!r}")
             return number
 
+        check = check_enum
     else:
         check = _scalar_check(value_fd)
 
@@ -378,7 +394,7 @@ class MessagePlan:
     """Encoder and decoder of one message type; `encode(msg)` → JSON value, `decode(msg, json)`."""
 
     encode: Callable[[Message], Any]
-    decode: Callable[[Message, Any], None]
+    decode: Callable[..., None]  # (message, json) — objects also take the keys a union consumed
 
     def __init__(self, desc: Descriptor) -> None:
         self.desc = desc

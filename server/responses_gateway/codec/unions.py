@@ -20,6 +20,8 @@ from responses_gateway.codec.plans import (
     decode_field,
     encode_fields,
     enum_plan,
+    enum_type,
+    message_type,
     object_fields,
     plan_for,
 )
@@ -69,7 +71,7 @@ class _Arms:
             if fd.name == UNKNOWN_ARM:
                 self.unknown = fd
             elif (
-                fd.type == FieldDescriptor.TYPE_MESSAGE and fd.message_type.GetOptions().Extensions[ann.list]
+                fd.type == FieldDescriptor.TYPE_MESSAGE and message_type(fd).GetOptions().Extensions[ann.list]
             ):
                 self.array = fd
             elif fd.type == FieldDescriptor.TYPE_MESSAGE:
@@ -78,7 +80,7 @@ class _Arms:
                 if tag:
                     self.by_tag[tag] = fd
                 self.tag_of[fd.name] = tag
-                self.arm_type[fd.name] = fd.message_type
+                self.arm_type[fd.name] = message_type(fd)
                 key = opts.Extensions[ann.untyped_key]
                 if key:
                     self.untyped.append((key, fd))
@@ -102,7 +104,7 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
     arm_skip = common_keys | {"type"}
     encoders = _arm_encoders(arms)
     unknown_name = UNKNOWN_ARM
-    enum_numbers = enum_plan(arms.enum.enum_type).from_json if arms.enum is not None else {}
+    enum_numbers = enum_plan(enum_type(arms.enum)).from_json if arms.enum is not None else {}
 
     def encode(msg: Message) -> Any:
         which = msg.WhichOneof(UNION_ONEOF)
@@ -140,7 +142,7 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
             if arm is not None:
                 target = getattr(msg, arm.name)
                 target.SetInParent()
-                plan_for(arm.message_type).decode(target, v, arm_skip)
+                plan_for(message_type(arm)).decode(target, v, arm_skip)
                 if common:
                     decode_common(msg, v)
                 return
@@ -154,7 +156,7 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
         elif kind is list and arms.array is not None:
             target = getattr(msg, arms.array.name)
             target.SetInParent()
-            plan_for(arms.array.message_type).decode(target, v)
+            plan_for(message_type(arms.array)).decode(target, v)
             return
         elif kind is bool and arms.boolean is not None:
             setattr(msg, arms.boolean.name, v)
@@ -175,9 +177,9 @@ def _arm_encoders(arms: _Arms) -> dict[str, Callable[[Any], Any]]:
     for name, tag in arms.tag_of.items():
         encoders[name] = _tagged_encoder(tag, arms.arm_type[name])
     if arms.enum is not None:
-        encoders[arms.enum.name] = enum_plan(arms.enum.enum_type).to_json.get
+        encoders[arms.enum.name] = enum_plan(enum_type(arms.enum)).to_json.get
     if arms.array is not None:
-        list_plan = plan_for(arms.array.message_type)
+        list_plan = plan_for(message_type(arms.array))
         encoders[arms.array.name] = lambda m: list_plan.encode(m)
     for scalar in (arms.string, arms.boolean):
         if scalar is not None:
@@ -196,7 +198,7 @@ def _same(v: Any) -> Any:
 def _tagged_encoder(tag: str, desc: Descriptor) -> Callable[[Message], dict[str, Any]]:
     plan = plan_for(desc)
     if not tag:
-        return lambda m: plan.encode(m)  # type: ignore[no-any-return]
+        return lambda m: plan.encode(m)
 
     def encode(msg: Message) -> dict[str, Any]:
         out: dict[str, Any] = {"type": tag}

@@ -15,6 +15,7 @@ from responses_gateway.domain.recorder import Recorder
 from responses_gateway.domain.shell import response_shell
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.base import Provider, ProviderCall
+from responses_gateway.providers.features import DROPPED_HEADER
 from responses_gateway.providers.mock import MockProvider
 from responses_gateway.store.base import ResponseStore, StoredResponse
 from responses_gateway.telemetry import metrics
@@ -40,6 +41,17 @@ class CallContext:
         if left <= 0:
             raise GatewayError(Reason.DEADLINE_EXCEEDED, "The request's deadline passed.")
         return left
+
+
+def merge_notes(into: dict[str, str], notes: dict[str, str]) -> None:
+    """Add an upstream call's notes to the caller's: dropped-parameter lists are joined, not replaced
+    (the Chat Completions surface drops chat-only knobs before the adapter drops its own)."""
+    for key, value in notes.items():
+        if key == DROPPED_HEADER and into.get(key):
+            names = into[key].split(",")
+            into[key] = ",".join(names + [n for n in value.split(",") if n not in names])
+        else:
+            into[key] = value
 
 
 def upstream_key(deployment: ResolvedDeployment) -> str:
@@ -144,7 +156,7 @@ async def open_stream(
     except BaseException:
         await events.aclose()  # type: ignore[attr-defined]
         raise
-    plan.ctx.notes.update(call.notes)
+    merge_notes(plan.ctx.notes, call.notes)
     return Opened(deployment, provider, call, events, first)
 
 

@@ -23,6 +23,7 @@ from responses_gateway.domain.pipeline import (
     call_for,
     keeps_state,
     make_plan,
+    merge_notes,
     open_stream,
     request_mock,
     run_stream,
@@ -96,7 +97,7 @@ class ResponsesService:
                 return await self._fold(plan, await open_stream(plan, self.store, deployment, provider))
             call = await call_for(plan, self.store, deployment, provider)
             response = await provider.create(call)
-            ctx.notes.update(call.notes)
+            merge_notes(ctx.notes, call.notes)
             if plan.store:
                 if not response.id:
                     raise GatewayError(

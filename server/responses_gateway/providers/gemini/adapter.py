@@ -30,6 +30,23 @@ def gemini_headers(deployment: ResolvedDeployment) -> dict[str, str]:
     return headers
 
 
+def retry_info_seconds(raw: bytes) -> float | None:
+    """The delay of a `google.rpc.RetryInfo` error detail (`"retryDelay": "13s"`): Google says when to
+    retry there rather than in a Retry-After header."""
+    try:
+        details = orjson.loads(raw)["error"]["details"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            delay = str(detail.get("retryDelay", ""))
+            try:
+                return float(delay.removesuffix("s"))
+            except ValueError:
+                return None
+    return None
+
+
 class GeminiProvider:
     def __init__(self, deployment: ResolvedDeployment) -> None:
         self.deployment = deployment
@@ -57,7 +74,10 @@ class GeminiProvider:
             ) as resp:
                 if resp.status_code >= 400:
                     raw = await resp.aread()
-                    raise upstream_error(resp.status_code, raw, self.name, retry_after_seconds(resp.headers))
+                    retry = retry_after_seconds(resp.headers)
+                    if retry is None:
+                        retry = retry_info_seconds(raw)
+                    raise upstream_error(resp.status_code, raw, self.name, retry)
                 for event in translator.start():
                     yield event
                 async for data in iter_sse_data(resp):

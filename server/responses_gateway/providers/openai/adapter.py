@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from google.protobuf.message import Message
@@ -15,6 +15,7 @@ from responses_gateway.providers.openai import translate
 from responses_gateway.v1 import events_pb2, response_pb2, responses_service_pb2
 
 _JSON = {"content-type": "application/json"}
+M = TypeVar("M", bound=Message)
 
 
 def auth_headers(deployment: ResolvedDeployment) -> dict[str, str]:
@@ -45,7 +46,7 @@ class OpenAIResponsesProvider:
         self.name = name
         self._params = params or {}
         self._client = make_client(
-            base_url or deployment.api_base,
+            base_url or deployment.api_base or "",
             headers if headers is not None else auth_headers(deployment),
             deployment.timeout,
             deployment.stream_timeout,
@@ -132,12 +133,12 @@ class OpenAIResponsesProvider:
         self,
         method: str,
         path: str,
-        out: Any,
+        out: M,
         *,
         content: bytes | None = None,
         query: dict[str, Any] | None = None,
         timeout: float | None = None,
-    ) -> Any:
+    ) -> M:
         with transport_errors(self.name):
             resp = await self._client.request(
                 method,
@@ -151,6 +152,5 @@ class OpenAIResponsesProvider:
             raise translate.upstream_error(
                 resp.status_code, resp.content, self.name, retry_after_seconds(resp.headers)
             )
-        msg: Message = out
-        translate.parse_body(msg, resp.content, self.name)
+        translate.parse_body(out, resp.content, self.name)
         return out
