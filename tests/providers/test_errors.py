@@ -109,6 +109,15 @@ def test_mid_stream_disconnect(adapter: Adapter, http: httpx.Client, spec: Spec)
     assert stored.json()["status"] == "failed" and stored.json()["error"]["message"] == message
 
 
+def test_unary_disconnect_is_an_error_status(adapter: Adapter, http: httpx.Client) -> None:
+    """A unary call whose upstream breaks off answers with an error status on every adapter (nothing
+    reached the client yet), whether the adapter calls upstream unary or folds a stream."""
+    r = http.post("/responses", json={"model": adapter.model("disconnect"), "input": "Tell me a story."})
+    assert r.status_code == 503, r.text
+    error = r.json()["error"]
+    assert error["type"] == "server_error" and "connection" in error["message"], error
+
+
 MID_STREAM_ERRORS = [("anthropic", "overloaded", "overloaded_error"), ("chat", "stream_error", "")]
 MID_STREAM_ERRORS += [("openai", "error_event", ""), ("azure", "error_event", "")]
 

@@ -72,8 +72,12 @@ def test_request_mock_response(
 
 
 def test_request_mock_response_must_be_a_string(adapter: Adapter, http: httpx.Client) -> None:
-    """Anything but a string is not a mock: the request goes upstream as usual."""
-    if adapter.native:
-        pytest.skip("the OpenAI fake rejects unknown parameters (as OpenAI does)")
+    """Anything but a string is not a mock: the request goes upstream as usual. A native upstream gets
+    the unknown parameter as sent and answers as OpenAI does (400 naming it); the others ignore it."""
     r = http.post("/responses", json={"model": adapter.model(), "input": "hi", "mock_response": True})
-    assert r.status_code == 200 and len(adapter.calls()) == 1
+    assert len(adapter.calls()) == 1
+    if adapter.native:
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["param"] == "mock_response"
+    else:
+        assert r.status_code == 200, r.text

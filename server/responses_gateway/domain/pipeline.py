@@ -141,6 +141,8 @@ class Opened:
     call: ProviderCall
     events: AsyncIterator[Event]
     first: Event
+    # Why the upstream broke off mid-stream, if it did (the stream itself ends in response.failed).
+    error: GatewayError | None = None
 
 
 async def open_stream(
@@ -171,6 +173,7 @@ async def _with_failures(opened: Opened, asm: Assembler) -> AsyncIterator[Event]
         async for event in opened.events:
             yield event
     except GatewayError as e:
+        opened.error = e
         yield asm.failure(_failure_code(e), e.message)
         return
     if asm.saw_error is not None:

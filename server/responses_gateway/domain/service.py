@@ -115,6 +115,10 @@ class ResponsesService:
         final: response_pb2.Response | None = None
         async for event in run_stream(plan, self.store, opened):
             final = ev.response_of(event) or final
+        if opened.error is not None:
+            # Nothing reached the client yet: a broken upstream is an error status (and the router may
+            # retry), as it is for adapters with a native unary call. The store keeps the failed record.
+            raise opened.error
         assert final is not None
         return final
 
