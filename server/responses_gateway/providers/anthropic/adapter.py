@@ -59,10 +59,9 @@ class AnthropicProvider:
         body = messages_request(call.request, self.deployment.upstream_model, unsupported)
         call.notes.update(unsupported.notes())
         translator = AnthropicStream(self.name)
-        timeout = httpx.USE_CLIENT_DEFAULT if call.timeout is None else call.timeout
         with transport_errors(self.name):
             async with self._client.stream(
-                "POST", "/v1/messages", content=orjson.dumps(body), timeout=timeout
+                "POST", "/v1/messages", content=orjson.dumps(body), timeout=call.timeout
             ) as resp:
                 if resp.status_code >= 400:
                     raise self._error(resp.status_code, await resp.aread(), resp.headers)

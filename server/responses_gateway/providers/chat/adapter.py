@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import orjson
 
 from responses_gateway.config.providers import ProviderKind
@@ -45,10 +44,9 @@ class ChatCompletionsProvider:
         )
         call.notes.update(unsupported.notes())
         translator = ChatStream(self.name)
-        timeout = httpx.USE_CLIENT_DEFAULT if call.timeout is None else call.timeout
         with transport_errors(self.name):
             async with self._client.stream(
-                "POST", "/chat/completions", content=orjson.dumps(body), headers=_JSON, timeout=timeout
+                "POST", "/chat/completions", content=orjson.dumps(body), headers=_JSON, timeout=call.timeout
             ) as resp:
                 if resp.status_code >= 400:
                     raw = await resp.aread()

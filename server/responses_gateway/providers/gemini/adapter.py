@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import orjson
 
 from responses_gateway.config.providers import AuthStyle
@@ -67,10 +66,9 @@ class GeminiProvider:
         body = generate_request(call.request, unsupported)
         call.notes.update(unsupported.notes())
         translator = GeminiStream(self.name)
-        timeout = httpx.USE_CLIENT_DEFAULT if call.timeout is None else call.timeout
         with transport_errors(self.name):
             async with self._client.stream(
-                "POST", self._path, params={"alt": "sse"}, content=orjson.dumps(body), timeout=timeout
+                "POST", self._path, params={"alt": "sse"}, content=orjson.dumps(body), timeout=call.timeout
             ) as resp:
                 if resp.status_code >= 400:
                     raw = await resp.aread()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
-import httpx
 from google.protobuf.message import Message
 
 from responses_gateway.config.resolve import ResolvedDeployment
@@ -55,9 +54,6 @@ class OpenAIResponsesProvider:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def _timeout(self, seconds: float | None) -> Any:
-        return httpx.USE_CLIENT_DEFAULT if seconds is None else seconds
-
     async def stream(self, call: ProviderCall) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
         body = translate.request_body(call.request, self.deployment.upstream_model, stream=True)
         with transport_errors(self.name):
@@ -67,7 +63,7 @@ class OpenAIResponsesProvider:
                 content=body,
                 headers=_JSON,
                 params=self._params,
-                timeout=self._timeout(call.timeout),
+                timeout=call.timeout,
             ) as resp:
                 if resp.status_code >= 400:
                     raw = await resp.aread()
@@ -146,7 +142,7 @@ class OpenAIResponsesProvider:
                 content=content,
                 headers=_JSON if content is not None else None,
                 params={**self._params, **(query or {})},
-                timeout=self._timeout(timeout),
+                timeout=timeout,
             )
         if resp.status_code >= 400:
             raise translate.upstream_error(
