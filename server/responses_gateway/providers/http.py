@@ -5,21 +5,139 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
 
+import httpcore
 import httpx
 from httpx_sse import EventSource
 
 from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.providers.netio import AsyncioBackend
+
+CONNECT_TIMEOUT = 10.0
+
+
+class UpstreamClient:
+    """A deployment's upstream: one base URL, fixed headers, a pooled keep-alive transport.
+
+    Requests go straight to httpcore's connection pool (httpx's engine) on the asyncio backend in
+    netio.py, and come back as httpx Responses. The httpx client layer (URL merging, cookie jar, auth
+    and redirect loops, event hooks) is nothing a gateway needs — it never follows redirects or keeps
+    cookies — and it cost more CPU per call than everything else on the path.
+    """
+
+    def __init__(
+        self, base_url: str, headers: Mapping[str, str], timeout: float | None, stream_timeout: float | None
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._headers = [(k.lower(), v) for k, v in headers.items()]
+        self._timeout = timeout or 600.0
+        self._read_timeout = stream_timeout or self._timeout
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=1000,
+            max_keepalive_connections=64,
+            keepalive_expiry=60,
+            network_backend=AsyncioBackend(),
+        )
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, Any] | None,
+        timeout: float | None,
+    ) -> httpx.Response:
+        url = httpx.URL(self._base + path, params=params or None)
+        request = httpx.Request(
+            method, url, headers=[*self._headers, *(headers or {}).items()], content=content
+        )
+        total = timeout if timeout is not None else self._timeout
+        read = timeout if timeout is not None else self._read_timeout
+        core = httpcore.Request(
+            method=method,
+            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+            headers=request.headers.raw,
+            content=content or b"",
+            # httpcore takes per-request timeouts from the request's extensions.
+            extensions={
+                "timeout": {
+                    "connect": min(CONNECT_TIMEOUT, total),
+                    "read": read,
+                    "write": total,
+                    "pool": total,
+                }
+            },
+        )
+        response = await self._pool.handle_async_request(core)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_Body(response),
+            extensions=response.extensions,
+            request=request,
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """A whole (non-streamed) response, its body read."""
+        response = await self._send(method, path, content, headers, params, timeout)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """A response whose body is read as it arrives; leaving the block closes it (and with it the
+        upstream request, if it has not finished)."""
+        response = await self._send(method, path, content, headers, params, timeout)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, response: httpcore.Response) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._response.aiter_stream():
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
 
 
 def make_client(
-    base_url: str, headers: dict[str, str], timeout: float | None, stream_timeout: float | None
-) -> httpx.AsyncClient:
-    """Pooled keep-alive connections; `read` covers the gap between two streamed chunks."""
-    t = httpx.Timeout(timeout or 600.0, connect=10.0, read=stream_timeout or timeout or 600.0)
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60)
-    return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=t, limits=limits)
+    base_url: str, headers: Mapping[str, str], timeout: float | None, stream_timeout: float | None
+) -> UpstreamClient:
+    return UpstreamClient(base_url, headers, timeout, stream_timeout)
 
 
 @contextlib.contextmanager
@@ -27,17 +145,24 @@ def transport_errors(provider: str) -> Iterator[None]:
     """Translate httpx's exceptions into domain errors, in one place."""
     try:
         yield
-    except httpx.TimeoutException as e:
+    except (httpx.TimeoutException, httpcore.TimeoutException) as e:
         raise GatewayError(
             Reason.UPSTREAM_TIMEOUT, f"{provider} did not answer in time ({type(e).__name__})"
         ) from e
-    except httpx.ConnectError as e:
+    except (httpx.ConnectError, httpcore.ConnectError) as e:
         raise GatewayError(Reason.UPSTREAM_UNAVAILABLE, f"could not connect to {provider}: {e}") from e
-    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
+    except (
+        httpx.RemoteProtocolError,
+        httpx.ReadError,
+        httpx.WriteError,
+        httpcore.RemoteProtocolError,
+        httpcore.ReadError,
+        httpcore.WriteError,
+    ) as e:
         raise GatewayError(
             Reason.UPSTREAM_UNAVAILABLE, f"{provider} closed the connection mid-response ({type(e).__name__})"
         ) from e
-    except httpx.HTTPError as e:
+    except (httpx.HTTPError, httpcore.NetworkError, httpcore.ProtocolError) as e:
         raise GatewayError(Reason.UPSTREAM_ERROR, f"{provider} request failed: {e}") from e
 
 
