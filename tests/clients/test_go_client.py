@@ -1,0 +1,179 @@
+"""The Go client (clients/go) against a real gateway process and the fake OpenAI upstream.
+
+Starts `tests/fakes/openai_upstream.py` and the gateway (`responses-gateway serve`, OS-picked loopback ports,
+master key `sk-gw`), waits for its gRPC health check, then runs `go test ./...` in clients/go with
+GATEWAY_ADDR / GATEWAY_KEY / GATEWAY_MODEL / GATEWAY_RATE_LIMITED_MODEL set (see clients/go/gateway/gateway_test.go).
+
+Needs the Go toolchain (`go` on PATH, or $GO); without it the test fails rather than skips. The first run
+downloads the client's modules and compiles grpc-go (about a minute on a 2-core machine); the default Go
+module and build caches (GOMODCACHE / GOCACHE, override them through the environment) keep later runs fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.fakes.openai_upstream import serve_openai
+
+ROOT = Path(__file__).resolve().parents[2]
+GO_MODULE = ROOT / "clients" / "go"
+MASTER_KEY = "sk-gw"
+UPSTREAM_KEY = "sk-fake-upstream-key-000000000000"
+MODEL = "gpt-4.1"
+RATE_LIMITED_MODEL = "rate-limited"  # upstream model `scenario-error-429`: the fake always answers 429
+_LISTENING = re.compile(r"serving gRPC on (\S+):(\d+)")
+_START_TIMEOUT = 30.0
+_GO_TEST_TIMEOUT = 900.0  # first run: module download + compiling grpc-go
+
+
+def go_binary() -> str:
+    go = os.environ.get("GO") or shutil.which("go")
+    if not go or not (shutil.which(go) or Path(go).is_file()):
+        pytest.fail(
+            "the Go toolchain is required for the Go client tests but `go` was not found on PATH "
+            "(install Go >= the `go` line of clients/go/go.mod, or set GO=/path/to/go)",
+            pytrace=False,
+        )
+    return go
+
+
+def write_config(path: Path, api_base: str) -> None:
+    params = f"api_base: '{api_base}', api_key: '{UPSTREAM_KEY}'"
+    path.write_text(
+        "model_list:\n"
+        f"  - model_name: {MODEL}\n"
+        f"    litellm_params: {{model: openai/{MODEL}, {params}}}\n"
+        f"  - model_name: {RATE_LIMITED_MODEL}\n"
+        f"    litellm_params: {{model: openai/scenario-error-429, {params}}}\n"
+        f"general_settings: {{master_key: {MASTER_KEY}}}\n"
+        f"gateway_settings: {{store: {{path: '{path.parent / 'db.sqlite'}'}}}}\n"
+    )
+
+
+def serve_command(config: Path) -> list[str]:
+    args = ["serve", "--config", str(config), "--host", "127.0.0.1", "--grpc-port", "0", "--http-port", "0"]
+    console_script = ROOT / ".venv" / "bin" / "responses-gateway"
+    if console_script.exists():
+        return [str(console_script), *args]
+    return [sys.executable, "-m", "responses_gateway.cli", *args]
+
+
+def wait_serving(target: str, deadline: float) -> None:
+    """Poll the standard gRPC health check until the gateway reports SERVING."""
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the gateway at {target} is not SERVING")
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def run_gateway(config: Path) -> Iterator[str]:
+    """Start the gateway; yield its gRPC target once healthy; stop it (SIGTERM, then SIGKILL) after."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "server"), str(ROOT / "clients/python/src"), str(ROOT), env.get("PYTHONPATH", "")]
+    )
+    process = subprocess.Popen(
+        serve_command(config), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    output: list[str] = []
+    found: list[str] = []
+    listening = threading.Event()
+
+    def pump() -> None:  # keep draining the pipe so the gateway never blocks on a full buffer
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            match = _LISTENING.search(line)
+            if match and not found:
+                found.append(f"{match.group(1)}:{match.group(2)}")
+                listening.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not listening.wait(0.05):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the gateway did not start:\n" + "".join(output))
+        try:
+            wait_serving(found[0], deadline)
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}:\n" + "".join(output)) from None
+        yield found[0]
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_go(
+    go: str, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run `go ARGS` in clients/go; return the result and a printable transcript."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [go, *args], cwd=GO_MODULE, env=env, capture_output=True, text=True, timeout=_GO_TEST_TIMEOUT
+    )
+    elapsed = time.monotonic() - started
+    return (
+        result,
+        f"$ go {' '.join(args)}  ({elapsed:.1f}s, exit {result.returncode})\n{result.stdout}\n{result.stderr}",
+    )
+
+
+def test_go_client(tmp_path: Path) -> None:
+    go = go_binary()
+    # Build first (downloads modules, compiles grpc-go on a cold cache), so that a build failure is reported
+    # as one and the gateway is not left idle meanwhile; the run below reuses the built test binary.
+    build, report = run_go(go, "test", "-count=1", "-run=^$", "./...")
+    assert build.returncode == 0, f"building the Go client failed:\n{report}"
+    vet, report = run_go(go, "vet", "./...")
+    assert vet.returncode == 0, f"go vet failed:\n{report}"
+    gofmt = Path(go).resolve().parent / "gofmt"
+    if gofmt.exists():
+        unformatted = subprocess.run([str(gofmt), "-l", "."], cwd=GO_MODULE, capture_output=True, text=True)
+        assert unformatted.returncode == 0 and not unformatted.stdout, (
+            f"gofmt: not formatted:\n{unformatted.stdout}"
+        )
+
+    config = tmp_path / "gateway.yaml"
+    with serve_openai(api_key=UPSTREAM_KEY) as fake:  # no fake.scenario: it would override `scenario-<name>`
+        write_config(config, fake.api_base)
+        with run_gateway(config) as target:
+            env = dict(os.environ)
+            env.update(
+                GATEWAY_ADDR=target,
+                GATEWAY_KEY=MASTER_KEY,
+                GATEWAY_MODEL=MODEL,
+                GATEWAY_RATE_LIMITED_MODEL=RATE_LIMITED_MODEL,
+            )
+            # -count=1: never reuse a cached result, the live gateway is the point.
+            result, report = run_go(go, "test", "-count=1", "-timeout=300s", "-v", "./...", env=env)
+    assert result.returncode == 0, f"go test failed:\n{report}"
+    # The live tests must have run, not skipped: GATEWAY_ADDR was set.
+    assert "--- SKIP" not in result.stdout, f"some Go tests were skipped:\n{report}"
+    assert "--- PASS: TestStream " in result.stdout, report
