@@ -64,7 +64,9 @@ def test_api_key_is_not_in_repr(tmp_path: Path) -> None:
 
 
 def test_os_environ_resolves_anywhere_in_litellm_params(tmp_path: Path) -> None:
-    cfg = load(tmp_path, """
+    cfg = load(
+        tmp_path,
+        """
         model_list:
           - model_name: az
             litellm_params:
@@ -76,8 +78,16 @@ def test_os_environ_resolves_anywhere_in_litellm_params(tmp_path: Path) -> None:
               headers: {X-Team: os.environ/TEAM}
         general_settings:
           master_key: os.environ/MASTER
-        """, {"MY_AZURE_BASE": "https://r.openai.azure.com/", "MY_AZURE_KEY": "k", "MY_TIMEOUT": "12.5",
-              "MY_AZURE_VERSION": "2025-04-01-preview", "TEAM": "blue", "MASTER": "sk-master"})
+        """,
+        {
+            "MY_AZURE_BASE": "https://r.openai.azure.com/",
+            "MY_AZURE_KEY": "k",
+            "MY_TIMEOUT": "12.5",
+            "MY_AZURE_VERSION": "2025-04-01-preview",
+            "TEAM": "blue",
+            "MASTER": "sk-master",
+        },
+    )
     (az,) = cfg.deployments
     assert az.enabled and az.api_base == "https://r.openai.azure.com" and az.api_key == "k"
     assert az.api_version == "2025-04-01-preview" and az.timeout == 12.5 and az.headers == {"X-Team": "blue"}
@@ -109,14 +119,18 @@ def test_provider_env_var_used_when_no_api_key_given(tmp_path: Path) -> None:
 
 def test_environment_variables_are_set_before_references_resolve(tmp_path: Path) -> None:
     env: dict[str, str] = {}
-    cfg = load(tmp_path, """
+    cfg = load(
+        tmp_path,
+        """
         environment_variables:
           OPENAI_API_KEY: sk-from-file
           RETRIES: 3
         model_list:
           - model_name: m
             litellm_params: {model: openai/gpt-4o, api_key: os.environ/OPENAI_API_KEY}
-        """, env)
+        """,
+        env,
+    )
     assert env == {"OPENAI_API_KEY": "sk-from-file", "RETRIES": "3"}
     assert cfg.deployments[0].api_key == "sk-from-file"
 
@@ -141,15 +155,20 @@ def test_unknown_key_in_our_own_sections_is_an_error(tmp_path: Path) -> None:
 
 
 def test_type_error_names_the_path(tmp_path: Path) -> None:
-    msg = error_of(tmp_path, """
+    msg = error_of(
+        tmp_path,
+        """
         model_list:
           - model_name: a
             litellm_params: {model: openai/a}
           - model_name: b
             litellm_params: {model: openai/b, timeout: soon}
-        """)
-    assert msg == (f"{tmp_path / 'gateway.yaml'}: model_list[1].litellm_params.timeout: "
-                   "Input should be a valid number, unable to parse string as a number")
+        """,
+    )
+    assert msg == (
+        f"{tmp_path / 'gateway.yaml'}: model_list[1].litellm_params.timeout: "
+        "Input should be a valid number, unable to parse string as a number"
+    )
 
 
 def test_every_problem_is_reported(tmp_path: Path) -> None:
@@ -176,7 +195,9 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_ignored_litellm_keys_are_warnings(tmp_path: Path) -> None:
-    cfg = load(tmp_path, """
+    cfg = load(
+        tmp_path,
+        """
         model_list:
           - model_name: a
             litellm_params: {model: openai/a, api_key: k}
@@ -188,7 +209,8 @@ def test_ignored_litellm_keys_are_warnings(tmp_path: Path) -> None:
         router_settings: {routing_strategy: latency-based-routing, redis_host: h}
         general_settings: {alerting: [slack]}
         guardrails: []
-        """)
+        """,
+    )
     assert set(cfg.warnings) == {
         "ignored: litellm_params.rpm in model_list[2]",
         "ignored: litellm_settings.set_verbose",
@@ -201,7 +223,9 @@ def test_ignored_litellm_keys_are_warnings(tmp_path: Path) -> None:
 
 
 def test_settings_defaults_and_precedence(tmp_path: Path) -> None:
-    cfg = load(tmp_path, """
+    cfg = load(
+        tmp_path,
+        """
         model_list:
           - model_name: a
             litellm_params: {model: openai/a, api_key: k}
@@ -209,7 +233,8 @@ def test_settings_defaults_and_precedence(tmp_path: Path) -> None:
             litellm_params: {model: openai/b, api_key: k, timeout: 5, max_retries: 1, drop_params: false}
         litellm_settings: {num_retries: 4, request_timeout: 100, drop_params: true, fallbacks: [{a: [b]}]}
         router_settings: {num_retries: 2, fallbacks: [{b: a}], routing_strategy: round-robin}
-        """)
+        """,
+    )
     a, b = cfg.deployments
     assert (a.timeout, a.stream_timeout, a.max_retries, a.drop_params) == (100, 100, 0, True)
     assert (b.timeout, b.stream_timeout, b.max_retries, b.drop_params) == (5, 5, 1, False)
@@ -224,10 +249,13 @@ def test_settings_defaults_and_precedence(tmp_path: Path) -> None:
 def test_include_appends_model_list(tmp_path: Path) -> None:
     more = "model_list: [{model_name: b, litellm_params: {model: openai/b, api_key: k}}]\n"
     write(tmp_path, more, "more.yaml")
-    cfg = load(tmp_path, """
+    cfg = load(
+        tmp_path,
+        """
         include: [more.yaml]
         model_list: [{model_name: a, litellm_params: {model: openai/a, api_key: k}}]
-        """)
+        """,
+    )
     assert [d.model_name for d in cfg.deployments] == ["a", "b"]
 
 

@@ -47,32 +47,113 @@ from starlette.routing import Route
 from tests.fakes.server import serve_app
 
 TRANSCRIPTS_DIR = Path(__file__).resolve().parents[1] / "transcripts" / "openai"
-TRANSCRIPT_SCENARIOS = ("text", "function_calls", "reasoning", "refusal", "error_event", "disconnect", "incomplete",
-                        "structured")
+TRANSCRIPT_SCENARIOS = (
+    "text",
+    "function_calls",
+    "reasoning",
+    "refusal",
+    "error_event",
+    "disconnect",
+    "incomplete",
+    "structured",
+)
 DEFAULT_API_KEY = "sk-fake-openai-0000000000000000"
 SCENARIO_PREFIX = "scenario-"  # model "scenario-<name>" selects <name> when no scenario is queued/set
 # Aliases resolve to the dated snapshot OpenAI reports in `model`; other known models are echoed.
 MODEL_SNAPSHOTS = {
-    "gpt-4.1": "gpt-4.1-2025-04-14", "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
-    "gpt-4.1-nano": "gpt-4.1-nano-2025-04-14", "gpt-4o": "gpt-4o-2024-08-06",
-    "gpt-4o-mini": "gpt-4o-mini-2024-07-18", "o3": "o3-2025-04-16", "o4-mini": "o4-mini-2025-04-16",
-    "gpt-5": "gpt-5-2025-08-07", "gpt-5-mini": "gpt-5-mini-2025-08-07", "gpt-5-nano": "gpt-5-nano-2025-08-07",
+    "gpt-4.1": "gpt-4.1-2025-04-14",
+    "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
+    "gpt-4.1-nano": "gpt-4.1-nano-2025-04-14",
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+    "o3": "o3-2025-04-16",
+    "o4-mini": "o4-mini-2025-04-16",
+    "gpt-5": "gpt-5-2025-08-07",
+    "gpt-5-mini": "gpt-5-mini-2025-08-07",
+    "gpt-5-nano": "gpt-5-nano-2025-08-07",
 }
 DEFAULT_MODELS = tuple(MODEL_SNAPSHOTS) + tuple(MODEL_SNAPSHOTS.values())
-CREATE_PARAMS = frozenset({
-    "background", "context_management", "conversation", "include", "input", "instructions", "max_output_tokens",
-    "max_tool_calls", "metadata", "model", "moderation", "parallel_tool_calls", "previous_response_id", "prompt",
-    "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "reasoning", "safety_identifier",
-    "service_tier", "store", "stream", "stream_options", "temperature", "text", "tool_choice", "tools",
-    "top_logprobs", "top_p", "truncation", "user"})
-INPUT_TOKENS_PARAMS = frozenset({"conversation", "input", "instructions", "model", "parallel_tool_calls", "personality",
-                                 "previous_response_id", "reasoning", "text", "tool_choice", "tools", "truncation"})
-COMPACT_PARAMS = frozenset({"input", "instructions", "model", "previous_response_id", "prompt_cache_key",
-                            "prompt_cache_options", "prompt_cache_retention", "service_tier"})
+CREATE_PARAMS = frozenset(
+    {
+        "background",
+        "context_management",
+        "conversation",
+        "include",
+        "input",
+        "instructions",
+        "max_output_tokens",
+        "max_tool_calls",
+        "metadata",
+        "model",
+        "moderation",
+        "parallel_tool_calls",
+        "previous_response_id",
+        "prompt",
+        "prompt_cache_key",
+        "prompt_cache_options",
+        "prompt_cache_retention",
+        "reasoning",
+        "safety_identifier",
+        "service_tier",
+        "store",
+        "stream",
+        "stream_options",
+        "temperature",
+        "text",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "truncation",
+        "user",
+    }
+)
+INPUT_TOKENS_PARAMS = frozenset(
+    {
+        "conversation",
+        "input",
+        "instructions",
+        "model",
+        "parallel_tool_calls",
+        "personality",
+        "previous_response_id",
+        "reasoning",
+        "text",
+        "tool_choice",
+        "tools",
+        "truncation",
+    }
+)
+COMPACT_PARAMS = frozenset(
+    {
+        "input",
+        "instructions",
+        "model",
+        "previous_response_id",
+        "prompt_cache_key",
+        "prompt_cache_options",
+        "prompt_cache_retention",
+        "service_tier",
+    }
+)
 # Fields copied verbatim from the request into the response object when present.
-ECHOED = ("background", "instructions", "max_output_tokens", "max_tool_calls", "parallel_tool_calls",
-          "previous_response_id", "prompt_cache_key", "prompt_cache_retention", "safety_identifier", "store",
-          "temperature", "top_logprobs", "top_p", "truncation", "user")
+ECHOED = (
+    "background",
+    "instructions",
+    "max_output_tokens",
+    "max_tool_calls",
+    "parallel_tool_calls",
+    "previous_response_id",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "safety_identifier",
+    "store",
+    "temperature",
+    "top_logprobs",
+    "top_p",
+    "truncation",
+    "user",
+)
 _ID_KEYS = ("id", "item_id", "call_id")
 _ID_RE = re.compile(r"^([a-z]+)_([0-9a-zA-Z]+)$")
 
@@ -102,8 +183,15 @@ def _message(name: str, **fields: str) -> str:
 class _Reject(Exception):
     """An OpenAI error response: ``{"error": {"message", "type", "param", "code"}}``."""
 
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 type_: str = "invalid_request_error", headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        type_: str = "invalid_request_error",
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status, self.headers = status, headers or {}
         self.body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
@@ -133,17 +221,29 @@ logging.getLogger("uvicorn.error").addFilter(_not_a_scripted_disconnect)
 
 
 # ---------------------------------------------------------------------------------------------- validation
-_TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", float: "a decimal", dict: "an object",
-               list: "an array", type(None): "null"}
-_TYPED = [((str,), "a string", ("model", "previous_response_id", "user", "safety_identifier", "prompt_cache_key",
-                                "truncation")),
-          ((str, list), "one of a string or array of input items", ("input", "instructions")),
-          ((bool,), "a boolean", ("stream", "store", "background", "parallel_tool_calls")),
-          ((int, float), "a decimal", ("temperature", "top_p")),
-          ((int,), "an integer", ("max_output_tokens", "max_tool_calls", "top_logprobs")),
-          ((dict,), "an object", ("metadata", "reasoning", "text", "stream_options", "prompt")),
-          ((list,), "an array", ("tools", "include")),
-          ((str, dict), "one of a string or an object", ("tool_choice",))]
+_TYPE_NAMES = {
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a decimal",
+    dict: "an object",
+    list: "an array",
+    type(None): "null",
+}
+_TYPED = [
+    (
+        (str,),
+        "a string",
+        ("model", "previous_response_id", "user", "safety_identifier", "prompt_cache_key", "truncation"),
+    ),
+    ((str, list), "one of a string or array of input items", ("input", "instructions")),
+    ((bool,), "a boolean", ("stream", "store", "background", "parallel_tool_calls")),
+    ((int, float), "a decimal", ("temperature", "top_p")),
+    ((int,), "an integer", ("max_output_tokens", "max_tool_calls", "top_logprobs")),
+    ((dict,), "an object", ("metadata", "reasoning", "text", "stream_options", "prompt")),
+    ((list,), "an array", ("tools", "include")),
+    ((str, dict), "one of a string or an object", ("tool_choice",)),
+]
 
 
 def _is(value: Any, kinds: tuple[type, ...]) -> bool:
@@ -154,7 +254,9 @@ def validate_create(body: Any, allowed: frozenset[str] = CREATE_PARAMS, model_re
     """The basic request checks OpenAI applies to POST /v1/responses (raises _Reject with its error body)."""
     if not isinstance(body, dict):
         got = _TYPE_NAMES.get(type(body), "an unknown type")
-        raise _Reject(400, f"Invalid type for body: expected an object, but got {got} instead.", code="invalid_type")
+        raise _Reject(
+            400, f"Invalid type for body: expected an object, but got {got} instead.", code="invalid_type"
+        )
     for key in body:
         if key not in allowed:
             raise _Reject(400, f"Unknown parameter: '{key}'.", key, "unknown_parameter")
@@ -164,27 +266,48 @@ def validate_create(body: Any, allowed: frozenset[str] = CREATE_PARAMS, model_re
         for name in names:
             if body.get(name) is not None and not _is(body[name], kinds):
                 got = _TYPE_NAMES.get(type(body[name]), "an unknown type")
-                raise _Reject(400, f"Invalid type for '{name}': expected {expected}, but got {got} instead.", name,
-                              "invalid_type")
+                raise _Reject(
+                    400,
+                    f"Invalid type for '{name}': expected {expected}, but got {got} instead.",
+                    name,
+                    "invalid_type",
+                )
     for name, hi in (("temperature", 2), ("top_p", 1)):
         value = body.get(name)
         if _is(value, (int, float)) and not 0 <= value <= hi:
             above = value > hi
-            raise _Reject(400, f"Invalid '{name}': decimal {'above maximum' if above else 'below minimum'} value. "
-                          f"Expected a value {f'<= {hi}' if above else '>= 0'}, but got {float(value)} instead.",
-                          name, "decimal_above_max_value" if above else "decimal_below_min_value")
+            raise _Reject(
+                400,
+                f"Invalid '{name}': decimal {'above maximum' if above else 'below minimum'} value. "
+                f"Expected a value {f'<= {hi}' if above else '>= 0'}, but got {float(value)} instead.",
+                name,
+                "decimal_above_max_value" if above else "decimal_below_min_value",
+            )
     if _is(mot := body.get("max_output_tokens"), (int,)) and mot < 16:
-        raise _Reject(400, "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got "
-                      f"{mot} instead.", "max_output_tokens", "integer_below_min_value")
+        raise _Reject(
+            400,
+            "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got "
+            f"{mot} instead.",
+            "max_output_tokens",
+            "integer_below_min_value",
+        )
     if body.get("stream") is not True and body.get("stream_options") is not None:
-        raise _Reject(400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                      "stream_options", "invalid_value")
+        raise _Reject(
+            400,
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "stream_options",
+            "invalid_value",
+        )
     for i, tool in enumerate(body.get("tools") or []):
         for field in ("type", "name"):
             needed = field == "type" or (isinstance(tool, dict) and tool.get("type") == "function")
             if needed and not (isinstance(tool, dict) and tool.get(field)):
-                raise _Reject(400, f"Missing required parameter: 'tools[{i}].{field}'.", f"tools[{i}].{field}",
-                              "missing_required_parameter")
+                raise _Reject(
+                    400,
+                    f"Missing required parameter: 'tools[{i}].{field}'.",
+                    f"tools[{i}].{field}",
+                    "missing_required_parameter",
+                )
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -213,8 +336,11 @@ def _remap_ids(doc: Any, suffix: str) -> Any:
             value = node.get(key)
             if isinstance(value, str) and (m := _ID_RE.match(value)):
                 if value not in mapping:
-                    mapping[value] = (f"call_{secrets.token_urlsafe(18)[:24]}" if m.group(1) == "call"
-                                      else _new_id(m.group(1), suffix))
+                    mapping[value] = (
+                        f"call_{secrets.token_urlsafe(18)[:24]}"
+                        if m.group(1) == "call"
+                        else _new_id(m.group(1), suffix)
+                    )
                 node[key] = mapping[value]
 
     return _walk(doc, fresh)
@@ -234,8 +360,12 @@ def _reflect(resp: dict[str, Any], req: dict[str, Any], created: int) -> None:
     resp["metadata"] = req.get("metadata") or {}
     resp["tool_choice"] = req.get("tool_choice") or "auto"
     if "tools" in req or resp.get("tools"):  # function tools come back with description/strict filled in
-        resp["tools"] = [{"type": "function", "description": None, "strict": True, **tool}
-                         if tool.get("type") == "function" else dict(tool) for tool in req.get("tools") or []]
+        resp["tools"] = [
+            {"type": "function", "description": None, "strict": True, **tool}
+            if tool.get("type") == "function"
+            else dict(tool)
+            for tool in req.get("tools") or []
+        ]
     if isinstance(req.get("reasoning"), dict):
         resp["reasoning"] = {**(resp.get("reasoning") or {}), **req["reasoning"]}
     if isinstance(req.get("text"), dict):
@@ -268,6 +398,7 @@ def _input_items(req: dict[str, Any], suffix: str) -> list[dict[str, Any]]:
 
 def _count_tokens(req: dict[str, Any]) -> int:
     """Deterministic stand-in for the tokenizer: whitespace-separated words of the input's texts."""
+
     def strings(node: Any) -> Iterator[str]:
         if isinstance(node, str):
             yield node
@@ -294,8 +425,14 @@ class RecordedRequest:
 class FakeOpenAI:
     """Control object + ASGI app (``fake.app``; the object itself is also ASGI-callable)."""
 
-    def __init__(self, api_key: str = DEFAULT_API_KEY, *, scenario: str | None = None, event_delay: float = 0.0,
-                 known_models: tuple[str, ...] | None = DEFAULT_MODELS) -> None:
+    def __init__(
+        self,
+        api_key: str = DEFAULT_API_KEY,
+        *,
+        scenario: str | None = None,
+        event_delay: float = 0.0,
+        known_models: tuple[str, ...] | None = DEFAULT_MODELS,
+    ) -> None:
         self.api_key = api_key
         self.scenario = scenario  # used when the queue is empty; None: model "scenario-<name>", else "text"
         self.event_delay = event_delay  # seconds slept before each SSE event
@@ -305,17 +442,19 @@ class FakeOpenAI:
         self.base_url: str | None = None  # set by serve_openai
         self._queue: deque[str | _Reject] = deque()
         self._lock = threading.Lock()
-        self.app = Starlette(routes=[
-            self._route("POST", "/v1/responses", self._create),
-            self._route("POST", "/v1/responses/input_tokens", self._input_tokens),
-            self._route("POST", "/v1/responses/compact", self._compact),
-            self._route("GET", "/v1/responses/{rid}", self._get),
-            self._route("DELETE", "/v1/responses/{rid}", self._delete),
-            self._route("POST", "/v1/responses/{rid}/cancel", self._cancel),
-            self._route("GET", "/v1/responses/{rid}/input_items", self._list_input_items),
-            self._route("GET", "/v1/models", self._models),
-            self._route("GET", "/v1/models/{model:path}", self._model),
-        ])
+        self.app = Starlette(
+            routes=[
+                self._route("POST", "/v1/responses", self._create),
+                self._route("POST", "/v1/responses/input_tokens", self._input_tokens),
+                self._route("POST", "/v1/responses/compact", self._compact),
+                self._route("GET", "/v1/responses/{rid}", self._get),
+                self._route("DELETE", "/v1/responses/{rid}", self._delete),
+                self._route("POST", "/v1/responses/{rid}/cancel", self._cancel),
+                self._route("GET", "/v1/responses/{rid}/input_items", self._list_input_items),
+                self._route("GET", "/v1/models", self._models),
+                self._route("GET", "/v1/models/{model:path}", self._model),
+            ]
+        )
 
     async def __call__(self, scope, receive, send) -> None:
         await self.app(scope, receive, send)
@@ -334,12 +473,23 @@ class FakeOpenAI:
         with self._lock:
             self._queue.extend(scenarios)
 
-    def fail_next(self, status: int, *, message: str | None = None, retry_after: int | None = None,
-                  body: Any = None, times: int = 1) -> None:
+    def fail_next(
+        self,
+        status: int,
+        *,
+        message: str | None = None,
+        retry_after: int | None = None,
+        body: Any = None,
+        times: int = 1,
+    ) -> None:
         """Answer the next ``times`` POST /v1/responses with ``status`` (canned OpenAI body for 400/401/404/429/
         500/503 unless ``message``/``body`` given), like the sibling fakes' ``FakeUpstream.fail_next``."""
-        canned = load_errors().get(f"error-{status}", {"body": {"error": {"message": "Error", "type": "server_error"}}})
-        rej = _Reject(status, message or "", headers={"retry-after": str(retry_after)} if retry_after else None)
+        canned = load_errors().get(
+            f"error-{status}", {"body": {"error": {"message": "Error", "type": "server_error"}}}
+        )
+        rej = _Reject(
+            status, message or "", headers={"retry-after": str(retry_after)} if retry_after else None
+        )
         rej.body = body or {"error": {**canned["body"]["error"], **({"message": message} if message else {})}}
         with self._lock:
             self._queue.extend([rej] * times)
@@ -370,10 +520,16 @@ class FakeOpenAI:
     # -- plumbing -------------------------------------------------------------------------------------
     def _route(self, method: str, path: str, handler) -> Route:
         """Record the request, check the API key (and JSON body for POST), map _Reject to OpenAI errors."""
+
         async def endpoint(request: Request) -> Response:
             raw = await request.body()
-            rec = RecordedRequest(method, request.url.path, dict(request.query_params),
-                                  {k.lower(): v for k, v in request.headers.items()}, raw)
+            rec = RecordedRequest(
+                method,
+                request.url.path,
+                dict(request.query_params),
+                {k.lower(): v for k, v in request.headers.items()},
+                raw,
+            )
             with contextlib.suppress(ValueError):
                 rec.body = json.loads(raw) if raw else None
             self.requests.append(rec)
@@ -385,12 +541,17 @@ class FakeOpenAI:
             except _Reject as rej:
                 headers = {**self._headers(f"req_{secrets.token_hex(16)}"), **rej.headers}
                 return JSONResponse(rej.body, rej.status, headers=headers)
+
         return Route(path, endpoint, methods=[method])
 
     @staticmethod
     def _headers(request_id: str) -> dict[str, str]:
-        return {"x-request-id": request_id, "openai-version": "2020-10-01", "openai-processing-ms": "42",
-                "openai-organization": "org-fake0000000000000000000"}
+        return {
+            "x-request-id": request_id,
+            "openai-version": "2020-10-01",
+            "openai-processing-ms": "42",
+            "openai-organization": "org-fake0000000000000000000",
+        }
 
     def _auth(self, rec: RecordedRequest) -> None:
         key = rec.headers.get("authorization", "").removeprefix("Bearer ").strip()
@@ -417,19 +578,26 @@ class FakeOpenAI:
             self._check_model(req["model"])
         prev = req.get("previous_response_id")
         if prev is not None and prev not in self.stored:
-            raise _Reject(400, f"Previous response with id '{prev}' not found.", "previous_response_id",
-                          "previous_response_not_found")
+            raise _Reject(
+                400,
+                f"Previous response with id '{prev}' not found.",
+                "previous_response_id",
+                "previous_response_not_found",
+            )
         with self._lock:
             picked = self._queue.popleft() if self._queue else self.scenario
         if isinstance(picked, _Reject):
             rec.scenario = f"error-{picked.status}"
             raise picked
         model = req["model"]
-        rec.scenario = scenario = picked or (model.removeprefix(SCENARIO_PREFIX)
-                                             if model.startswith(SCENARIO_PREFIX) else "text")
+        rec.scenario = scenario = picked or (
+            model.removeprefix(SCENARIO_PREFIX) if model.startswith(SCENARIO_PREFIX) else "text"
+        )
         if scenario not in TRANSCRIPT_SCENARIOS:
             if scenario not in load_errors():
-                raise _Reject(400, f"The requested model '{model}' does not exist.", "model", "model_not_found")
+                raise _Reject(
+                    400, f"The requested model '{model}' does not exist.", "model", "model_not_found"
+                )
             raise _Reject.scenario(scenario)
         transcript, stream = load_transcript(scenario), req.get("stream") is True
         if not stream and transcript.get("disconnect"):
@@ -461,16 +629,21 @@ class FakeOpenAI:
                 self.stored[response["id"]]["queued"] = True
             return JSONResponse(response, headers=headers)
         events = doc["stream"]
-        terminal = [e["response"] for e in events if e["type"] in
-                    ("response.completed", "response.incomplete", "response.failed")]
+        terminal = [
+            e["response"]
+            for e in events
+            if e["type"] in ("response.completed", "response.incomplete", "response.failed")
+        ]
         if terminal:
             self._remember(req, terminal[-1], suffix)
         return _SSEResponse(events, self.event_delay, bool(transcript.get("disconnect")), headers)
 
     def _remember(self, req: dict[str, Any], response: dict[str, Any], suffix: str) -> None:
         if req.get("store") is not False:
-            self.stored[response["id"]] = {"response": copy.deepcopy(response),
-                                           "input_items": _input_items(req, suffix)}
+            self.stored[response["id"]] = {
+                "response": copy.deepcopy(response),
+                "input_items": _input_items(req, suffix),
+            }
 
     # -- stored responses -----------------------------------------------------------------------------
     async def _get(self, rec: RecordedRequest, rid: str) -> Response:
@@ -493,21 +666,41 @@ class FakeOpenAI:
 
     async def _list_input_items(self, rec: RecordedRequest, rid: str) -> Response:
         items = list(self._stored(rid)["input_items"])
-        order, after, limit = rec.query.get("order", "desc"), rec.query.get("after"), rec.query.get("limit", "20")
+        order, after, limit = (
+            rec.query.get("order", "desc"),
+            rec.query.get("after"),
+            rec.query.get("limit", "20"),
+        )
         if order not in ("asc", "desc"):
-            raise _Reject(400, f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.", "order",
-                          "invalid_value")
+            raise _Reject(
+                400,
+                f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.",
+                "order",
+                "invalid_value",
+            )
         if not limit.isdigit() or not 1 <= int(limit) <= 100:
-            raise _Reject(400, f"Invalid 'limit': integer out of range. Expected a value between 1 and 100, but got "
-                          f"{limit} instead.", "limit", "invalid_value")
+            raise _Reject(
+                400,
+                f"Invalid 'limit': integer out of range. Expected a value between 1 and 100, but got "
+                f"{limit} instead.",
+                "limit",
+                "invalid_value",
+            )
         if order == "desc":
             items.reverse()
         if after is not None:
             ids = [item["id"] for item in items]
-            items = items[ids.index(after) + 1:] if after in ids else []
-        page = items[:int(limit)]
-        return JSONResponse({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
-                             "last_id": page[-1]["id"] if page else None, "has_more": len(items) > len(page)})
+            items = items[ids.index(after) + 1 :] if after in ids else []
+        page = items[: int(limit)]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": page,
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None,
+                "has_more": len(items) > len(page),
+            }
+        )
 
     # -- token counting / compaction / models ---------------------------------------------------------
     async def _input_tokens(self, rec: RecordedRequest) -> Response:
@@ -519,13 +712,35 @@ class FakeOpenAI:
         validate_create(rec.body, COMPACT_PARAMS)
         self._check_model(rec.body["model"])
         suffix, tokens = secrets.token_hex(8), _count_tokens(rec.body)
-        kept = [i for i in _input_items(rec.body, suffix) if i.get("type") == "message" and i.get("role") == "user"]
-        output = [*kept, {"id": _new_id("cmp", suffix), "type": "compaction",
-                          "encrypted_content": "gAAAAAB" + secrets.token_urlsafe(96)}]
-        usage = {"input_tokens": tokens, "input_tokens_details": {"cache_write_tokens": 0, "cached_tokens": 0},
-                 "output_tokens": 64, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": tokens + 64}
-        return JSONResponse({"id": _new_id("resp", suffix), "object": "response.compaction",
-                             "created_at": int(time.time()), "output": output, "usage": usage})
+        kept = [
+            i
+            for i in _input_items(rec.body, suffix)
+            if i.get("type") == "message" and i.get("role") == "user"
+        ]
+        output = [
+            *kept,
+            {
+                "id": _new_id("cmp", suffix),
+                "type": "compaction",
+                "encrypted_content": "gAAAAAB" + secrets.token_urlsafe(96),
+            },
+        ]
+        usage = {
+            "input_tokens": tokens,
+            "input_tokens_details": {"cache_write_tokens": 0, "cached_tokens": 0},
+            "output_tokens": 64,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": tokens + 64,
+        }
+        return JSONResponse(
+            {
+                "id": _new_id("resp", suffix),
+                "object": "response.compaction",
+                "created_at": int(time.time()),
+                "output": output,
+                "usage": usage,
+            }
+        )
 
     @staticmethod
     def _model_obj(model: str) -> dict[str, Any]:
@@ -547,8 +762,14 @@ class _SSEResponse(Response):
 
     def __init__(self, events: list[dict[str, Any]], delay: float, disconnect: bool, headers: dict[str, str]):
         super().__init__(headers=headers)
-        self.raw_headers = [(k.encode(), v.encode()) for k, v in {
-            "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", **headers}.items()]
+        self.raw_headers = [
+            (k.encode(), v.encode())
+            for k, v in {
+                "content-type": "text/event-stream; charset=utf-8",
+                "cache-control": "no-cache",
+                **headers,
+            }.items()
+        ]
         self.events, self.delay, self.disconnect = events, delay, disconnect
 
     async def __call__(self, scope, receive, send) -> None:

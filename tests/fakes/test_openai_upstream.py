@@ -23,9 +23,18 @@ from tests.fakes.openai_upstream import (
 )
 
 SPEC = Path("/work/shared/spec/openai-responses.openapi.json")
-WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "Get the current weather for a city.",
-                "parameters": {"type": "object", "properties": {"location": {"type": "string"}},
-                               "required": ["location"], "additionalProperties": False}, "strict": True}
+WEATHER_TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Get the current weather for a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"location": {"type": "string"}},
+        "required": ["location"],
+        "additionalProperties": False,
+    },
+    "strict": True,
+}
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
@@ -42,8 +51,9 @@ def _reset(fake):
 
 @pytest.fixture
 def client(fake):
-    with openai.OpenAI(api_key=DEFAULT_API_KEY, base_url=fake.api_base, max_retries=0,
-                       _strict_response_validation=True) as client:
+    with openai.OpenAI(
+        api_key=DEFAULT_API_KEY, base_url=fake.api_base, max_retries=0, _strict_response_validation=True
+    ) as client:
         yield client
 
 
@@ -53,12 +63,16 @@ def schema():
     if not SPEC.exists():
         pytest.skip("OpenAPI spec not available")
     spec = json.loads(SPEC.read_text())
-    registry = Registry().with_resource("urn:openai", Resource.from_contents(spec, default_specification=DRAFT202012))
+    registry = Registry().with_resource(
+        "urn:openai", Resource.from_contents(spec, default_specification=DRAFT202012)
+    )
     cache: dict[str, Draft202012Validator] = {}
 
     def validate(name: str, instance) -> None:
         if name not in cache:
-            cache[name] = Draft202012Validator({"$ref": f"urn:openai#/components/schemas/{name}"}, registry=registry)
+            cache[name] = Draft202012Validator(
+                {"$ref": f"urn:openai#/components/schemas/{name}"}, registry=registry
+            )
         errors = sorted(cache[name].iter_errors(instance), key=lambda e: e.path)
         assert not errors, f"{name}: " + "; ".join(f"{list(e.path)}: {e.message[:200]}" for e in errors[:5])
 
@@ -127,8 +141,14 @@ def test_error_bodies_match_spec(schema):
 @pytest.mark.parametrize("name", [n for n in TRANSCRIPT_SCENARIOS if n not in ("disconnect",)])
 def test_served_objects_match_spec(fake, schema, name):
     fake.scenario = name
-    body = {"model": "gpt-5", "input": "hi", "include": ["reasoning.encrypted_content"], "tools": [WEATHER_TOOL],
-            "reasoning": {"effort": "low", "summary": "auto"}, "metadata": {"k": "v"}}
+    body = {
+        "model": "gpt-5",
+        "input": "hi",
+        "include": ["reasoning.encrypted_content"],
+        "tools": [WEATHER_TOOL],
+        "reasoning": {"effort": "low", "summary": "auto"},
+        "metadata": {"k": "v"},
+    }
     headers = {"authorization": f"Bearer {DEFAULT_API_KEY}"}
     with httpx.Client(base_url=fake.api_base, headers=headers) as http:
         r = http.post("/responses", json=body)
@@ -157,7 +177,8 @@ def test_other_endpoints_match_spec(fake, client, schema):
     # spec's example) returns the user messages followed by the compaction item.
     with openai.OpenAI(api_key=DEFAULT_API_KEY, base_url=fake.api_base, max_retries=0) as lenient:
         raw = lenient.responses.with_raw_response.compact(
-            model="gpt-4.1", input=[{"role": "user", "content": "hello there"}])
+            model="gpt-4.1", input=[{"role": "user", "content": "hello there"}]
+        )
     compacted = raw.http_response.json()
     assert compacted["object"] == "response.compaction" and compacted["output"][-1]["type"] == "compaction"
     assert compacted["output"][0]["content"] == [{"type": "input_text", "text": "hello there"}]
@@ -178,8 +199,13 @@ def test_obfuscation_on_deltas_unless_disabled(fake):
 
 # ---------------------------------------------------------------------------------------------- SDK: create
 def test_create_text(fake, client):
-    resp = client.responses.create(model="gpt-4.1", input="Say hello", instructions="Be brief.", temperature=0.2,
-                                   metadata={"trace": "t1"})
+    resp = client.responses.create(
+        model="gpt-4.1",
+        input="Say hello",
+        instructions="Be brief.",
+        temperature=0.2,
+        metadata={"trace": "t1"},
+    )
     assert resp.output_text == "Hello! How can I help you today?"
     assert resp.status == "completed" and resp.id.startswith("resp_") and resp.output[0].id.startswith("msg_")
     assert resp.model == "gpt-4.1-2025-04-14"  # alias resolved to the snapshot, as OpenAI does
@@ -187,8 +213,13 @@ def test_create_text(fake, client):
     assert resp.usage.total_tokens == resp.usage.input_tokens + resp.usage.output_tokens
     sent = fake.create_requests[-1]
     assert sent.headers["authorization"] == f"Bearer {DEFAULT_API_KEY}"
-    assert sent.body == {"model": "gpt-4.1", "input": "Say hello", "instructions": "Be brief.", "temperature": 0.2,
-                         "metadata": {"trace": "t1"}}
+    assert sent.body == {
+        "model": "gpt-4.1",
+        "input": "Say hello",
+        "instructions": "Be brief.",
+        "temperature": 0.2,
+        "metadata": {"trace": "t1"},
+    }
     assert sent.scenario == "text"
 
 
@@ -208,7 +239,9 @@ def test_function_calls(fake, client):
     resp = client.responses.create(model="gpt-4.1", input="Weather in Paris and Tokyo?", tools=[WEATHER_TOOL])
     calls = [item for item in resp.output if item.type == "function_call"]
     assert [json.loads(c.arguments)["location"] for c in calls] == ["Paris, France", "Tokyo, Japan"]
-    assert all(c.name == "get_weather" and c.call_id.startswith("call_") and c.id.startswith("fc_") for c in calls)
+    assert all(
+        c.name == "get_weather" and c.call_id.startswith("call_") and c.id.startswith("fc_") for c in calls
+    )
     assert resp.tools[0].name == "get_weather"
     with client.responses.stream(model="gpt-4.1", input="Weather?", tools=[WEATHER_TOOL]) as stream:
         events = list(stream)
@@ -219,8 +252,13 @@ def test_function_calls(fake, client):
 
 def test_reasoning_encrypted_content_follows_include(fake, client):
     fake.scenario = "reasoning"
-    with client.responses.stream(model="gpt-5", input="How many?", reasoning={"effort": "high", "summary": "auto"},
-                                 include=["reasoning.encrypted_content"], store=False) as stream:
+    with client.responses.stream(
+        model="gpt-5",
+        input="How many?",
+        reasoning={"effort": "high", "summary": "auto"},
+        include=["reasoning.encrypted_content"],
+        store=False,
+    ) as stream:
         events = list(stream)
         final = stream.get_final_response()
     rs = final.output[0]
@@ -229,7 +267,9 @@ def test_reasoning_encrypted_content_follows_include(fake, client):
     assert summary == "".join(part.text for part in rs.summary)
     assert final.reasoning.effort == "high" and final.store is False
     plain = client.responses.create(model="gpt-5", input="How many?")
-    assert plain.output[0].encrypted_content is None and plain.output_text == "There are **12** such integers."
+    assert (
+        plain.output[0].encrypted_content is None and plain.output_text == "There are **12** such integers."
+    )
 
 
 def test_refusal_and_incomplete(fake, client):
@@ -238,17 +278,27 @@ def test_refusal_and_incomplete(fake, client):
         refusal_deltas = [e.delta for e in stream if e.type == "response.refusal.delta"]
         final = stream.get_final_response()
     assert final.output[0].content[0].type == "refusal"
-    assert final.output[0].content[0].refusal == "".join(refusal_deltas) == "I'm sorry, I can't assist with that."
+    assert (
+        final.output[0].content[0].refusal
+        == "".join(refusal_deltas)
+        == "I'm sorry, I can't assist with that."
+    )
     resp = client.responses.create(model="gpt-4o-mini", input="Write an essay", max_output_tokens=16)
-    assert (resp.status, resp.incomplete_details.reason, resp.max_output_tokens) == ("incomplete", "max_output_tokens", 16)
+    assert (resp.status, resp.incomplete_details.reason, resp.max_output_tokens) == (
+        "incomplete",
+        "max_output_tokens",
+        16,
+    )
     assert resp.output[0].status == "incomplete" and resp.completed_at is None
 
 
 # ---------------------------------------------------------------------------------------------- SDK: failures
 def test_error_event_mid_stream(fake, client):
     fake.scenario = "error_event"
-    with (pytest.raises(openai.APIError, match="An error occurred while processing your request") as info,
-          client.responses.stream(model="gpt-4.1", input="hi") as stream):
+    with (
+        pytest.raises(openai.APIError, match="An error occurred while processing your request") as info,
+        client.responses.stream(model="gpt-4.1", input="hi") as stream,
+    ):
         for _ in stream:
             pass
     assert "Please include the request ID req_" in str(info.value)
@@ -259,7 +309,10 @@ def test_error_event_mid_stream(fake, client):
 def test_disconnect_mid_stream(fake, client):
     fake.scenario = "disconnect"
     seen = []
-    with pytest.raises(openai.APIConnectionError), client.responses.stream(model="gpt-4.1", input="hi") as stream:
+    with (
+        pytest.raises(openai.APIConnectionError),
+        client.responses.stream(model="gpt-4.1", input="hi") as stream,
+    ):
         for event in stream:
             seen.append(event.type)
     assert seen[:2] == ["response.created", "response.in_progress"] and "response.completed" not in seen
@@ -271,17 +324,27 @@ def test_disconnect_is_a_protocol_error_on_the_wire(fake):
     fake.scenario = "disconnect"
     headers = {"authorization": f"Bearer {DEFAULT_API_KEY}"}
     body = {"model": "gpt-4.1", "input": "hi", "stream": True}
-    with (httpx.Client(headers=headers) as http, pytest.raises(httpx.RemoteProtocolError),
-          http.stream("POST", f"{fake.api_base}/responses", json=body) as r):
+    with (
+        httpx.Client(headers=headers) as http,
+        pytest.raises(httpx.RemoteProtocolError),
+        http.stream("POST", f"{fake.api_base}/responses", json=body) as r,
+    ):
         for _ in r.iter_bytes():
             pass
 
 
-@pytest.mark.parametrize(("scenario", "exc"), [
-    ("error-400", openai.BadRequestError), ("error-401", openai.AuthenticationError),
-    ("error-404", openai.NotFoundError), ("error-429", openai.RateLimitError),
-    ("error-429-quota", openai.RateLimitError), ("error-500", openai.InternalServerError),
-    ("error-503", openai.InternalServerError)])
+@pytest.mark.parametrize(
+    ("scenario", "exc"),
+    [
+        ("error-400", openai.BadRequestError),
+        ("error-401", openai.AuthenticationError),
+        ("error-404", openai.NotFoundError),
+        ("error-429", openai.RateLimitError),
+        ("error-429-quota", openai.RateLimitError),
+        ("error-500", openai.InternalServerError),
+        ("error-503", openai.InternalServerError),
+    ],
+)
 @pytest.mark.parametrize("stream", [False, True])
 def test_error_scenarios(fake, client, scenario, exc, stream):
     fake.enqueue(scenario)
@@ -306,7 +369,12 @@ def test_model_name_selects_scenario_and_fail_next(fake, client):
     assert info.value.response.headers["retry-after"] == "2" and info.value.type == "server_error"
     assert client.responses.create(model="scenario-text", input="hi").output_text.startswith("Hello")
     assert [r.scenario for r in fake.create_requests] == [
-        "function_calls", "nope", "error-503", "error-503", "text"]
+        "function_calls",
+        "nope",
+        "error-503",
+        "error-503",
+        "text",
+    ]
 
 
 def test_retry_after_429(fake):
@@ -317,15 +385,19 @@ def test_retry_after_429(fake):
 
 
 def test_auth_and_validation(fake, client):
-    with (openai.OpenAI(api_key="sk-invalid-test-key-000", base_url=fake.api_base, max_retries=0) as bad,
-          pytest.raises(openai.AuthenticationError) as info):
+    with (
+        openai.OpenAI(api_key="sk-invalid-test-key-000", base_url=fake.api_base, max_retries=0) as bad,
+        pytest.raises(openai.AuthenticationError) as info,
+    ):
         bad.responses.create(model="gpt-4.1", input="hi")
     assert info.value.code == "invalid_api_key" and "sk-inval" in info.value.message
-    cases = [({"extra_body": {"frobnicate": 1}}, "frobnicate", "unknown_parameter"),
-             ({"extra_body": {"temperature": "hot"}}, "temperature", "invalid_type"),
-             ({"extra_body": {"input": {"text": "x"}}}, "input", "invalid_type"),
-             ({"temperature": 3}, "temperature", "decimal_above_max_value"),
-             ({"previous_response_id": "resp_missing"}, "previous_response_id", "previous_response_not_found")]
+    cases = [
+        ({"extra_body": {"frobnicate": 1}}, "frobnicate", "unknown_parameter"),
+        ({"extra_body": {"temperature": "hot"}}, "temperature", "invalid_type"),
+        ({"extra_body": {"input": {"text": "x"}}}, "input", "invalid_type"),
+        ({"temperature": 3}, "temperature", "decimal_above_max_value"),
+        ({"previous_response_id": "resp_missing"}, "previous_response_id", "previous_response_not_found"),
+    ]
     for kwargs, param, code in cases:
         with pytest.raises(openai.BadRequestError) as info:
             client.responses.create(model="gpt-4.1", input="hi", **kwargs)
@@ -333,7 +405,11 @@ def test_auth_and_validation(fake, client):
     with pytest.raises(openai.BadRequestError) as info:
         client.responses.create(model="gpt-unknown", input="hi")
     assert info.value.code == "model_not_found"
-    r = httpx.post(f"{fake.api_base}/responses", json={"input": "hi"}, headers={"authorization": f"Bearer {DEFAULT_API_KEY}"})
+    r = httpx.post(
+        f"{fake.api_base}/responses",
+        json={"input": "hi"},
+        headers={"authorization": f"Bearer {DEFAULT_API_KEY}"},
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "missing_required_parameter"
     assert fake.create_requests[-1].body == {"input": "hi"}
 
@@ -382,8 +458,12 @@ def test_events_are_flushed_one_by_one(fake):
     n_events = len(load_transcript("text")["stream"])
     headers = {"authorization": f"Bearer {DEFAULT_API_KEY}"}
     start = time.monotonic()
-    with httpx.stream("POST", f"{fake.api_base}/responses", headers=headers,
-                      json={"model": "gpt-4.1", "input": "hi", "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        f"{fake.api_base}/responses",
+        headers=headers,
+        json={"model": "gpt-4.1", "input": "hi", "stream": True},
+    ) as r:
         chunks = r.iter_text()
         first = next(chunks)
         first_at = time.monotonic() - start

@@ -452,7 +452,10 @@ def decode_field(fp: FieldPlan, msg: Message, v: Any) -> None:
     except CodecError as e:
         e.path.insert(0, fp.json)
         raise
-    except (ValueError, OverflowError) as e:  # protobuf cannot hold it: an integer out of range, a lone surrogate
+    except (
+        ValueError,
+        OverflowError,
+    ) as e:  # protobuf cannot hold it: an integer out of range, a lone surrogate
         raise CodecError(f"Invalid value: {e}", [fp.json]) from None
 
 

@@ -94,7 +94,9 @@ class SqliteStore:
     async def put(self, record: StoredResponse) -> None:
         r = record.response
         row = (r.id, r.created_at, record.deployment, record.upstream_id, r.SerializeToString())
-        items = [(r.id, i, item_id(item), item.SerializeToString()) for i, item in enumerate(record.input_items)]
+        items = [
+            (r.id, i, item_id(item), item.SerializeToString()) for i, item in enumerate(record.input_items)
+        ]
 
         def put(db: sqlite3.Connection) -> None:
             with db:
@@ -106,7 +108,8 @@ class SqliteStore:
                     row,
                 )
                 db.executemany(
-                    "INSERT INTO input_items (response_id, position, item_id, item) VALUES (?, ?, ?, ?)", items
+                    "INSERT INTO input_items (response_id, position, item_id, item) VALUES (?, ?, ?, ?)",
+                    items,
                 )
 
         await self._run(put)
@@ -156,7 +159,8 @@ class SqliteStore:
             cond, args = "response_id = ?", [response_id]
             if after:
                 row = db.execute(
-                    "SELECT position FROM input_items WHERE response_id = ? AND item_id = ?", (response_id, after)
+                    "SELECT position FROM input_items WHERE response_id = ? AND item_id = ?",
+                    (response_id, after),
                 ).fetchone()
                 if row is not None:
                     cond += " AND position < ?" if desc else " AND position > ?"
@@ -168,7 +172,9 @@ class SqliteStore:
         blobs = await self._run(page)
         if blobs is None:
             return None
-        return ItemPage(items=[items_pb2.Item.FromString(b) for b in blobs[:limit]], has_more=len(blobs) > limit)
+        return ItemPage(
+            items=[items_pb2.Item.FromString(b) for b in blobs[:limit]], has_more=len(blobs) > limit
+        )
 
     async def append_events(self, response_id: str, events: list[events_pb2.ResponseStreamEvent]) -> None:
         if not events:
@@ -178,14 +184,17 @@ class SqliteStore:
         def append(db: sqlite3.Connection) -> None:
             with db:
                 db.execute("BEGIN")
-                db.executemany("INSERT OR REPLACE INTO events (response_id, seq, event) VALUES (?, ?, ?)", rows)
+                db.executemany(
+                    "INSERT OR REPLACE INTO events (response_id, seq, event) VALUES (?, ?, ?)", rows
+                )
 
         await self._run(append)
 
     async def read_events(self, response_id: str, after: int) -> list[events_pb2.ResponseStreamEvent]:
         blobs = await self._run(
             lambda db: db.execute(
-                "SELECT event FROM events WHERE response_id = ? AND seq > ? ORDER BY seq", (response_id, after)
+                "SELECT event FROM events WHERE response_id = ? AND seq > ? ORDER BY seq",
+                (response_id, after),
             ).fetchall()
         )
         return [events_pb2.ResponseStreamEvent.FromString(b) for (b,) in blobs]

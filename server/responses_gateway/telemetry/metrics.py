@@ -33,7 +33,10 @@ TOKENS = Counter(
 )
 ACTIVE_STREAMS = Gauge("responses_gateway_active_streams", "Responses currently streaming.")
 
-_STATUS = {v.number: v.name.removeprefix("RESPONSE_STATUS_").lower() for v in response_pb2.ResponseStatus.DESCRIPTOR.values}
+_STATUS = {
+    v.number: v.name.removeprefix("RESPONSE_STATUS_").lower()
+    for v in response_pb2.ResponseStatus.DESCRIPTOR.values
+}
 
 
 def observe_response(model: str, mode: str, response: response_pb2.Response, seconds: float) -> None:
