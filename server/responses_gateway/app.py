@@ -53,7 +53,11 @@ class Gateway:
         settings = self.loaded.config.gateway_settings
         self.store = await open_store(settings.store)
         self.providers = ProviderRegistry()
-        self.service = ResponsesService(Router(self.loaded, self.providers), self.store)
+        self.service = ResponsesService(
+            Router(self.loaded, self.providers),
+            self.store,
+            flush_seconds=settings.stream_event_flush_ms / 1000,
+        )
         auth = Authenticator(self.loaded.master_key)
         address = f"{self.listen.host}:{self.listen.grpc_port}"
         self.grpc, self.health, self.grpc_port = build_grpc_server(self.service, auth, address)

@@ -144,3 +144,18 @@ def test_forced_api_routes(env: Env, client: openai.OpenAI, prefix: str, upstrea
         # an OpenAI model on the chat API: `max_completion_tokens` (reasoning models refuse max_tokens)
         assert all(b["model"] == "scenario-text" and b["max_completion_tokens"] == 64 for b in chat_calls)
         assert all("max_tokens" not in b for b in chat_calls)
+
+
+def test_mock_response_on_the_chat_api(target: Adapter, client: openai.OpenAI) -> None:
+    """LiteLLM's request-level `mock_response` works on /v1/chat/completions too: nothing goes upstream."""
+    r = client.chat.completions.create(
+        model=target.model(), messages=USER, extra_body={"mock_response": "canned"}
+    )
+    assert r.choices[0].message.content == "canned" and r.choices[0].finish_reason == "stop"
+    chunks = list(
+        client.chat.completions.create(
+            model=target.model(), messages=USER, stream=True, extra_body={"mock_response": "canned too"}
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "canned too"
+    assert target.calls() == []

@@ -68,3 +68,28 @@ def test_delete_removes_items_and_events(inproc, inhttp, fake):
     assert inproc.run(inproc.gw.store.get(rid)) is None
     assert inproc.run(inproc.gw.store.read_events(rid, -1)) == []
     assert inhttp.get(f"/v1/responses/{rid}").status_code == 404
+
+
+def test_background_events_reach_the_store_while_the_run_is_still_going(inproc, inhttp, fake):
+    """stream_event_flush_ms bounds how long an event waits for the store, however slowly they come:
+    a second replica following the run would read it from there."""
+    import time
+
+    fake.event_delay = 0.3
+    try:
+        with inhttp.stream(
+            "POST", "/v1/responses", json={"model": MODEL, "input": "x", "stream": True, "background": True}
+        ) as r:
+            frames = iter_frames(r)
+            first = next(frames).json()
+            rid = first["response"]["id"]
+            next(frames)  # response.in_progress
+            time.sleep(0.5)  # well past the 50 ms flush interval, long before the upstream finishes
+            logged = inproc.run(inproc.gw.store.read_events(rid, -1))
+            stored_status = inproc.run(inproc.gw.store.get(rid)).response.status
+            rest = [f.json() for f in frames if f.data != "[DONE]"]
+    finally:
+        fake.event_delay = 0.0
+    assert stored_status == response_pb2.RESPONSE_STATUS_IN_PROGRESS
+    assert [e.sequence_number for e in logged][:2] == [0, 1]
+    assert rest[-1]["type"] == "response.completed"

@@ -129,6 +129,8 @@ def responses_request(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     }
     if "model" in body:
         out["model"] = body["model"]
+    if isinstance(body.get("mock_response"), str):
+        out["mock_response"] = body["mock_response"]  # LiteLLM's testing switch, honoured by the domain
     if body.get("tools"):
         out["tools"] = [_tool(t, i) for i, t in enumerate(body["tools"])]
     if body.get("tool_choice") is not None:

@@ -71,6 +71,7 @@ class Plan:
     previous: StoredResponse | None
     store: bool
     log_events: bool
+    flush_seconds: float = 0.05  # longest an event log row waits before it is written
     mode: str = "stream"  # "unary" / "stream" / "background", for the metrics
     started: float = field(default_factory=time.monotonic)
 
@@ -81,6 +82,7 @@ async def make_plan(
     store: ResponseStore,
     *,
     log_all_events: bool,
+    flush_seconds: float = 0.05,
 ) -> Plan:
     if not request.model:
         raise GatewayError(Reason.INVALID_REQUEST, "Missing required parameter: 'model'.", param="model")
@@ -89,7 +91,15 @@ async def make_plan(
     if request.previous_response_id:
         previous = await store.get(request.previous_response_id)
     keep = request.store if request.HasField("store") else True
-    return Plan(request, ctx, items, previous, keep, log_events=request.background or log_all_events)
+    return Plan(
+        request,
+        ctx,
+        items,
+        previous,
+        keep,
+        log_events=request.background or log_all_events,
+        flush_seconds=flush_seconds,
+    )
 
 
 async def call_for(
@@ -193,6 +203,7 @@ async def run_stream(plan: Plan, store: ResponseStore, opened: Opened) -> AsyncI
             deployment=opened.deployment.model_name,
             upstream_id=upstream_key(opened.deployment),
             log_events=plan.log_events,
+            flush_seconds=plan.flush_seconds,
         )
         if plan.store
         else None

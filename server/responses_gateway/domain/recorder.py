@@ -27,12 +27,15 @@ class Recorder:
         deployment: str,
         upstream_id: str,
         log_events: bool,
+        flush_seconds: float = 0.05,
     ) -> None:
         self._store = store
         self._input = input_items
         self._deployment = deployment
         self._upstream_id = upstream_id
         self._log_events = log_events
+        self._flush_seconds = flush_seconds
+        self._timer: asyncio.TimerHandle | None = None
         self._response_id = ""
         self._buffer: list[events_pb2.ResponseStreamEvent] = []
         self._task: asyncio.Task[None] | None = None
@@ -62,10 +65,16 @@ class Recorder:
         if not self._log_events:
             return
         self._buffer.append(event)
-        if len(self._buffer) >= _BATCH:
+        if len(self._buffer) >= _BATCH or self._flush_seconds <= 0:
             self._flush()
+        elif self._timer is None:
+            # Events wait at most `stream_event_flush_ms` for the store, however slowly they come.
+            self._timer = asyncio.get_running_loop().call_later(self._flush_seconds, self._flush)
 
     def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         batch, self._buffer = self._buffer, []
         if batch:
             rid = self._response_id

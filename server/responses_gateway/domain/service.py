@@ -71,11 +71,19 @@ def _not_found(response_id: str) -> GatewayError:
 
 
 class ResponsesService:
-    def __init__(self, router: Router, store: ResponseStore, *, log_all_events: bool = False) -> None:
+    def __init__(
+        self,
+        router: Router,
+        store: ResponseStore,
+        *,
+        log_all_events: bool = False,
+        flush_seconds: float = 0.05,
+    ) -> None:
         self.router = router
         self.store = store
         self.live = LiveRuns()
         self.log_all_events = log_all_events
+        self.flush_seconds = flush_seconds
         self.started_at = int(time.time())
 
     # --- create ----------------------------------------------------------------------------------
@@ -83,7 +91,9 @@ class ResponsesService:
     async def create(
         self, request: request_pb2.CreateResponseRequest, ctx: CallContext
     ) -> response_pb2.Response:
-        plan = await make_plan(request, ctx, self.store, log_all_events=self.log_all_events)
+        plan = await make_plan(
+            request, ctx, self.store, log_all_events=self.log_all_events, flush_seconds=self.flush_seconds
+        )
         plan.mode = "background" if request.background else "unary"
         if request.background:
             run = await self._start_background(plan)
@@ -129,7 +139,9 @@ class ResponsesService:
     ) -> AsyncIterator[Event]:
         """Errors before the first event are raised (the transport answers with a status); after it, a
         broken upstream ends the stream with `response.failed`."""
-        plan = await make_plan(request, ctx, self.store, log_all_events=self.log_all_events)
+        plan = await make_plan(
+            request, ctx, self.store, log_all_events=self.log_all_events, flush_seconds=self.flush_seconds
+        )
         if request.background:
             plan.mode = "background"
             run = await self._start_background(plan)
