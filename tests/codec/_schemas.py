@@ -8,13 +8,12 @@ a double, hence `google.protobuf.Value`, holds exactly), and arrays / strings / 
 
 from __future__ import annotations
 
-import json
-import os
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
+
+from tests.spec import load_spec
 
 SPEC_NAME = "openai-responses.openapi.json"
 REPO = Path(__file__).resolve().parents[2]
@@ -47,33 +46,8 @@ _DOC_KEYS = frozenset(
 _DROP: Any = object()  # a branch past the depth limit
 
 
-def spec_path() -> Path | None:
-    """The OpenAI spec: $RESPONSES_GATEWAY_SPEC, else the usual places (as tests/contract does)."""
-    candidates = (
-        [Path(os.environ["RESPONSES_GATEWAY_SPEC"])] if os.environ.get("RESPONSES_GATEWAY_SPEC") else []
-    )
-    candidates += [
-        REPO / "spec" / SPEC_NAME,
-        REPO.parent / "shared" / "spec" / SPEC_NAME,
-        Path("/work/shared/spec") / SPEC_NAME,
-    ]
-    return next((p for p in candidates if p.is_file()), None)
-
-
-def skip_without_spec() -> None:
-    """For modules whose parameters come from the spec: skip them all when it is not there."""
-    if spec_path() is None:
-        import pytest
-
-        pytest.skip(f"{SPEC_NAME} not found (set RESPONSES_GATEWAY_SPEC)", allow_module_level=True)
-
-
-@cache
 def spec() -> dict[str, Any]:
-    path = spec_path()
-    if path is None:
-        raise FileNotFoundError(SPEC_NAME)
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
+    return load_spec()
 
 
 def schemas() -> dict[str, Any]:

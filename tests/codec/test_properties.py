@@ -19,9 +19,7 @@ from hypothesis import strategies as st
 from responses_gateway import codec
 from responses_gateway.v1 import events_pb2, items_pb2, request_pb2, response_pb2, tools_pb2
 from tests.codec._normalize import Kind, assert_same_modulo
-from tests.codec._schemas import ANY_JSON, self_contained, skip_without_spec, strategy_for
-
-skip_without_spec()
+from tests.codec._schemas import ANY_JSON, self_contained, strategy_for
 
 # Every documented normalization (see _normalize.Kind); a change of any value is never tolerated.
 TOLERATED = frozenset(Kind)

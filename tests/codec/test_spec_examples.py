@@ -20,10 +20,8 @@ from responses_gateway import codec
 from responses_gateway.v1 import events_pb2, request_pb2, response_pb2
 from responses_gateway.v1 import responses_service_pb2 as rs
 from tests.codec._normalize import Kind, Normalization, assert_same_modulo
-from tests.codec._schemas import skip_without_spec, spec
+from tests.codec._schemas import spec
 from tests.codec.conftest import Validate
-
-skip_without_spec()
 
 REQUEST_TYPES: dict[tuple[str, str], type[Message]] = {
     ("post", "/responses"): request_pb2.CreateResponseRequest,

@@ -8,8 +8,6 @@ docs/contract.md (an `unknown` arm in every union, `extra_fields` in every non-l
 from __future__ import annotations
 
 import importlib
-import json
-import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +16,8 @@ from typing import Any
 
 import pytest
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor, FileDescriptor
+
+from tests.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 PROTO_ROOT = REPO / "proto"
@@ -40,25 +40,9 @@ SPEC_NAME = "openai-responses.openapi.json"
 # Loading the spec and the generated code
 
 
-def _spec_path() -> Path | None:
-    candidates = []
-    if os.environ.get("RESPONSES_GATEWAY_SPEC"):
-        candidates.append(Path(os.environ["RESPONSES_GATEWAY_SPEC"]))
-    candidates += [
-        REPO / "spec" / SPEC_NAME,
-        REPO.parent / "shared" / "spec" / SPEC_NAME,
-        Path("/work/shared/spec") / SPEC_NAME,
-    ]
-    return next((p for p in candidates if p.is_file()), None)
-
-
 @pytest.fixture(scope="session")
 def schemas() -> dict[str, Any]:
-    path = _spec_path()
-    if path is None:
-        pytest.skip(f"{SPEC_NAME} not found (set RESPONSES_GATEWAY_SPEC)")
-    spec: dict[str, Any] = json.loads(path.read_text())
-    schemas: dict[str, Any] = spec["components"]["schemas"]
+    schemas: dict[str, Any] = load_spec()["components"]["schemas"]
     return schemas
 
 

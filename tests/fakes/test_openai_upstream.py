@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import httpx
 import openai
@@ -21,8 +20,9 @@ from tests.fakes.openai_upstream import (
     load_transcript,
     serve_openai,
 )
+from tests.spec import spec_path
 
-SPEC = Path("/work/shared/spec/openai-responses.openapi.json")
+SPEC = spec_path()
 WEATHER_TOOL = {
     "type": "function",
     "name": "get_weather",
@@ -60,8 +60,6 @@ def client(fake):
 # ---------------------------------------------------------------------------------------------- schemas
 @pytest.fixture(scope="module")
 def schema():
-    if not SPEC.exists():
-        pytest.skip("OpenAPI spec not available")
     spec = json.loads(SPEC.read_text())
     registry = Registry().with_resource(
         "urn:openai", Resource.from_contents(spec, default_specification=DRAFT202012)
@@ -125,8 +123,6 @@ def test_transcript_matches_spec(schema, name):
 
 
 def test_spec_examples_send_null_user_and_usage():
-    if not SPEC.exists():
-        pytest.skip("OpenAPI spec not available")
     examples = json.loads(SPEC.read_text())["paths"]["/responses"]["post"]["x-oaiMeta"]["examples"]
     streaming = next(e["response"] for e in examples if e["title"] == "Streaming")
     assert '"usage":null,"user":null' in streaming

@@ -38,8 +38,9 @@ from tests.fakes.chat_upstream import FakeChat
 from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI, make_openai_app
 from tests.fakes.server import serve_app
+from tests.spec import spec_path
 
-SPEC_PATH = Path("/work/shared/spec/openai-responses.openapi.json")
+SPEC_PATH = spec_path()
 SPEC_URI = "urn:openai-responses-spec"
 KEY = "sk-upstream-0123456789abcdef"
 MOCK_TEXT = "This is the canned mock answer."

@@ -35,9 +35,10 @@ from referencing.jsonschema import DRAFT202012
 from responses_gateway.v1 import models_pb2_grpc, responses_service_pb2_grpc
 from tests.fakes.openai_upstream import FakeOpenAI, make_openai_app
 from tests.fakes.server import serve_app
+from tests.spec import spec_path
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC_PATH = Path("/work/shared/spec/openai-responses.openapi.json")
+SPEC_PATH = spec_path()
 SPEC_URI = "urn:openai-responses-spec"
 UPSTREAM_KEY = "sk-fake-upstream-0123456789abcdef"
 MASTER_KEY = "sk-gateway-master-key-0123456789"
