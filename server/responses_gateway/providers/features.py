@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from responses_gateway import codec
 from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.v1 import request_pb2
 
 DROPPED_HEADER = "x-gateway-dropped-params"
 
@@ -25,6 +29,27 @@ class Unsupported:
             "Remove it, or set `drop_params: true` on the deployment to drop it.",
             param=param,
         )
+
+    def check_request(self, request: request_pb2.CreateResponseRequest, *, logprobs: bool = False) -> None:
+        """What only OpenAI's Responses API has: stored prompts, conversations — and logprobs, unless the
+        provider has them."""
+        for param in ("prompt", "conversation"):
+            if request.HasField(param):
+                self(param)
+        if not logprobs and request.HasField("top_logprobs"):
+            self("top_logprobs")
+
+    def function_tools(self, request: request_pb2.CreateResponseRequest) -> list[dict[str, Any]]:
+        """The request's function tools as JSON (name, description, parameters, strict); any other tool
+        kind is a feature the provider lacks."""
+        out = []
+        for tool in request.tools:
+            kind = tool.WhichOneof("kind")
+            if kind != "function":
+                self("tools", f"the `{kind}` tool")
+                continue
+            out.append(codec.to_json(tool.function))
+        return out
 
     def notes(self) -> dict[str, str]:
         return {DROPPED_HEADER: ",".join(self.dropped)} if self.dropped else {}

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpcore
 import httpx
+import orjson
 from httpx_sse import EventSource
 
 from responses_gateway.errors import GatewayError, Reason
@@ -171,6 +172,19 @@ async def iter_sse_data(response: httpx.Response) -> AsyncIterator[str]:
     async for sse in EventSource(response).aiter_sse():
         if sse.data:
             yield sse.data
+
+
+async def iter_sse_json(response: httpx.Response, provider: str) -> AsyncIterator[Any]:
+    """Each event's JSON payload, until the stream ends (or sends OpenAI-style `[DONE]`)."""
+    async for data in iter_sse_data(response):
+        if data == "[DONE]":
+            return
+        try:
+            yield orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise GatewayError(
+                Reason.UPSTREAM_ERROR, f"{provider} sent an event that is not JSON: {data[:200]!r}"
+            ) from None
 
 
 def retry_after_seconds(headers: httpx.Headers) -> float | None:

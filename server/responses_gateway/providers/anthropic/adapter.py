@@ -8,12 +8,12 @@ import httpx
 import orjson
 
 from responses_gateway.config.resolve import ResolvedDeployment
-from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.errors import GatewayError
 from responses_gateway.providers.anthropic.request import messages_request
 from responses_gateway.providers.anthropic.stream import AnthropicStream, error_of
 from responses_gateway.providers.base import ProviderCall
 from responses_gateway.providers.features import Unsupported
-from responses_gateway.providers.http import iter_sse_data, make_client, retry_after_seconds, transport_errors
+from responses_gateway.providers.http import iter_sse_json, make_client, retry_after_seconds, transport_errors
 from responses_gateway.providers.openai.translate import upstream_error
 from responses_gateway.v1 import events_pb2
 
@@ -67,14 +67,7 @@ class AnthropicProvider:
                     raise self._error(resp.status_code, await resp.aread(), resp.headers)
                 for event in translator.start():
                     yield event
-                async for data in iter_sse_data(resp):
-                    try:
-                        parsed = orjson.loads(data)
-                    except orjson.JSONDecodeError:
-                        raise GatewayError(
-                            Reason.UPSTREAM_ERROR,
-                            f"{self.name} sent an event that is not JSON: {data[:200]!r}",
-                        ) from None
+                async for parsed in iter_sse_json(resp, self.name):
                     for event in translator.event(parsed):
                         yield event
         for event in translator.end():

@@ -158,12 +158,7 @@ def messages_request(
             max_tokens = budget + (request.max_output_tokens or DEFAULT_MAX_TOKENS)
     body["max_tokens"] = max_tokens
     tools = []
-    for tool in request.tools:
-        kind = tool.WhichOneof("kind")
-        if kind != "function":
-            unsupported("tools", f"the `{kind}` tool")
-            continue
-        fn = codec.to_json(tool.function)
+    for fn in unsupported.function_tools(request):
         spec: dict[str, Any] = {
             "name": fn["name"],
             "input_schema": fn.get("parameters") or {"type": "object"},
@@ -192,9 +187,5 @@ def messages_request(
     user = request.safety_identifier or request.user
     if user:
         body["metadata"] = {"user_id": user}
-    if request.HasField("top_logprobs"):
-        unsupported("top_logprobs")
-    for param in ("prompt", "conversation"):
-        if request.HasField(param):
-            unsupported(param)
+    unsupported.check_request(request)
     return body

@@ -9,12 +9,11 @@ import orjson
 
 from responses_gateway.config.providers import ProviderKind
 from responses_gateway.config.resolve import ResolvedDeployment
-from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.base import ProviderCall
 from responses_gateway.providers.chat.request import chat_request
 from responses_gateway.providers.chat.stream import ChatStream
 from responses_gateway.providers.features import Unsupported
-from responses_gateway.providers.http import iter_sse_data, make_client, retry_after_seconds, transport_errors
+from responses_gateway.providers.http import iter_sse_json, make_client, retry_after_seconds, transport_errors
 from responses_gateway.providers.openai.adapter import auth_headers
 from responses_gateway.providers.openai.translate import upstream_error
 from responses_gateway.v1 import events_pb2
@@ -53,16 +52,7 @@ class ChatCompletionsProvider:
                     raise upstream_error(resp.status_code, raw, self.name, retry_after_seconds(resp.headers))
                 for event in translator.start():
                     yield event
-                async for data in iter_sse_data(resp):
-                    if data == "[DONE]":
-                        break
-                    try:
-                        chunk = orjson.loads(data)
-                    except orjson.JSONDecodeError:
-                        raise GatewayError(
-                            Reason.UPSTREAM_ERROR,
-                            f"{self.name} sent a chunk that is not JSON: {data[:200]!r}",
-                        ) from None
+                async for chunk in iter_sse_json(resp, self.name):
                     for event in translator.chunk(chunk):
                         yield event
         for event in translator.end():

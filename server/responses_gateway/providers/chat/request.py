@@ -119,12 +119,7 @@ def messages(request: request_pb2.CreateResponseRequest, unsupported: Unsupporte
 
 def tools(request: request_pb2.CreateResponseRequest, unsupported: Unsupported) -> list[dict[str, Any]]:
     out = []
-    for tool in request.tools:
-        kind = tool.WhichOneof("kind")
-        if kind != "function":
-            unsupported("tools", f"the `{kind}` tool")
-            continue
-        fn = codec.to_json(tool.function)
+    for fn in unsupported.function_tools(request):
         spec = {k: fn[k] for k in ("name", "description", "parameters", "strict") if k in fn}
         out.append({"type": "function", "function": spec})
     return out
@@ -191,7 +186,5 @@ def chat_request(
     user = request.safety_identifier or request.user
     if user:
         body["user"] = user
-    for param in ("prompt", "conversation"):
-        if request.HasField(param):
-            unsupported(param)
+    unsupported.check_request(request, logprobs=True)
     return body

@@ -8,12 +8,11 @@ import orjson
 
 from responses_gateway.config.providers import AuthStyle
 from responses_gateway.config.resolve import ResolvedDeployment
-from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.base import ProviderCall
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.providers.gemini.request import generate_request
 from responses_gateway.providers.gemini.stream import GeminiStream
-from responses_gateway.providers.http import iter_sse_data, make_client, retry_after_seconds, transport_errors
+from responses_gateway.providers.http import iter_sse_json, make_client, retry_after_seconds, transport_errors
 from responses_gateway.providers.openai.translate import upstream_error
 from responses_gateway.v1 import events_pb2
 
@@ -78,14 +77,7 @@ class GeminiProvider:
                     raise upstream_error(resp.status_code, raw, self.name, retry)
                 for event in translator.start():
                     yield event
-                async for data in iter_sse_data(resp):
-                    try:
-                        chunk = orjson.loads(data)
-                    except orjson.JSONDecodeError:
-                        raise GatewayError(
-                            Reason.UPSTREAM_ERROR,
-                            f"{self.name} sent a chunk that is not JSON: {data[:200]!r}",
-                        ) from None
+                async for chunk in iter_sse_json(resp, self.name):
                     for event in translator.chunk(chunk):
                         yield event
         for event in translator.end():

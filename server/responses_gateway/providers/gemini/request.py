@@ -144,12 +144,7 @@ def generate_request(request: request_pb2.CreateResponseRequest, unsupported: Un
     if system:
         body["systemInstruction"] = {"parts": [{"text": t} for t in system if t]}
     declarations = []
-    for tool in request.tools:
-        kind = tool.WhichOneof("kind")
-        if kind != "function":
-            unsupported("tools", f"the `{kind}` tool")
-            continue
-        fn = codec.to_json(tool.function)
+    for fn in unsupported.function_tools(request):
         decl: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
             decl["description"] = fn["description"]
@@ -187,9 +182,5 @@ def generate_request(request: request_pb2.CreateResponseRequest, unsupported: Un
             gen["thinkingConfig"] = thinking
     if gen:
         body["generationConfig"] = gen
-    if request.HasField("top_logprobs"):
-        unsupported("top_logprobs")
-    for param in ("prompt", "conversation"):
-        if request.HasField(param):
-            unsupported(param)
+    unsupported.check_request(request)
     return body
