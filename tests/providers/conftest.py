@@ -16,9 +16,7 @@ Deployments (wildcards, so the fake picks its transcript from the model name ``s
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +37,7 @@ from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI, make_openai_app
 from tests.fakes.server import serve_app
 from tests.spec import spec_path
+from tests.support.inprocess import InProcessGateway
 
 SPEC_PATH = spec_path()
 SPEC_URI = "urn:openai-responses-spec"
@@ -83,38 +82,6 @@ class AzureFront:
 
 
 # ------------------------------------------------------------------------------------------ the gateway
-class InProcessGateway:
-    """`Gateway` on an event loop of its own in a background thread (the tests stay synchronous)."""
-
-    def __init__(self, config: Path) -> None:
-        from responses_gateway.app import Gateway, Listen
-        from responses_gateway.config import load_config
-
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.gw = Gateway(load_config(config), Listen("127.0.0.1", 0, 0, grace_seconds=1))
-        self.run(self.gw.start())
-
-    def run(self, coro: Any, timeout: float = 20) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    @property
-    def http_base(self) -> str:
-        return f"http://127.0.0.1:{self.gw.http_port}"
-
-    @property
-    def grpc_target(self) -> str:
-        return f"127.0.0.1:{self.gw.grpc_port}"
-
-    def close(self) -> None:
-        try:
-            self.run(self.gw.stop())
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
-
-
 def _deployment(name: str, model: str, base: str, **extra: Any) -> dict[str, Any]:
     return {"model_name": name, "litellm_params": {"model": model, "api_base": base, "api_key": KEY, **extra}}
 
@@ -208,7 +175,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         bases["gemini"] = gem_base
         cfg = tmp / "gateway.json"
         cfg.write_text(json.dumps(gateway_config(bases, tmp / "responses.db")))
-        gw = InProcessGateway(cfg)
+        gw = InProcessGateway(cfg, grace_seconds=1)
         fakes = {"openai": oa, "azure": oa, "chat": chat, "anthropic": anth, "gemini": gem}
         adapters = {
             name: Adapter(

@@ -36,6 +36,7 @@ from responses_gateway.v1 import models_pb2_grpc, responses_service_pb2_grpc
 from tests.fakes.openai_upstream import FakeOpenAI, make_openai_app
 from tests.fakes.server import serve_app
 from tests.spec import spec_path
+from tests.support.inprocess import InProcessGateway
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC_PATH = spec_path()
@@ -327,38 +328,6 @@ def spawn_gateway(
 
 
 # --------------------------------------------------------------------------------------- in-process
-class InProcessGateway:
-    """`Gateway` on an event loop of its own in a background thread (the test thread stays synchronous)."""
-
-    def __init__(self, config: Path) -> None:
-        from responses_gateway.app import Gateway, Listen
-        from responses_gateway.config import load_config
-
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.gw = Gateway(load_config(config), Listen("127.0.0.1", 0, 0, grace_seconds=2))
-        self.run(self.gw.start())
-
-    def run(self, coro: Any, timeout: float = 20) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    @property
-    def http_base(self) -> str:
-        return f"http://127.0.0.1:{self.gw.http_port}"
-
-    @property
-    def grpc_target(self) -> str:
-        return f"127.0.0.1:{self.gw.grpc_port}"
-
-    def close(self) -> None:
-        try:
-            self.run(self.gw.stop())
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
-
-
 @pytest.fixture(scope="module")
 def inproc(
     upstream: tuple[FakeOpenAI, Observed], tmp_path_factory: pytest.TempPathFactory
