@@ -259,3 +259,23 @@ def test_mock_model_needs_no_upstream(client, fake):
     r = client.responses.create(model="mock", input="hi")
     assert r.output_text == "Hello from the end-to-end mock model."
     assert fake.create_requests == []
+
+
+def test_responses_stored_upstream_are_readable_through_the_gateway(client, fake, stub):
+    """A response created at the upstream directly (not through the gateway) is not in the gateway's
+    store; retrieve, input_items and delete fall through to the upstream that keeps it."""
+    from responses_gateway.v1 import responses_service_pb2 as rs
+
+    direct = sdk(fake.api_base, api_key=fake.api_key)
+    created = direct.responses.create(model=MODEL, input="Made upstream")
+    got = client.responses.retrieve(created.id)
+    assert got.id == created.id and got.output_text == created.output_text
+    over_grpc = stub.GetResponse(rs.GetResponseRequest(response_id=created.id))
+    assert over_grpc.id == created.id
+    items = client.responses.input_items.list(created.id)
+    assert [i.type for i in items.data] == ["message"]
+    client.responses.delete(created.id)
+    with pytest.raises(openai.NotFoundError):
+        direct.responses.retrieve(created.id)  # gone at the upstream too
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(created.id)
