@@ -130,7 +130,8 @@ async def call_for(
             request.ClearField("input")
             request.input.items.items.extend(earlier)
             request.input.items.items.extend(plan.items)
-    shell = response_shell(plan.request, plan.request.model)
+    # A native upstream brings its own Response; the shell is for adapters that build theirs.
+    shell = response_pb2.Response() if native else response_shell(plan.request, plan.request.model)
     return ProviderCall(request, deployment, shell, timeout=plan.ctx.remaining())
 
 

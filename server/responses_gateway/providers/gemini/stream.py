@@ -8,11 +8,11 @@ blocked prompt also says so in a refusal.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import orjson
 
+from responses_gateway.domain.ids import new_id
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.stream_builder import StreamBuilder
 from responses_gateway.v1 import events_pb2, response_pb2
@@ -103,7 +103,7 @@ class GeminiStream:
         elif isinstance(part.get("functionCall"), dict):
             out.extend(self._close(self._text))
             call = part["functionCall"]
-            call_id = str(call.get("id") or f"call_gw_{secrets.token_hex(12)}")
+            call_id = str(call.get("id") or new_id("call_gw"))
             item_id, opened = b.open_function_call(call_id, str(call.get("name", "")))
             out.extend(opened)
             out.append(b.arguments_delta(item_id, orjson.dumps(call.get("args") or {}).decode()))
