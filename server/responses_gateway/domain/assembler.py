@@ -53,10 +53,6 @@ class Assembler:
         self._refusals: set[tuple[str, int]] = set()
         self._arguments: dict[str, list[str]] = {}
 
-    @property
-    def next_sequence(self) -> int:
-        return self._seq
-
     def accept(self, event: ev.Event) -> ev.Event:
         """Number `event`, fix it up in place, and fold it into the running state."""
         event.sequence_number = self._seq

@@ -29,7 +29,6 @@ class CallContext:
     """What a transport knows about the caller. `deadline` is on the time.monotonic() clock."""
 
     deadline: float | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
     # Filled by the domain for the transport to pass on (HTTP headers / gRPC trailers), e.g. the
     # parameters a deployment with drop_params dropped.
     notes: dict[str, str] = field(default_factory=dict)
