@@ -193,6 +193,17 @@ async def _with_failures(opened: Opened, asm: Assembler) -> AsyncIterator[Event]
         yield asm.failure("server_error", "The upstream ended the stream before the response was complete.")
 
 
+async def _drain(events: AsyncIterator[Event], seconds: float = 5.0) -> None:
+    """Read the upstream to its end after the terminal event (its last bytes follow at once), so the
+    connection goes back to the pool: closing a response half-read would throw the connection away."""
+    try:
+        async with asyncio.timeout(seconds):
+            async for _ in events:
+                pass
+    except (TimeoutError, GatewayError):
+        pass
+
+
 async def run_stream(plan: Plan, store: ResponseStore, opened: Opened) -> AsyncIterator[Event]:
     """Number, record and relay the events; the terminal one only after the store has it."""
     asm = Assembler(opened.call.skeleton, own_indices=keeps_state(opened.provider))
@@ -209,8 +220,9 @@ async def run_stream(plan: Plan, store: ResponseStore, opened: Opened) -> AsyncI
         else None
     )
     finished = False
+    source = _with_failures(opened, asm)
     try:
-        async for event in _with_failures(opened, asm):
+        async for event in source:
             asm.accept(event)
             if plan.request.background and asm.response is not None:
                 asm.response.background = True
@@ -224,19 +236,20 @@ async def run_stream(plan: Plan, store: ResponseStore, opened: Opened) -> AsyncI
                     plan.request.model, plan.mode, asm.response, time.monotonic() - plan.started
                 )
                 yield event
+                await _drain(opened.events)
                 return
             if recorder is not None:
                 recorder.event(event)
             yield event
     finally:
-        if not finished:
-            await opened.events.aclose()  # type: ignore[attr-defined]
-            if recorder is not None and recorder.started:
-                # The client went away (or the run was cancelled): keep what was produced, say so.
-                cancelled = response_pb2.Response()
-                cancelled.CopyFrom(asm.response)
-                cancelled.status = response_pb2.RESPONSE_STATUS_CANCELLED
-                if asm.items:
-                    del cancelled.output[:]
-                    cancelled.output.extend(asm.partial_output())
-                await asyncio.shield(recorder.finish(cancelled, None))
+        await source.aclose()  # type: ignore[attr-defined]
+        await opened.events.aclose()  # type: ignore[attr-defined]
+        if not finished and recorder is not None and recorder.started:
+            # The client went away (or the run was cancelled): keep what was produced, say so.
+            cancelled = response_pb2.Response()
+            cancelled.CopyFrom(asm.response)
+            cancelled.status = response_pb2.RESPONSE_STATUS_CANCELLED
+            if asm.items:
+                del cancelled.output[:]
+                cancelled.output.extend(asm.partial_output())
+            await asyncio.shield(recorder.finish(cancelled, None))
