@@ -153,6 +153,18 @@ class GatewayError(Exception):
         return f"GatewayError({self.reason.value}, {self.message!r}, param={self.param!r})"
 
 
+def as_gateway_error(exc: Exception) -> GatewayError:
+    """Any exception a request ended with, as the domain error both transports map (JSON that does not
+    fit the contract is the client's error; anything unexpected is the gateway's)."""
+    from responses_gateway.codec import CodecError
+
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, CodecError):
+        return GatewayError(Reason.INVALID_REQUEST, exc.reason, param=exc.param)
+    return GatewayError(Reason.INTERNAL, f"The gateway failed unexpectedly ({type(exc).__name__}).")
+
+
 # Failures worth another try on the same or another deployment (before anything reached the client).
 RETRYABLE = frozenset(
     {Reason.RATE_LIMITED, Reason.UPSTREAM_ERROR, Reason.UPSTREAM_UNAVAILABLE, Reason.UPSTREAM_TIMEOUT}

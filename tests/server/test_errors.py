@@ -84,6 +84,25 @@ def test_wrong_type_names_the_param(http, fake, body, param):
     still_serving(http)
 
 
+@pytest.mark.parametrize("depth", [600, 1000])
+def test_deeply_nested_json_is_a_400(http, fake, depth):
+    """Nesting deep enough to exhaust the converter's recursion is the client's error, not a crash."""
+    nested = b"[" * depth + b"]" * depth
+    raw = (
+        b'{"model": "'
+        + MODEL.encode()
+        + b'", "input": "hi", "tools": [{"type": "function", "name": "f", "parameters": {"x": '
+        + nested
+        + b"}}]}"
+    )
+    err = openai_error(
+        http.post("/v1/responses", content=raw, headers={"content-type": "application/json"}), 400
+    )
+    assert err["type"] == "invalid_request_error" and "nested" in err["message"]
+    assert fake.create_requests == []
+    still_serving(http)
+
+
 def test_missing_model(http, client, fake):
     err = openai_error(http.post("/v1/responses", json={"input": "hi"}), 400)
     assert err["param"] == "model"

@@ -23,14 +23,23 @@ def _descriptor(msg: Message) -> Descriptor:
     return cast(Descriptor, msg.DESCRIPTOR)  # the upb descriptor type is the same at run time
 
 
+_TOO_DEEP = "The JSON is nested too deeply."
+
+
 def to_json(msg: Message) -> Any:
     """The OpenAI JSON value (dict, list or scalar) of `msg`."""
-    return plan_for(_descriptor(msg)).encode(msg)
+    try:
+        return plan_for(_descriptor(msg)).encode(msg)
+    except RecursionError:
+        raise CodecError(_TOO_DEEP) from None
 
 
 def from_json(msg: M, data: Any) -> M:
     """Fill `msg` from an OpenAI JSON value; raises CodecError (with a `param` path) when it does not fit."""
-    plan_for(_descriptor(msg)).decode(msg, data)
+    try:
+        plan_for(_descriptor(msg)).decode(msg, data)
+    except RecursionError:
+        raise CodecError(_TOO_DEEP) from None
     return msg
 
 

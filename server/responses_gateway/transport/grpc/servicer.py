@@ -11,7 +11,7 @@ import grpc
 
 from responses_gateway.domain.pipeline import CallContext
 from responses_gateway.domain.service import ResponsesService
-from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.errors import GatewayError, Reason, as_gateway_error
 from responses_gateway.telemetry import metrics
 from responses_gateway.transport.grpc.errors import abort
 from responses_gateway.v1 import (
@@ -37,9 +37,12 @@ def call_context(context: Context) -> CallContext:
     return CallContext(deadline=deadline)
 
 
-def _internal(e: Exception) -> GatewayError:
-    log.exception("unexpected error")
-    return GatewayError(Reason.INTERNAL, f"The gateway failed unexpectedly ({type(e).__name__}).")
+def _domain_error(e: Exception) -> GatewayError:
+    error = as_gateway_error(e)
+    if error.reason == Reason.INTERNAL and error is not e:
+        log.exception("unexpected error")
+    metrics.observe_error("grpc", error)
+    return error
 
 
 def _trailers(context: Context, ctx: CallContext | None) -> None:
@@ -52,11 +55,8 @@ async def unary(context: Context, work: Awaitable[T], ctx: CallContext | None = 
         result = await work
         _trailers(context, ctx)
         return result
-    except GatewayError as e:
-        metrics.observe_error("grpc", e)
-        await abort(context, e)
     except Exception as e:
-        await abort(context, _internal(e))
+        await abort(context, _domain_error(e))
     raise AssertionError("abort returns only by raising")
 
 
@@ -68,11 +68,8 @@ async def streaming(
         async for event in events:
             yield event
         _trailers(context, ctx)
-    except GatewayError as e:
-        metrics.observe_error("grpc", e)
-        await abort(context, e)
     except Exception as e:
-        await abort(context, _internal(e))
+        await abort(context, _domain_error(e))
     finally:
         await events.aclose()  # type: ignore[attr-defined]
 

@@ -25,7 +25,7 @@ from responses_gateway.chat_api.response import ChunkWriter, chat_completion
 from responses_gateway.domain.ids import new_id
 from responses_gateway.domain.pipeline import CallContext
 from responses_gateway.domain.service import ResponsesService
-from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.errors import GatewayError, Reason, as_gateway_error
 from responses_gateway.providers.features import DROPPED_HEADER
 from responses_gateway.telemetry import metrics
 from responses_gateway.transport.rest.errors import error_response, internal_error_response
@@ -66,13 +66,11 @@ async def sse_response(
                     if chunk:
                         yield chunk
             yield DONE
-        except GatewayError as e:
-            yield error_frame(e)
         except Exception as e:
-            log.exception("stream failed")
-            yield error_frame(
-                GatewayError(Reason.INTERNAL, f"The gateway failed mid-stream ({type(e).__name__}).")
-            )
+            error = as_gateway_error(e)
+            if error.reason == Reason.INTERNAL:
+                log.exception("stream failed")
+            yield error_frame(error)
         finally:
             await events.aclose()  # type: ignore[attr-defined]
 
@@ -92,16 +90,12 @@ class RestShim:
             try:
                 self.auth.check(request.headers.get("authorization"))
                 response = await handler(request)
-            except GatewayError as e:
-                metrics.observe_error(request.url.path, e)
-                response = error_response(e)
-            except codec.CodecError as e:
-                error = GatewayError(Reason.INVALID_REQUEST, str(e.reason), param=e.param)
+            except Exception as e:
+                error = as_gateway_error(e)
+                if error is not e and error.reason == Reason.INTERNAL:
+                    log.exception("request failed: %s %s", request.method, request.url.path)
                 metrics.observe_error(request.url.path, error)
                 response = error_response(error)
-            except Exception:
-                log.exception("request failed: %s %s", request.method, request.url.path)
-                response = internal_error_response()
             response.headers["x-request-id"] = new_id("req")
             return response
 
