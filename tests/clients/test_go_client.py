@@ -11,22 +11,16 @@ module and build caches (GOMODCACHE / GOCACHE, override them through the environ
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import shutil
 import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.fakes.openai_upstream import serve_openai
+from tests.support.process import run_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 GO_MODULE = ROOT / "clients" / "go"
@@ -34,8 +28,6 @@ MASTER_KEY = "sk-gw"
 UPSTREAM_KEY = "sk-fake-upstream-key-000000000000"
 MODEL = "gpt-4.1"
 RATE_LIMITED_MODEL = "rate-limited"  # upstream model `scenario-error-429`: the fake always answers 429
-_LISTENING = re.compile(r"serving gRPC on (\S+):(\d+)")
-_START_TIMEOUT = 30.0
 _GO_TEST_TIMEOUT = 900.0  # first run: module download + compiling grpc-go
 
 
@@ -61,73 +53,6 @@ def write_config(path: Path, api_base: str) -> None:
         f"general_settings: {{master_key: {MASTER_KEY}}}\n"
         f"gateway_settings: {{store: {{path: '{path.parent / 'db.sqlite'}'}}}}\n"
     )
-
-
-def serve_command(config: Path) -> list[str]:
-    args = ["serve", "--config", str(config), "--host", "127.0.0.1", "--grpc-port", "0", "--http-port", "0"]
-    console_script = ROOT / ".venv" / "bin" / "responses-gateway"
-    if console_script.exists():
-        return [str(console_script), *args]
-    return [sys.executable, "-m", "responses_gateway.cli", *args]
-
-
-def wait_serving(target: str, deadline: float) -> None:
-    """Poll the standard gRPC health check until the gateway reports SERVING."""
-    with grpc.insecure_channel(target) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the gateway at {target} is not SERVING")
-            time.sleep(0.05)
-
-
-@contextlib.contextmanager
-def run_gateway(config: Path) -> Iterator[str]:
-    """Start the gateway; yield its gRPC target once healthy; stop it (SIGTERM, then SIGKILL) after."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "server"), str(ROOT / "clients/python/src"), str(ROOT), env.get("PYTHONPATH", "")]
-    )
-    process = subprocess.Popen(
-        serve_command(config), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    output: list[str] = []
-    found: list[str] = []
-    listening = threading.Event()
-
-    def pump() -> None:  # keep draining the pipe so the gateway never blocks on a full buffer
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            match = _LISTENING.search(line)
-            if match and not found:
-                found.append(f"{match.group(1)}:{match.group(2)}")
-                listening.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not listening.wait(0.05):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the gateway did not start:\n" + "".join(output))
-        try:
-            wait_serving(found[0], deadline)
-        except RuntimeError as e:
-            raise RuntimeError(f"{e}:\n" + "".join(output)) from None
-        yield found[0]
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def run_go(
@@ -163,10 +88,10 @@ def test_go_client(tmp_path: Path) -> None:
     config = tmp_path / "gateway.yaml"
     with serve_openai(api_key=UPSTREAM_KEY) as fake:  # no fake.scenario: it would override `scenario-<name>`
         write_config(config, fake.api_base)
-        with run_gateway(config) as target:
+        with run_gateway(config) as gateway:
             env = dict(os.environ)
             env.update(
-                GATEWAY_ADDR=target,
+                GATEWAY_ADDR=gateway.target,
                 GATEWAY_KEY=MASTER_KEY,
                 GATEWAY_MODEL=MODEL,
                 GATEWAY_RATE_LIMITED_MODEL=RATE_LIMITED_MODEL,

@@ -7,12 +7,7 @@ model, `gpt-4.1`, served by `tests/fakes/openai_upstream.py`, and `master_key: s
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +28,7 @@ from responses_gateway.client import (
 )
 from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, response_pb2
 from tests.fakes.openai_upstream import FakeOpenAI, serve_openai
+from tests.support.process import run_gateway as run_gateway_process
 
 ROOT = Path(__file__).resolve().parents[2]
 MASTER_KEY = "sk-gw"
@@ -49,8 +45,6 @@ TEXT_EVENTS = [
     "response_output_item_done",
     "response_completed",
 ]
-_LISTENING = re.compile(r"serving gRPC on (\S+):(\d+)")
-_START_TIMEOUT = 30.0
 
 
 # ------------------------------------------------------------------------------------------ the gateway
@@ -74,43 +68,8 @@ def write_config(path: Path, api_base: str) -> None:
 
 @contextlib.contextmanager
 def run_gateway(config: Path, fake: FakeOpenAI) -> Iterator[Gateway]:
-    """Start `responses-gateway serve` on OS-picked loopback ports; stop it (SIGTERM, then SIGKILL) after."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "server"), str(ROOT / "clients/python/src"), str(ROOT), env.get("PYTHONPATH", "")]
-    )
-    args = ["--host", "127.0.0.1", "--grpc-port", "0", "--http-port", "0", "--grace", "1"]
-    cmd = [sys.executable, "-m", "responses_gateway.cli", "serve", "--config", str(config), *args]
-    process = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    output: list[str] = []
-    listening = threading.Event()
-    found: list[str] = []
-
-    def pump() -> None:  # keep draining the pipe so the gateway never blocks on a full buffer
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            match = _LISTENING.search(line)
-            if match and not found:
-                found.append(f"{match.group(1)}:{match.group(2)}")
-                listening.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not listening.wait(0.05):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the gateway did not start:\n" + "".join(output))
-        yield Gateway(found[0], fake, process, output)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with run_gateway_process(config) as running:
+        yield Gateway(running.target, fake, running.process, running.output)
 
 
 @pytest.fixture(scope="module")

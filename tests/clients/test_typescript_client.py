@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.clients.test_python_client import run_gateway
 from tests.fakes.openai_upstream import serve_openai
+from tests.support.process import run_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 TS_DIR = ROOT / "clients" / "typescript"
@@ -79,7 +79,7 @@ def test_typescript_client_against_live_gateway(tmp_path: Path) -> None:
     config = tmp_path / "gateway.yaml"
     with serve_openai(api_key=UPSTREAM_KEY) as fake:
         _write_config(config, fake.api_base)
-        with run_gateway(config, fake) as gateway:
+        with run_gateway(config) as gateway:
             env = dict(os.environ)
             env.update(
                 GATEWAY_ADDR=f"http://{gateway.target}",
