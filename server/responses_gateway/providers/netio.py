@@ -36,8 +36,8 @@ class _Protocol(asyncio.Protocol):
         self.drain: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Any transport with the asyncio.Transport methods (uvloop's are not subclasses of it).
+        self.transport = transport  # type: ignore[assignment]
 
     def _wake(self) -> None:
         waiter, self.waiter = self.waiter, None
@@ -151,7 +151,6 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.ConnectTimeout("timed out in the TLS handshake") from None
         except (OSError, ssl.SSLError) as e:
             raise httpcore.ConnectError(str(e)) from e
-        assert isinstance(tls, asyncio.Transport)
         self._p.transport = tls
         return self
 
