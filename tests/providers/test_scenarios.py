@@ -275,3 +275,42 @@ def test_reasoning_round_trip(adapter: Adapter, client: openai.OpenAI) -> None:
         assert model_turn["parts"][0] == {"text": first.output_text, "thoughtSignature": SIGNATURES["gemini"]}
     else:  # chat servers take no reasoning back
         assert body["messages"][1] == {"role": "assistant", "content": first.output_text}
+
+
+# Events each upstream sends before its first text delta has been sent (the fake holds right after it).
+FIRST_DELTA_AT = {"chat": 2, "anthropic": 4, "gemini": 1}
+
+
+@pytest.mark.parametrize("name", sorted(FIRST_DELTA_AT))
+def test_events_go_out_as_the_upstream_sends_them(env: Env, http: httpx.Client, name: str) -> None:
+    """Translated streams are real streams: with the upstream held right after its first text chunk, the
+    client gets the response's first events and that delta while the upstream is still holding."""
+    import queue
+    import threading
+
+    adapter = env.adapters[name]
+    adapter.fake.hold_after(FIRST_DELTA_AT[name])
+    seen: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        body = {"model": adapter.model(), "input": "hi", "stream": True}
+        with http.stream("POST", "/responses", json=body) as r:
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    seen.put(line.removeprefix("event: "))
+        seen.put(None)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    early: list[str] = []
+    try:
+        while "response.output_text.delta" not in early:
+            early.append(seen.get(timeout=10))  # the fake holds for 30 s: a buffered stream fails here
+    finally:
+        adapter.fake.release()
+    reader.join(10)
+    rest = []
+    while (event := seen.get(timeout=10)) is not None:
+        rest.append(event)
+    assert early[:2] == ["response.created", "response.in_progress"]
+    assert rest[-1] == "response.completed"
