@@ -157,14 +157,19 @@ class Assembler:
             elif not part.output_text.text:
                 part.output_text.text = text
 
+    def broken_off(self, status: int) -> response_pb2.Response:
+        """The response so far, with `status` and the partial output (for a stream that did not end)."""
+        out = response_pb2.Response()
+        out.CopyFrom(self.response)
+        out.status = status  # type: ignore[assignment]
+        if self.items:
+            del out.output[:]
+            out.output.extend(self.partial_output())
+        return out
+
     def failure(self, code: str, message: str) -> ev.Event:
         """A well-formed `response.failed` for a stream that broke; numbered by `accept`, like the rest."""
-        failed = response_pb2.Response()
-        failed.CopyFrom(self.response)
-        failed.status = response_pb2.RESPONSE_STATUS_FAILED
-        if self.items:
-            del failed.output[:]
-            failed.output.extend(self.partial_output())
+        failed = self.broken_off(response_pb2.RESPONSE_STATUS_FAILED)
         failed.error.message = message
         codes = response_pb2.ResponseErrorCode
         failed.error.code = codes.Value(f"RESPONSE_ERROR_CODE_{code.upper()}")

@@ -246,10 +246,5 @@ async def run_stream(plan: Plan, store: ResponseStore, opened: Opened) -> AsyncI
         await opened.events.aclose()  # type: ignore[attr-defined]
         if not finished and recorder is not None and recorder.started:
             # The client went away (or the run was cancelled): keep what was produced, say so.
-            cancelled = response_pb2.Response()
-            cancelled.CopyFrom(asm.response)
-            cancelled.status = response_pb2.RESPONSE_STATUS_CANCELLED
-            if asm.items:
-                del cancelled.output[:]
-                cancelled.output.extend(asm.partial_output())
+            cancelled = asm.broken_off(response_pb2.RESPONSE_STATUS_CANCELLED)
             await asyncio.shield(recorder.finish(cancelled, None))
