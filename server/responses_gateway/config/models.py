@@ -156,6 +156,12 @@ class GatewaySettings(_Strict):
     # Used when neither the deployment nor router/litellm settings give a timeout (seconds).
     request_timeout: PositiveFloat = 600.0
     stream_timeout: PositiveFloat = 600.0
+    # Ids the gateway does not hold (responses made at an OpenAI-native upstream directly) are asked of
+    # one upstream: "auto" = the only OpenAI-native upstream, if exactly one (by api_base and key) is
+    # configured; a model_name = that model's native deployment; "off" = never (404).
+    native_lookup: str = "auto"
+    # A lookup never waits longer than this; any failure of it answers 404, never a 5xx.
+    native_lookup_timeout_seconds: PositiveFloat = 5.0
     host: str = "0.0.0.0"
     grpc_port: Annotated[int, Field(ge=1, le=65535)] = 50051
     http_port: Annotated[int, Field(ge=1, le=65535)] = 8080

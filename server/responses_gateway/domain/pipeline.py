@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.domain import events as ev
 from responses_gateway.domain.assembler import Assembler
+from responses_gateway.domain.ids import check_response_id
 from responses_gateway.domain.inputs import history, input_items, with_ids
 from responses_gateway.domain.recorder import Recorder
 from responses_gateway.domain.shell import response_shell
@@ -88,6 +89,7 @@ async def make_plan(
     items = with_ids(input_items(request))
     previous = None
     if request.previous_response_id:
+        check_response_id(request.previous_response_id, "previous_response_id")
         previous = await store.get(request.previous_response_id)
     keep = request.store if request.HasField("store") else True
     return Plan(

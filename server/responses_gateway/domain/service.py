@@ -15,6 +15,7 @@ from typing import TypeVar
 from responses_gateway.config.providers import AdapterKind
 from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.domain import events as ev
+from responses_gateway.domain.ids import check_item_id, check_response_id
 from responses_gateway.domain.live import LiveRun, LiveRuns
 from responses_gateway.domain.pipeline import (
     CallContext,
@@ -192,6 +193,7 @@ class ResponsesService:
     # --- read, delete, cancel --------------------------------------------------------------------
 
     async def get(self, request: rs.GetResponseRequest, ctx: CallContext) -> response_pb2.Response:
+        check_response_id(request.response_id)
         stored = await self.store.get(request.response_id)
         if stored is not None:
             return stored.response
@@ -199,6 +201,7 @@ class ResponsesService:
 
     async def stream_get(self, request: rs.GetResponseRequest, ctx: CallContext) -> AsyncIterator[Event]:
         """Replay a response's events after `starting_after`, following it live while it runs."""
+        check_response_id(request.response_id)
         after = request.starting_after if request.HasField("starting_after") else -1
         run = self.live.get(request.response_id)
         if run is not None:
@@ -219,20 +222,21 @@ class ResponsesService:
             yield event
 
     async def delete(self, request: rs.DeleteResponseRequest, ctx: CallContext) -> rs.DeleteResponseResponse:
-        rid = request.response_id
+        rid = check_response_id(request.response_id)
         stored = await self.store.get(rid)
         if stored is None:
             return await self._native(rid, lambda p: p.delete(rid))
         provider = self._provider_of(stored)
         if isinstance(provider, SupportsNativeState):
-            # The upstream kept its own copy; a delete must not leave it behind.
-            with contextlib.suppress(GatewayError):
-                await provider.delete(rid)
+            # The upstream kept its own copy; a delete must not leave it behind (nor wait on it long).
+            with contextlib.suppress(GatewayError, TimeoutError):
+                async with asyncio.timeout(self._lookup_timeout):
+                    await provider.delete(rid)
         await self.store.delete(rid)
         return rs.DeleteResponseResponse(id=rid, object="response.deleted", deleted=True)
 
     async def cancel(self, request: rs.CancelResponseRequest, ctx: CallContext) -> response_pb2.Response:
-        rid = request.response_id
+        rid = check_response_id(request.response_id)
         run = self.live.get(rid)
         if run is not None and run.task is not None:
             run.task.cancel()
@@ -254,6 +258,9 @@ class ResponsesService:
     async def list_input_items(
         self, request: rs.ListInputItemsRequest, ctx: CallContext
     ) -> rs.ListInputItemsResponse:
+        check_response_id(request.response_id)
+        if request.after:
+            check_item_id(request.after, "after")
         limit = request.limit if request.HasField("limit") else 20
         if not 1 <= limit <= 100:
             raise GatewayError(Reason.INVALID_REQUEST, "limit must be between 1 and 100.", param="limit")
@@ -323,25 +330,45 @@ class ResponsesService:
                 return self.router.providers.get(d)
         return None
 
-    async def _native(self, response_id: str, op: Callable[[SupportsNativeState], Awaitable[T]]) -> T:
-        """Ask each upstream that keeps its own responses (e.g. OpenAI) about one the gateway never stored."""
-        seen: set[str] = set()
-        for d in self.router.config.deployments:
+    def _lookup_target(self) -> SupportsNativeState | None:
+        """The one upstream asked about ids the gateway does not hold (`gateway_settings.native_lookup`).
+
+        Never several: asking every native deployment in turn multiplied one client call into many
+        upstream calls (a DELETE among them), and let one unreachable deployment turn 404s into 5xxs."""
+        setting = self.router.config.config.gateway_settings.native_lookup
+        if setting == "off":
+            return None
+        candidates = (
+            self.router.config.deployments if setting == "auto" else self.router.config.lookup(setting)
+        )
+        found: dict[str, SupportsNativeState] = {}
+        for d in candidates:
             if not d.enabled or d.adapter != AdapterKind.RESPONSES or d.mock_response is not None:
                 continue
-            key = f"{upstream_key(d)}|{d.api_key}"
-            if key in seen:
-                continue
-            seen.add(key)
             provider = self.router.providers.get(d)
-            if not (keeps_state(provider) and isinstance(provider, SupportsNativeState)):
-                continue
-            try:
+            if keeps_state(provider) and isinstance(provider, SupportsNativeState):
+                found.setdefault(f"{upstream_key(d)}|{d.api_key}", provider)
+        return next(iter(found.values())) if len(found) == 1 else None
+
+    async def _native(self, response_id: str, op: Callable[[SupportsNativeState], Awaitable[T]]) -> T:
+        """Hand an operation on an id the gateway never stored to the upstream that may keep it (e.g. a
+        response made at OpenAI directly). Bounded in time; whatever goes wrong there is a 404 here."""
+        provider = self._lookup_target()
+        if provider is None:
+            raise _not_found(response_id)
+        try:
+            async with asyncio.timeout(self._lookup_timeout):
                 return await op(provider)
-            except GatewayError as e:
-                if e.reason not in (Reason.NOT_FOUND, Reason.RESPONSE_NOT_FOUND, Reason.UNAUTHENTICATED):
-                    raise
-        raise _not_found(response_id)
+        except (GatewayError, TimeoutError) as e:
+            if not (
+                isinstance(e, GatewayError) and e.reason in (Reason.NOT_FOUND, Reason.RESPONSE_NOT_FOUND)
+            ):
+                log.warning("upstream lookup of %s failed: %r", response_id, e)
+            raise _not_found(response_id) from None
+
+    @property
+    def _lookup_timeout(self) -> float:
+        return self.router.config.config.gateway_settings.native_lookup_timeout_seconds
 
     async def aclose(self) -> None:
         for run in self.live.all():

@@ -12,7 +12,9 @@ from typing import Any
 from responses_gateway.domain.ids import new_id
 from responses_gateway.v1 import request_pb2, response_pb2, tools_pb2
 
-_ECHOED_MESSAGES = ("reasoning", "text", "tool_choice", "prompt", "conversation", "prompt_cache_options")
+# Not `conversation`: only native upstreams have conversations (others refuse or drop it), and the
+# request's form (an id or an object) is not the Response's.
+_ECHOED_MESSAGES = ("reasoning", "text", "tool_choice", "prompt", "prompt_cache_options")
 _ECHOED_OPTIONAL = (
     "previous_response_id",
     "user",

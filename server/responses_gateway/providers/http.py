@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -133,6 +134,15 @@ class _Body(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         await self._response.aclose()
+
+
+def path_segment(value: str) -> str:
+    """`value` as one URL path segment: percent-encoded whole (`/`, `?`, `#`, `%`, controls), so an id or
+    a model name can never leave the path it is put in. `.` and `..` stay dot segments however they
+    are encoded (URL parsers collapse them), so they are refused."""
+    if value in ("", ".", ".."):
+        raise GatewayError(Reason.INVALID_REQUEST, f"{value!r} cannot be part of an upstream URL.")
+    return urllib.parse.quote(value, safe="")
 
 
 def make_client(

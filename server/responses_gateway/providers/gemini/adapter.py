@@ -12,7 +12,13 @@ from responses_gateway.providers.base import ProviderCall
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.providers.gemini.request import generate_request
 from responses_gateway.providers.gemini.stream import GeminiStream
-from responses_gateway.providers.http import iter_sse_json, make_client, retry_after_seconds, transport_errors
+from responses_gateway.providers.http import (
+    iter_sse_json,
+    make_client,
+    path_segment,
+    retry_after_seconds,
+    transport_errors,
+)
 from responses_gateway.providers.openai.translate import upstream_error
 from responses_gateway.v1 import events_pb2
 
@@ -49,7 +55,7 @@ class GeminiProvider:
     def __init__(self, deployment: ResolvedDeployment) -> None:
         self.deployment = deployment
         self.name = f"Gemini ({deployment.upstream_model})"
-        self._path = f"/models/{deployment.upstream_model}:streamGenerateContent"
+        self._path = f"/models/{path_segment(deployment.upstream_model)}:streamGenerateContent"
         self._client = make_client(
             deployment.api_base or "",
             gemini_headers(deployment),

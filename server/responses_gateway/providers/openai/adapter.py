@@ -9,7 +9,13 @@ from google.protobuf.message import Message
 
 from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.providers.base import ProviderCall
-from responses_gateway.providers.http import iter_sse_data, make_client, retry_after_seconds, transport_errors
+from responses_gateway.providers.http import (
+    iter_sse_data,
+    make_client,
+    path_segment,
+    retry_after_seconds,
+    transport_errors,
+)
 from responses_gateway.providers.openai import translate
 from responses_gateway.v1 import events_pb2, response_pb2, responses_service_pb2
 
@@ -82,15 +88,19 @@ class OpenAIResponsesProvider:
         )
 
     async def retrieve(self, response_id: str) -> response_pb2.Response:
-        return await self._call("GET", f"/responses/{response_id}", response_pb2.Response())
+        return await self._call("GET", f"/responses/{path_segment(response_id)}", response_pb2.Response())
 
     async def delete(self, response_id: str) -> responses_service_pb2.DeleteResponseResponse:
         return await self._call(
-            "DELETE", f"/responses/{response_id}", responses_service_pb2.DeleteResponseResponse()
+            "DELETE",
+            f"/responses/{path_segment(response_id)}",
+            responses_service_pb2.DeleteResponseResponse(),
         )
 
     async def cancel(self, response_id: str) -> response_pb2.Response:
-        return await self._call("POST", f"/responses/{response_id}/cancel", response_pb2.Response())
+        return await self._call(
+            "POST", f"/responses/{path_segment(response_id)}/cancel", response_pb2.Response()
+        )
 
     async def list_input_items(
         self, request: responses_service_pb2.ListInputItemsRequest
@@ -104,7 +114,7 @@ class OpenAIResponsesProvider:
             params["order"] = "desc" if request.order == responses_service_pb2.LIST_ORDER_DESC else "asc"
         return await self._call(
             "GET",
-            f"/responses/{request.response_id}/input_items",
+            f"/responses/{path_segment(request.response_id)}/input_items",
             responses_service_pb2.ListInputItemsResponse(),
             query=params,
         )
