@@ -93,9 +93,13 @@ class Gateway:
         self._stopped.set()
         await set_serving(self.health, False)
         self.http.should_exit = True
-        await asyncio.gather(
-            self.grpc.stop(self.listen.grace_seconds), self._http_task, return_exceptions=True
-        )
+        grace = self.listen.grace_seconds
+        transports = asyncio.gather(self.grpc.stop(grace), self._http_task, return_exceptions=True)
+        # Streams still running just before the grace period ends are ended with a terminal event
+        # (and recorded) while the transports can still send it; only then do they close.
+        margin = min(1.0, grace / 4)
+        await self.service.drain(grace - margin, margin)
+        await transports
         await self.service.aclose()
         await self.providers.aclose()
         await self.store.close()

@@ -36,6 +36,7 @@ class Reason(enum.Enum):
     UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     CANCELLED = "CANCELLED"
+    SHUTTING_DOWN = "SHUTTING_DOWN"
     INTERNAL = "INTERNAL"
 
 
@@ -87,6 +88,10 @@ ERROR_TABLE: dict[Reason, ErrorMapping] = {
     Reason.UPSTREAM_TIMEOUT: ErrorMapping(grpc.StatusCode.UNAVAILABLE, 504, "server_error", "timeout"),
     Reason.DEADLINE_EXCEEDED: ErrorMapping(grpc.StatusCode.DEADLINE_EXCEEDED, 504, "server_error", "timeout"),
     Reason.CANCELLED: ErrorMapping(grpc.StatusCode.CANCELLED, 499, "invalid_request_error", "cancelled"),
+    # Not retried: the process is going away. Clients retry against another replica.
+    Reason.SHUTTING_DOWN: ErrorMapping(
+        grpc.StatusCode.UNAVAILABLE, 503, "server_error", "server_shutting_down"
+    ),
     Reason.INTERNAL: ErrorMapping(grpc.StatusCode.INTERNAL, 500, "server_error", "server_error"),
 }
 

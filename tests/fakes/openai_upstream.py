@@ -436,6 +436,9 @@ class FakeOpenAI:
         self.api_key = api_key
         self.scenario = scenario  # used when the queue is empty; None: model "scenario-<name>", else "text"
         self.event_delay = event_delay  # seconds slept before each SSE event
+        # Send this many SSE events, then hold the stream open, silent, until the client hangs up (an
+        # upstream that stalls mid-response).
+        self.stall_after: int | None = None
         self.known_models = known_models  # None accepts any model name
         self.requests: list[RecordedRequest] = []
         self.stored: dict[str, dict[str, Any]] = {}  # response id -> {"response": ..., "input_items": [...]}
@@ -515,7 +518,7 @@ class FakeOpenAI:
             self._queue.clear()
         self.requests.clear()
         self.stored.clear()
-        self.scenario, self.event_delay = None, 0.0
+        self.scenario, self.event_delay, self.stall_after = None, 0.0, None
 
     # -- plumbing -------------------------------------------------------------------------------------
     def _route(self, method: str, path: str, handler) -> Route:
@@ -621,6 +624,8 @@ class FakeOpenAI:
 
         _walk(doc, patch)
         headers = self._headers(request_id)
+        if not stream and self.stall_after is not None:
+            return _StalledResponse()
         if not stream:
             response = doc["response"]
             self._remember(req, response, suffix)
@@ -636,6 +641,8 @@ class FakeOpenAI:
         ]
         if terminal:
             self._remember(req, terminal[-1], suffix)
+        if self.stall_after is not None:
+            return _SSEResponse(events[: self.stall_after], self.event_delay, False, headers, stall=True)
         return _SSEResponse(events, self.event_delay, bool(transcript.get("disconnect")), headers)
 
     def _remember(self, req: dict[str, Any], response: dict[str, Any], suffix: str) -> None:
@@ -760,8 +767,16 @@ class _SSEResponse(Response):
     ``disconnect`` the app raises after the last frame so uvicorn aborts the connection without the final
     chunk (the client sees a protocol error, not a clean end of stream)."""
 
-    def __init__(self, events: list[dict[str, Any]], delay: float, disconnect: bool, headers: dict[str, str]):
+    def __init__(
+        self,
+        events: list[dict[str, Any]],
+        delay: float,
+        disconnect: bool,
+        headers: dict[str, str],
+        stall: bool = False,
+    ):
         super().__init__(headers=headers)
+        self.stall = stall
         self.raw_headers = [
             (k.encode(), v.encode())
             for k, v in {
@@ -780,10 +795,22 @@ class _SSEResponse(Response):
             data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
             frame = f"event: {event['type']}\ndata: {data}\n\n".encode()
             await send({"type": "http.response.body", "body": frame, "more_body": True})
+        if self.stall:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            return
         if self.disconnect:
             await asyncio.sleep(0.05)  # let the frames reach the socket before the abort
             raise UpstreamDisconnect("scripted mid-stream disconnect")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class _StalledResponse(Response):
+    """Nothing at all, until the client hangs up (an upstream that never answers)."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
 
 
 class _DroppedResponse(Response):

@@ -113,6 +113,7 @@ class FakeUpstream:
     _hold_after: int | None = field(default=None, repr=False)
     _released: threading.Event = field(default_factory=threading.Event, repr=False)
     _disconnect_after: int | None = field(default=None, repr=False)
+    _disconnects_left: int | None = field(default=None, repr=False)
     _app: Any = field(default=None, repr=False)
 
     # ---- public control API ----------------------------------------------------------------------
@@ -156,9 +157,11 @@ class FakeUpstream:
     def release(self) -> None:
         self._released.set()
 
-    def disconnect_after(self, n_events: int | None) -> None:
-        """Drop the TCP connection after `n_events` events of any stream (None: don't)."""
+    def disconnect_after(self, n_events: int | None, *, times: int | None = None) -> None:
+        """Drop the TCP connection after `n_events` events of any stream (None: don't), for the next
+        `times` streams (None: every one)."""
         self._disconnect_after = n_events
+        self._disconnects_left = times
 
     def reset(self) -> None:
         self.requests.clear()
@@ -168,6 +171,7 @@ class FakeUpstream:
         self._hold_after = None
         self._released.set()
         self._disconnect_after = None
+        self._disconnects_left = None
 
     # ---- hooks the provider apps use -------------------------------------------------------------
     def build_app(self) -> Any:  # pragma: no cover - overridden
@@ -226,6 +230,10 @@ class FakeUpstream:
             if item.get("disconnect") or (
                 self._disconnect_after is not None and sent >= self._disconnect_after
             ):
+                if self._disconnects_left is not None:
+                    self._disconnects_left -= 1
+                    if self._disconnects_left <= 0:
+                        self._disconnect_after = None
                 raise SimulatedDisconnect()
             if self._hold_after is not None and sent == self._hold_after:
                 await asyncio.to_thread(self._released.wait, 30)

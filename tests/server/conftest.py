@@ -144,8 +144,13 @@ def write_config(
     *,
     master_key: str | None = None,
     max_body: int | None = None,
+    params: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    router: dict[str, Any] | None = None,
 ) -> Path:
-    settings: dict[str, Any] = {"store": {"type": "sqlite", "path": str(store_path)}}
+    """`params` go into the upstream deployment's litellm_params, `settings` into gateway_settings,
+    `router` into router_settings."""
+    settings = {"store": {"type": "sqlite", "path": str(store_path)}, **(settings or {})}
     if max_body is not None:
         settings["max_request_body_bytes"] = max_body
     config: dict[str, Any] = {
@@ -156,6 +161,7 @@ def write_config(
                     "model": f"openai/{MODEL}",
                     "api_base": api_base,
                     "api_key": "os.environ/E2E_FAKE_OPENAI_KEY",
+                    **(params or {}),
                 },
             },
             {"model_name": "mock", "litellm_params": {"model": "openai/mock", "mock_response": MOCK_TEXT}},
@@ -165,6 +171,8 @@ def write_config(
     }
     if master_key is not None:
         config["general_settings"] = {"master_key": master_key}
+    if router is not None:
+        config["router_settings"] = router
     path.write_text(json.dumps(config, indent=2))  # JSON is YAML
     return path
 
@@ -316,8 +324,10 @@ def spawn_gateway(
     """A gateway of the test's own (for tests that stop it)."""
     started: list[GatewayProcess] = []
 
-    def spawn(grace: float = 10) -> GatewayProcess:
-        cfg = write_config(tmp_path / "gateway.yaml", upstream[0].api_base, tmp_path / "responses.db")
+    def spawn(grace: float = 10, **config: Any) -> GatewayProcess:
+        cfg = write_config(
+            tmp_path / "gateway.yaml", upstream[0].api_base, tmp_path / "responses.db", **config
+        )
         gw = GatewayProcess(cfg, cwd=tmp_path, grace=grace).start()
         started.append(gw)
         return gw

@@ -264,6 +264,7 @@ def _defaults(cfg: GatewayConfig) -> DeploymentDefaults:
         timeout=timeout or gs.request_timeout,
         stream_timeout=rs.stream_timeout or timeout or gs.stream_timeout,
         drop_params=ls.drop_params,
+        max_response_bytes=gs.max_response_bytes,
     )
 
 

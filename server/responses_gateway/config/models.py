@@ -71,6 +71,8 @@ class LiteLLMParams(_LiteLLMSection):
     stream_timeout: PositiveFloat | None = None
     max_retries: NonNegativeInt | None = None
     drop_params: bool | None = None
+    # Largest upstream answer relayed (bytes); default gateway_settings.max_response_bytes.
+    max_response_bytes: PositiveInt | None = None
     # When set, the deployment never calls upstream and answers with this text (LiteLLM's testing hook).
     mock_response: str | None = None
     use_chat_completions_api: bool | None = None
@@ -150,6 +152,10 @@ class GatewaySettings(_Strict):
 
     store: StoreSettings = Field(default_factory=StoreSettings)
     max_request_body_bytes: PositiveInt = DEFAULT_MAX_REQUEST_BODY_BYTES
+    # Largest upstream answer a deployment may send (a body, or a whole stream), unless its
+    # litellm_params.max_response_bytes says otherwise: past it the response fails cleanly, so what
+    # the store holds is what the client saw (gRPC cannot send messages over 64 MiB).
+    max_response_bytes: Annotated[int, Field(ge=1, le=48 * 1024 * 1024)] = 32 * 1024 * 1024
     # How long streamed events may be batched before being written to the store; clients get each event
     # as it comes. 0 writes every event at once.
     stream_event_flush_ms: NonNegativeInt = 50

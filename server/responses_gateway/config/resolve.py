@@ -38,6 +38,7 @@ class DeploymentDefaults:
     stream_timeout: float = 600.0
     max_retries: int = 0
     drop_params: bool = False
+    max_response_bytes: int = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,8 @@ class ResolvedDeployment:
     stream_timeout: float
     max_retries: int
     drop_params: bool
+    # Largest upstream answer (body bytes, or all of a stream's) the gateway relays and stores.
+    max_response_bytes: int
     mock_response: str | None
     vertex_project: str | None
     vertex_location: str | None
@@ -184,6 +187,7 @@ def resolve_deployment(
         stream_timeout=p.stream_timeout or p.timeout or defaults.stream_timeout,
         max_retries=p.max_retries if p.max_retries is not None else defaults.max_retries,
         drop_params=p.drop_params if p.drop_params is not None else defaults.drop_params,
+        max_response_bytes=p.max_response_bytes or defaults.max_response_bytes,
         mock_response=p.mock_response,
         vertex_project=vertex_project,
         vertex_location=vertex_location,
@@ -232,6 +236,7 @@ def _unsupported(
         stream_timeout=defaults.stream_timeout,
         max_retries=0,
         drop_params=False,
+        max_response_bytes=defaults.max_response_bytes,
         mock_response=None,
         vertex_project=None,
         vertex_location=None,

@@ -12,6 +12,7 @@ from responses_gateway.domain import events as ev
 from responses_gateway.domain.assembler import Assembler
 from responses_gateway.domain.ids import check_response_id
 from responses_gateway.domain.inputs import history, input_items, with_ids
+from responses_gateway.domain.interrupts import Interrupts, RunHandle
 from responses_gateway.domain.recorder import Recorder
 from responses_gateway.domain.shell import response_shell
 from responses_gateway.errors import GatewayError, Reason
@@ -74,6 +75,8 @@ class Plan:
     flush_seconds: float = 0.05  # longest an event log row waits before it is written
     mode: str = "stream"  # "unary" / "stream" / "background", for the metrics
     started: float = field(default_factory=time.monotonic)
+    # The process's runs in flight, so a shutdown can end this one with a terminal event.
+    interrupts: Interrupts | None = None
 
 
 async def make_plan(
@@ -178,15 +181,31 @@ def _failure_code(error: GatewayError) -> str:
     return "rate_limit_exceeded" if error.reason == Reason.RATE_LIMITED else "server_error"
 
 
-async def _with_failures(opened: Opened, asm: Assembler) -> AsyncIterator[Event]:
-    """The upstream's events, ended by a well-formed `response.failed` if the upstream breaks off."""
+async def _with_failures(opened: Opened, asm: Assembler, handle: RunHandle) -> AsyncIterator[Event]:
+    """The upstream's events, ended by a well-formed `response.failed` if the upstream breaks off or
+    the run is interrupted (shutdown)."""
     yield opened.first
-    try:
-        async for event in opened.events:
-            yield event
-    except GatewayError as e:
-        opened.error = e
-        yield asm.failure(_failure_code(e), e.message)
+    task = asyncio.current_task()
+    while handle.reason is None:
+        handle.waiting = task
+        try:
+            event = await anext(opened.events)
+        except StopAsyncIteration:
+            break
+        except GatewayError as e:
+            opened.error = e
+            yield asm.failure(_failure_code(e), e.message)
+            return
+        except asyncio.CancelledError:
+            if not handle.take_cancel():
+                raise
+            break
+        finally:
+            handle.waiting = None
+        yield event
+    if handle.reason is not None:
+        opened.error = GatewayError(Reason.SHUTTING_DOWN, handle.reason)
+        yield asm.failure("server_error", handle.reason)
         return
     if asm.saw_error is not None:
         err = getattr(asm.saw_error, ev.ARM_OF_TAG[ev.ERROR])
@@ -222,16 +241,20 @@ async def run_stream(plan: Plan, store: ResponseStore, opened: Opened) -> AsyncI
         else None
     )
     finished = False
-    source = _with_failures(opened, asm)
+    # A unary call shows nothing until its fold ends, and an attempt that broke off is retried or
+    # answered with a status: only what the client gets is stored (one record, not one per attempt).
+    deferred = plan.mode == "unary" and not plan.log_events
+    handle = plan.interrupts.open() if plan.interrupts is not None else RunHandle()
+    source = _with_failures(opened, asm, handle)
     try:
         async for event in source:
             asm.accept(event)
             if plan.request.background and asm.response is not None:
                 asm.response.background = True
-            if recorder is not None and not recorder.started and asm.response.id:
+            if recorder is not None and not deferred and not recorder.started and asm.response.id:
                 recorder.start(asm.response)
             if asm.terminal_type is not None:
-                if recorder is not None:
+                if recorder is not None and not (deferred and opened.error is not None):
                     await recorder.finish(asm.response, event)
                 finished = True
                 metrics.observe_response(
@@ -244,9 +267,17 @@ async def run_stream(plan: Plan, store: ResponseStore, opened: Opened) -> AsyncI
                 recorder.event(event)
             yield event
     finally:
-        await source.aclose()  # type: ignore[attr-defined]
-        await opened.events.aclose()  # type: ignore[attr-defined]
-        if not finished and recorder is not None and recorder.started:
-            # The client went away (or the run was cancelled): keep what was produced, say so.
-            cancelled = asm.broken_off(response_pb2.RESPONSE_STATUS_CANCELLED)
-            await asyncio.shield(recorder.finish(cancelled, None))
+        try:
+            await source.aclose()  # type: ignore[attr-defined]
+            await opened.events.aclose()  # type: ignore[attr-defined]
+            if not finished and recorder is not None and recorder.started:
+                # The client went away (or the run was cancelled): keep what was produced, say so. The
+                # write must land even if this task is cancelled again, and before the store closes.
+                cancelled = asm.broken_off(response_pb2.RESPONSE_STATUS_CANCELLED)
+                write = asyncio.ensure_future(recorder.finish(cancelled, None))
+                if plan.interrupts is not None:
+                    plan.interrupts.keep(write)
+                await asyncio.shield(write)
+        finally:
+            if plan.interrupts is not None:
+                plan.interrupts.close(handle)

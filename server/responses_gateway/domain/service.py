@@ -16,6 +16,7 @@ from responses_gateway.config.providers import AdapterKind
 from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.domain import events as ev
 from responses_gateway.domain.ids import check_item_id, check_response_id
+from responses_gateway.domain.interrupts import Interrupts
 from responses_gateway.domain.live import LiveRun, LiveRuns
 from responses_gateway.domain.pipeline import (
     CallContext,
@@ -83,6 +84,7 @@ class ResponsesService:
         self.router = router
         self.store = store
         self.live = LiveRuns()
+        self.interrupts = Interrupts()
         self.log_all_events = log_all_events
         self.flush_seconds = flush_seconds
         self.started_at = int(time.time())
@@ -95,6 +97,7 @@ class ResponsesService:
         plan = await make_plan(
             request, ctx, self.store, log_all_events=self.log_all_events, flush_seconds=self.flush_seconds
         )
+        plan.interrupts = self.interrupts
         plan.mode = "background" if request.background else "unary"
         if request.background:
             run = await self._start_background(plan)
@@ -143,6 +146,7 @@ class ResponsesService:
         plan = await make_plan(
             request, ctx, self.store, log_all_events=self.log_all_events, flush_seconds=self.flush_seconds
         )
+        plan.interrupts = self.interrupts
         if request.background:
             plan.mode = "background"
             run = await self._start_background(plan)
@@ -370,7 +374,20 @@ class ResponsesService:
     def _lookup_timeout(self) -> float:
         return self.router.config.config.gateway_settings.native_lookup_timeout_seconds
 
+    async def drain(self, seconds: float, margin: float) -> None:
+        """Shutdown: let runs in flight finish for `seconds`; then end the rest with a terminal event
+        (recorded) within `margin`, while the transports can still deliver it."""
+        if await self.interrupts.wait_idle(seconds):
+            return
+        log.warning("ending the responses still running: the grace period is over")
+        self.interrupts.interrupt_all()
+        await self.interrupts.wait_idle(margin)
+
     async def aclose(self) -> None:
-        for run in self.live.all():
-            if run.task is not None:
-                run.task.cancel()
+        """Stop what still runs, and wait until every write it owes the store has landed."""
+        self.interrupts.interrupt_all()
+        tasks = [run.task for run in self.live.all() if run.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.interrupts.wait_idle(5.0)

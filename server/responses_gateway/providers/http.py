@@ -14,6 +14,7 @@ import httpx
 import orjson
 from httpx_sse import EventSource
 
+from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.netio import AsyncioBackend
 
@@ -30,12 +31,20 @@ class UpstreamClient:
     """
 
     def __init__(
-        self, base_url: str, headers: Mapping[str, str], timeout: float | None, stream_timeout: float | None
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeout: float | None,
+        stream_timeout: float | None,
+        max_bytes: int | None = None,
+        provider: str = "the upstream",
     ) -> None:
         self._base = base_url.rstrip("/")
         self._headers = [(k.lower(), v) for k, v in headers.items()]
         self._timeout = timeout or 600.0
         self._read_timeout = stream_timeout or self._timeout
+        self._max_bytes = max_bytes
+        self._provider = provider
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=1000,
@@ -57,8 +66,10 @@ class UpstreamClient:
         request = httpx.Request(
             method, url, headers=[*self._headers, *(headers or {}).items()], content=content
         )
-        total = timeout if timeout is not None else self._timeout
-        read = timeout if timeout is not None else self._read_timeout
+        # The deployment's timeouts hold on every transport; a caller's deadline (`timeout`) only
+        # shortens them.
+        total = self._timeout if timeout is None else min(timeout, self._timeout)
+        read = self._read_timeout if timeout is None else min(timeout, self._read_timeout)
         core = httpcore.Request(
             method=method,
             url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
@@ -78,7 +89,7 @@ class UpstreamClient:
         return httpx.Response(
             status_code=response.status,
             headers=response.headers,
-            stream=_Body(response),
+            stream=_Body(response, self._max_bytes, self._provider),
             extensions=response.extensions,
             request=request,
         )
@@ -125,11 +136,25 @@ class UpstreamClient:
 
 
 class _Body(httpx.AsyncByteStream):
-    def __init__(self, response: httpcore.Response) -> None:
+    """An upstream body, cut off with an error past `max_bytes`: the gateway never relays or stores
+    more than it can send whole (a gRPC message over the limit would fail after the store said done)."""
+
+    def __init__(self, response: httpcore.Response, max_bytes: int | None, provider: str) -> None:
         self._response = response
+        self._max_bytes = max_bytes
+        self._provider = provider
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen, limit = 0, self._max_bytes
         async for chunk in self._response.aiter_stream():
+            if limit is not None:
+                seen += len(chunk)
+                if seen > limit:
+                    raise GatewayError(
+                        Reason.UPSTREAM_ERROR,
+                        f"{self._provider} sent a response larger than the deployment's limit of {limit} "
+                        "bytes (max_response_bytes).",
+                    )
             yield chunk
 
     async def aclose(self) -> None:
@@ -146,9 +171,17 @@ def path_segment(value: str) -> str:
 
 
 def make_client(
-    base_url: str, headers: Mapping[str, str], timeout: float | None, stream_timeout: float | None
+    deployment: ResolvedDeployment, headers: Mapping[str, str], *, base_url: str | None = None
 ) -> UpstreamClient:
-    return UpstreamClient(base_url, headers, timeout, stream_timeout)
+    """The pooled client of one deployment, with its timeouts and response size limit."""
+    return UpstreamClient(
+        base_url or deployment.api_base or "",
+        headers,
+        deployment.timeout,
+        deployment.stream_timeout,
+        max_bytes=deployment.max_response_bytes,
+        provider=deployment.litellm_model,
+    )
 
 
 @contextlib.contextmanager

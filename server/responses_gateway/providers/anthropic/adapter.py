@@ -35,12 +35,7 @@ class AnthropicProvider:
     def __init__(self, deployment: ResolvedDeployment) -> None:
         self.deployment = deployment
         self.name = f"Anthropic ({deployment.upstream_model})"
-        self._client = make_client(
-            deployment.api_base or "",
-            anthropic_headers(deployment),
-            deployment.timeout,
-            deployment.stream_timeout,
-        )
+        self._client = make_client(deployment, anthropic_headers(deployment))
 
     async def aclose(self) -> None:
         await self._client.aclose()

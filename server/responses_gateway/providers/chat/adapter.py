@@ -25,9 +25,7 @@ class ChatCompletionsProvider:
     def __init__(self, deployment: ResolvedDeployment) -> None:
         self.deployment = deployment
         self.name = f"{deployment.provider or 'chat'} ({deployment.litellm_model})"
-        self._client = make_client(
-            deployment.api_base or "", auth_headers(deployment), deployment.timeout, deployment.stream_timeout
-        )
+        self._client = make_client(deployment, auth_headers(deployment))
         # OpenAI's reasoning models refuse `max_tokens`; other chat servers mostly know only it.
         self._max_key = (
             "max_completion_tokens" if deployment.provider == ProviderKind.OPENAI else "max_tokens"

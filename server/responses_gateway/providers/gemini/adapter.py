@@ -56,12 +56,7 @@ class GeminiProvider:
         self.deployment = deployment
         self.name = f"Gemini ({deployment.upstream_model})"
         self._path = f"/models/{path_segment(deployment.upstream_model)}:streamGenerateContent"
-        self._client = make_client(
-            deployment.api_base or "",
-            gemini_headers(deployment),
-            deployment.timeout,
-            deployment.stream_timeout,
-        )
+        self._client = make_client(deployment, gemini_headers(deployment))
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -51,10 +51,7 @@ class OpenAIResponsesProvider:
         self.name = name
         self._params = params or {}
         self._client = make_client(
-            base_url or deployment.api_base or "",
-            headers if headers is not None else auth_headers(deployment),
-            deployment.timeout,
-            deployment.stream_timeout,
+            deployment, headers if headers is not None else auth_headers(deployment), base_url=base_url
         )
 
     async def aclose(self) -> None:
