@@ -134,3 +134,23 @@ def test_mid_stream_error_event(
     check_stream(events, spec)
     assert needle in final["error"]["message"]
     assert http.get(f"/responses/{final['id']}").json()["status"] == "failed"
+
+
+@pytest.mark.parametrize("form", ["conv_123", {"id": "conv_123"}], ids=["id", "object"])
+@pytest.mark.parametrize("name", ["chat", "anthropic", "gemini"])
+def test_conversation_on_a_provider_without_conversations_is_a_400_naming_it(
+    env: Env, http: httpx.Client, stub, name: str, form: object
+) -> None:
+    """It used to fail inside the gateway (500); only OpenAI's Responses API has conversations."""
+    adapter = env.adapters[name]
+    body = {"model": adapter.model(), "input": "hi", "conversation": form}
+    for streaming in (False, True):
+        resp = http.post("/responses", json={**body, "stream": streaming})
+        assert resp.status_code == 400, resp.text
+        error = resp.json()["error"]
+        assert error["param"] == "conversation"
+        assert NAMES.get(name, "Gemini") in error["message"]
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.CreateResponse(codec.from_json(request_pb2.CreateResponseRequest(), body), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert adapter.calls() == []
