@@ -10,12 +10,14 @@ and `mock`, from `mock_response`; it has no master key, as `make run` has none b
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
+import responses_gateway.client
 from responses_gateway.client import (
     GatewayError,
     NotFoundError,
@@ -106,6 +108,17 @@ def test_top_level_readme_grpc_example_runs(
     out = run_block(TOP_README, *blocks[0], gateway.target, capsys)
     text, response_id = out.splitlines()
     assert text == MOCK_TEXT and re.fullmatch(r"resp_\w+", response_id), out
+
+
+def test_package_docstring_example_runs(gateway: GatewayProcess, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = responses_gateway.client.__doc__ or ""
+    # The indented example: from the first indented line up to the next unindented text.
+    example = re.search(r"^( {4}.*\n(?:(?: {4}.*)?\n)*)", doc, re.M)
+    assert example is not None, doc
+    code = textwrap.dedent(example.group(1))
+    assert "ResponsesClient(" in code, doc
+    out = run_block(Path("responses_gateway/client/__init__.py"), 3, code, gateway.target, capsys)
+    assert out == f"{MOCK_TEXT} completed\n", out
 
 
 # ---------------------------------------------------------------------------------------- status names

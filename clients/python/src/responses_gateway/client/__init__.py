@@ -1,6 +1,6 @@
 """A thin, typed helper over the generated `responses_gateway.v1` stubs.
 
-    from responses_gateway.client import ResponsesClient, output_text
+    from responses_gateway.client import ResponsesClient, output_text, status_name
 
     with ResponsesClient("localhost:50051", api_key="sk-...") as client:
         response = client.create(model="gpt-4.1", input="Say hi")
