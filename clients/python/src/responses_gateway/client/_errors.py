@@ -25,9 +25,10 @@ def status_code(code: grpc.StatusCode | int) -> grpc.StatusCode:
 class GatewayError(Exception):
     """An RPC to the gateway failed.
 
-    `code` is the gRPC status code (`code_name` its name, e.g. ``NOT_FOUND``), `reason` the ErrorInfo reason (UPPER_SNAKE, e.g. ``MODEL_NOT_FOUND``;
-    None when the status carried no ErrorInfo, e.g. the gateway was unreachable), `metadata` the ErrorInfo
-    metadata (``param``, ``code``, ``retry_after``...), `retry_after` seconds to wait before retrying.
+    `code` is the gRPC status code (`code_name` its name, e.g. ``NOT_FOUND``), `reason` the ErrorInfo reason
+    (UPPER_SNAKE, e.g. ``MODEL_NOT_FOUND``; None when the status carried no ErrorInfo, e.g. the gateway was
+    unreachable), `metadata` the ErrorInfo metadata (``param``, ``code``, ``retry_after``...), `retry_after`
+    seconds to wait before retrying. ``str(e)`` is ``"NOT_FOUND MODEL_NOT_FOUND: <message>"``.
     """
 
     def __init__(
