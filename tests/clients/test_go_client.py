@@ -4,6 +4,10 @@ Starts `tests/fakes/openai_upstream.py` and the gateway (`responses-gateway serv
 master key `sk-gw`), waits for its gRPC health check, then runs `go test ./...` in clients/go with
 GATEWAY_ADDR / GATEWAY_KEY / GATEWAY_MODEL / GATEWAY_RATE_LIMITED_MODEL set (see clients/go/gateway/gateway_test.go).
 
+test_go_client_from_a_new_project uses the client as another project must while the module is unpublished
+(clients/go/README.md): fresh modules in a temp directory, one with a `replace` to clients/go, one in a go.work
+with it, each building a copy of clients/go/examples/newproject/main.go and running it against a gateway.
+
 Needs the Go toolchain (`go` on PATH, or $GO); without it the test fails rather than skips. The first run
 downloads the client's modules and compiles grpc-go (about a minute on a 2-core machine); the default Go
 module and build caches (GOMODCACHE / GOCACHE, override them through the environment) keep later runs fast.
@@ -102,3 +106,91 @@ def test_go_client(tmp_path: Path) -> None:
     # The live tests must have run, not skipped: GATEWAY_ADDR was set.
     assert "--- SKIP" not in result.stdout, f"some Go tests were skipped:\n{report}"
     assert "--- PASS: TestStream " in result.stdout, report
+
+
+# ------------------------------------------------------------------------------- from a brand-new project
+MODULE_PATH = "github.com/responses-gateway/responses-gateway/clients/go"
+EXAMPLE = GO_MODULE / "examples" / "newproject"
+MOCK_TEXT = "Hello from the new project test."
+
+
+def run_in(
+    go: str, cwd: Path, *args: str, env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run `go ARGS` in `cwd`; return the result and a printable transcript."""
+    result = subprocess.run(
+        [go, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=_GO_TEST_TIMEOUT
+    )
+    return (
+        result,
+        f"$ (cd {cwd} && go {' '.join(args)})  exit {result.returncode}\n{result.stdout}\n{result.stderr}",
+    )
+
+
+def new_project(go: str, root: Path, name: str, env: dict[str, str]) -> Path:
+    """A fresh module outside the repository holding a copy of examples/newproject/main.go."""
+    project = root / name
+    project.mkdir()
+    shutil.copy(EXAMPLE / "main.go", project / "main.go")
+    result, report = run_in(go, project, "mod", "init", f"example.com/{name}", env=env)
+    assert result.returncode == 0, report
+    return project
+
+
+def test_go_client_from_a_new_project(tmp_path: Path) -> None:
+    """The two ways clients/go/README.md gives to use the unpublished module, done as a user would."""
+    go = go_binary()
+    base = {k: v for k, v in os.environ.items() if k != "GOWORK"}
+    # The example as committed: its go.mod (replace => ../..) and go.sum are complete.
+    vet, report = run_in(go, EXAMPLE, "vet", ".", env={**base, "GOWORK": "off"})
+    assert vet.returncode == 0, f"examples/newproject does not build in place:\n{report}"
+
+    projects = tmp_path / "projects"  # outside the repository: nothing of it is found by walking up
+    projects.mkdir()
+    binaries: dict[str, Path] = {}
+
+    # 1. A replace directive to the checkout, then `go mod tidy` fills in the require and the sums.
+    env = {**base, "GOWORK": "off"}
+    project = new_project(go, projects, "withreplace", env)
+    for args in (
+        ("mod", "edit", f"-replace={MODULE_PATH}={GO_MODULE}"),
+        ("mod", "tidy"),
+        ("build", "-o", "app", "."),
+    ):
+        result, report = run_in(go, project, *args, env=env)
+        assert result.returncode == 0, report
+    go_mod = (project / "go.mod").read_text()
+    assert f"replace {MODULE_PATH} => {GO_MODULE}" in go_mod and f"\t{MODULE_PATH} v0.0.0-" in go_mod, go_mod
+    binaries["replace"] = project / "app"
+
+    # 2. A go.work listing the project and the checkout (no require needed; `go mod tidy` would fail).
+    project = new_project(go, projects, "withworkspace", base)
+    for args in (("work", "init", ".", str(GO_MODULE)), ("build", "-o", "app", ".")):
+        result, report = run_in(go, project, *args, env=base)
+        assert result.returncode == 0, report
+    binaries["workspace"] = project / "app"
+
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        "model_list:\n"
+        f"  - {{model_name: mock, litellm_params: {{model: openai/mock, mock_response: '{MOCK_TEXT}'}}}}\n"
+        f"general_settings: {{master_key: {MASTER_KEY}}}\n"
+        f"gateway_settings: {{store: {{path: '{tmp_path / 'db.sqlite'}'}}}}\n"
+    )
+    with run_gateway(config) as gateway:
+        env = {**base, "GATEWAY_ADDR": gateway.target, "GATEWAY_KEY": MASTER_KEY, "GATEWAY_MODEL": "mock"}
+        runs = {
+            how: subprocess.run([str(app)], env=env, capture_output=True, text=True, timeout=120)
+            for how, app in binaries.items()
+        }
+    for how, run in runs.items():
+        assert run.returncode == 0, f"{how}: exit {run.returncode}\n{run.stdout}\n{run.stderr}"
+        lines = run.stdout.splitlines()
+        assert len(lines) == 4, f"{how}:\n{run.stdout}"
+        created, streamed, final, error = lines
+        assert created.startswith("created: resp_") and created.endswith(
+            f" RESPONSE_STATUS_COMPLETED {MOCK_TEXT}"
+        ), run.stdout
+        assert streamed == f"streamed: {MOCK_TEXT}", run.stdout
+        assert final.startswith("final: resp_") and final.endswith(" RESPONSE_STATUS_COMPLETED"), run.stdout
+        assert error == "error: NotFound MODEL_NOT_FOUND model", run.stdout

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 import grpc
+from google.protobuf.descriptor import EnumDescriptor
 from google.protobuf.message import Message
 
-from responses_gateway.v1 import events_pb2, items_pb2, request_pb2, response_pb2
+from responses_gateway.v1 import annotations_pb2, events_pb2, items_pb2, request_pb2, response_pb2
 from responses_gateway.v1 import responses_service_pb2 as rs
 
 M = TypeVar("M", bound=Message)
@@ -111,3 +112,35 @@ def output_text(response: response_pb2.Response) -> str:
             continue
         texts.extend(p.output_text.text for p in content.parts.parts if p.WhichOneof("kind") == "output_text")
     return "".join(texts)
+
+
+def enum_json(enum: EnumDescriptor, number: int) -> str:
+    """An enum value as the REST API spells it (docs/contract.md): its `enum_json`, else its name without the
+    enum's prefix, lower-cased (``RESPONSE_STATUS_IN_PROGRESS`` -> ``in_progress``); "" for the unset value,
+    the number as text for a value this client does not know (a newer gateway)."""
+    value = enum.values_by_number.get(number)
+    if value is None:
+        return str(number)
+    if number == 0:
+        return ""
+    spelling: str = value.GetOptions().Extensions[annotations_pb2.enum_json]
+    if spelling:
+        return spelling
+    zero = enum.values_by_number.get(0)
+    prefix = zero.name.removesuffix("UNSPECIFIED") if zero is not None else ""
+    return value.name.removeprefix(prefix).lower()
+
+
+def status_name(value: Message | int) -> str:
+    """A status by name: ``"completed"``, ``"in_progress"``, ``"failed"``... (protobuf enums print as numbers).
+
+    `value` is a message with a `status` enum field (a Response, or an item such as a Message) or a
+    `ResponseStatus` value; the name is the REST API's spelling, as `openai` SDK users compare it.
+    """
+    if isinstance(value, Message):
+        field = value.DESCRIPTOR.fields_by_name.get("status")
+        if field is None or field.enum_type is None:
+            raise TypeError(f"{type(value).__name__} has no status enum field")
+        number: int = getattr(value, field.name)
+        return enum_json(cast(EnumDescriptor, field.enum_type), number)
+    return enum_json(response_pb2.ResponseStatus.DESCRIPTOR, int(value))

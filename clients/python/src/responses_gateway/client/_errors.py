@@ -11,20 +11,31 @@ from grpc_status import rpc_status
 
 ERROR_DOMAIN = "responses-gateway"
 
+# rpc_status and google.rpc.Status carry the code as a number; map it back to the enum so it prints by name.
+_CODES_BY_NUMBER: dict[int, grpc.StatusCode] = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def status_code(code: grpc.StatusCode | int) -> grpc.StatusCode:
+    """`code` as a `grpc.StatusCode` (a number, as in `google.rpc.Status.code`, is looked up; unknown: UNKNOWN)."""
+    if isinstance(code, grpc.StatusCode):
+        return code
+    return _CODES_BY_NUMBER.get(code, grpc.StatusCode.UNKNOWN)
+
 
 class GatewayError(Exception):
     """An RPC to the gateway failed.
 
-    `code` is the gRPC status code, `reason` the ErrorInfo reason (UPPER_SNAKE, e.g. ``MODEL_NOT_FOUND``;
-    None when the status carried no ErrorInfo, e.g. the gateway was unreachable), `metadata` the ErrorInfo
-    metadata (``param``, ``code``, ``retry_after``...), `retry_after` seconds to wait before retrying.
+    `code` is the gRPC status code (`code_name` its name, e.g. ``NOT_FOUND``), `reason` the ErrorInfo reason
+    (UPPER_SNAKE, e.g. ``MODEL_NOT_FOUND``; None when the status carried no ErrorInfo, e.g. the gateway was
+    unreachable), `metadata` the ErrorInfo metadata (``param``, ``code``, ``retry_after``...), `retry_after`
+    seconds to wait before retrying. ``str(e)`` is ``"NOT_FOUND MODEL_NOT_FOUND: <message>"``.
     """
 
     def __init__(
         self,
         message: str,
         *,
-        code: grpc.StatusCode = grpc.StatusCode.UNKNOWN,
+        code: grpc.StatusCode | int = grpc.StatusCode.UNKNOWN,
         reason: str | None = None,
         domain: str | None = None,
         metadata: dict[str, str] | None = None,
@@ -32,7 +43,7 @@ class GatewayError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.code = code
+        self.code = status_code(code)
         self.reason = reason
         self.domain = domain
         self.metadata: dict[str, str] = dict(metadata or {})
@@ -43,8 +54,16 @@ class GatewayError(Exception):
         """The request parameter at fault, when the gateway named one."""
         return self.metadata.get("param")
 
+    @property
+    def code_name(self) -> str:
+        """The gRPC status code's name, e.g. ``NOT_FOUND`` (``print(e.code)`` shows ``StatusCode.NOT_FOUND``)."""
+        return self.code.name
+
     def __str__(self) -> str:
-        label = self.reason or self.code.name
+        # "NOT_FOUND MODEL_NOT_FOUND: ..." like the Go client; the reason is not repeated when it is the code.
+        label = self.code.name
+        if self.reason and self.reason != label:
+            label = f"{label} {self.reason}"
         return f"{label}: {self.message}"
 
     def __repr__(self) -> str:
