@@ -36,6 +36,7 @@ class Reason(enum.Enum):
     UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     CANCELLED = "CANCELLED"
+    STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     INTERNAL = "INTERNAL"
 
 
@@ -87,6 +88,11 @@ ERROR_TABLE: dict[Reason, ErrorMapping] = {
     Reason.UPSTREAM_TIMEOUT: ErrorMapping(grpc.StatusCode.UNAVAILABLE, 504, "server_error", "timeout"),
     Reason.DEADLINE_EXCEEDED: ErrorMapping(grpc.StatusCode.DEADLINE_EXCEEDED, 504, "server_error", "timeout"),
     Reason.CANCELLED: ErrorMapping(grpc.StatusCode.CANCELLED, 499, "invalid_request_error", "cancelled"),
+    # The response store cannot be read or written (disk full, I/O error, corrupted file): the gateway
+    # is not usable for calls that need it until the store recovers, like an unavailable upstream.
+    Reason.STORE_UNAVAILABLE: ErrorMapping(
+        grpc.StatusCode.UNAVAILABLE, 503, "server_error", "store_unavailable"
+    ),
     Reason.INTERNAL: ErrorMapping(grpc.StatusCode.INTERNAL, 500, "server_error", "server_error"),
 }
 
