@@ -133,6 +133,8 @@ class SqliteStore:
         if self._path != ":memory:":
             try:
                 Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            except FileExistsError as e:  # a file where a directory should be
+                raise StoreUnavailable("its directory is not a directory") from e
             except OSError as e:
                 raise StoreUnavailable(f"cannot create its directory ({e.strerror or e})") from e
 
