@@ -111,6 +111,7 @@ class Gateway:
         except RuntimeError as e:  # taken between the check and now
             raise StartupError(f"cannot listen on {address} for gRPC: {e}") from None
         self.grpc_health = GrpcHealth(servicer, self.health)
+        await self.grpc_health.sync()  # the stock servicer starts out saying SERVING for ""
         await self.grpc.start()
         # Bound here rather than by uvicorn, which logs the error and calls sys.exit.
         sock = _bind(host, self.listen.http_port, "REST")

@@ -235,3 +235,24 @@ def test_file_corrupted_under_a_running_gateway(upstream, tmp_path):
             assert_unhealthy(http, channel, MALFORMED)
     finally:
         gw.close()
+
+
+def test_health_does_not_flap_while_store_operations_keep_failing():
+    """The rule the probe follows (health.py): back to SERVING only after a probe that passed with no
+    store failure since the previous probe."""
+    from responses_gateway.health import Health
+    from responses_gateway.store.base import StoreUnavailable
+
+    health = Health()
+    changes: list[str | None] = []
+    health.watch(lambda: changes.append(health.reason))
+    health.set_serving(True)
+    full = StoreUnavailable("database or disk is full")
+    health.store_failed(full)
+    health.store_probe_passed()  # a request failed since the last probe: still down
+    health.store_failed(full)
+    health.store_probe_passed()
+    assert health.reason == FULL
+    health.store_probe_passed()  # a whole interval without failures
+    assert health.reason is None
+    assert changes == [None, FULL, None]
