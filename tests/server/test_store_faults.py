@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -202,27 +202,45 @@ def test_watch_sees_not_serving_then_serving(gw, http, channel):
         watch.cancel()
 
 
-def corrupt(path: Path) -> None:
-    """Overwrite every page but the first (the header and schema) with bytes no b-tree page has."""
-    size = path.stat().st_size
-    with path.open("r+b") as f:
-        f.seek(4096)
-        f.write(b"\xff" * (size - 4096))
+def corrupt(path: Path) -> Callable[[sqlite3.Connection], None]:
+    """Damage the file under the live connection: everything into the main file, every page but the
+    first (header and schema) overwritten with bytes no b-tree page starts with, then SQLite's page
+    cache dropped, so the next statement reads the damage (as it would after a restart). One function
+    on the store's thread, so no write of the gateway's slips in between."""
+
+    def damage(db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        size = path.stat().st_size
+        with path.open("r+b") as f:
+            f.seek(4096)
+            f.write(b"\xff" * (size - 4096))
+        db.execute("PRAGMA shrink_memory").fetchall()
+
+    return damage
 
 
-def test_file_corrupted_under_a_running_gateway(upstream, tmp_path):
+def test_file_corrupted_under_a_running_gateway(upstream, fake, tmp_path):
     gw = start_gateway(tmp_path, upstream[0].api_base)
+    fake.event_delay = 0.2  # the background run below is still going when the file breaks
     try:
         with (
             httpx.Client(base_url=gw.http_base, timeout=30) as http,
             grpc.insecure_channel(gw.grpc_target) as channel,
         ):
-            rid = http.post("/v1/responses", json={"model": "mock", "input": "x" * 20000}).json()["id"]
-            # Everything into the main file, then the damage, then SQLite's page cache dropped, so the
-            # next read comes from the damaged file (as it would after a restart).
-            gw.run(gw.gw.store.run_raw(lambda db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()))
-            corrupt(tmp_path / "responses.db")
-            gw.run(gw.gw.store.run_raw(lambda db: db.execute("PRAGMA shrink_memory").fetchall()))
+            rid = http.post("/v1/responses", json={"model": "mock", "input": BIG}).json()["id"]
+            body_ = {"model": MODEL, "input": "hi", "stream": True, "background": True}
+            with http.stream("POST", "/v1/responses", json=body_) as r:
+                frames = iter_frames(r)
+                first = [next(frames), next(frames)]
+                assert [f.event for f in first] == ["response.created", "response.in_progress"]
+                gw.run(gw.gw.store.run_raw(corrupt(tmp_path / "responses.db")))
+                rest = list(frames)
+            # The run could not be recorded any more: it ends failed, not completed.
+            assert rest[-1].data == "[DONE]" and all(f.event != "error" for f in rest)
+            events = [f.json() for f in [*first, *rest[:-1]]]
+            assert [e["sequence_number"] for e in events] == list(range(len(events)))
+            assert events[-1]["type"] == "response.failed"
+            assert events[-1]["response"]["error"] == {"code": "store_unavailable", "message": MALFORMED}
 
             assert_store_unavailable(http.get(f"/v1/responses/{rid}"), MALFORMED)
             stub = responses_service_pb2_grpc.ResponsesServiceStub(channel)
