@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from responses_gateway.app import Gateway, Listen
+from responses_gateway.app import Gateway, Listen, StartupError
 from responses_gateway.config import ConfigError, load_config
 
 
@@ -42,7 +42,11 @@ async def _serve(args: argparse.Namespace) -> int:
         http_port=args.http_port if args.http_port is not None else settings.http_port,
         grace_seconds=args.grace,
     )
-    await Gateway(loaded, listen).serve_until_signalled()
+    try:
+        await Gateway(loaded, listen).serve_until_signalled()
+    except StartupError as e:
+        print(f"responses-gateway: {e}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

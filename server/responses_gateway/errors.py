@@ -37,6 +37,7 @@ class Reason(enum.Enum):
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     CANCELLED = "CANCELLED"
     SHUTTING_DOWN = "SHUTTING_DOWN"
+    STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     INTERNAL = "INTERNAL"
 
 
@@ -91,6 +92,11 @@ ERROR_TABLE: dict[Reason, ErrorMapping] = {
     # Not retried: the process is going away. Clients retry against another replica.
     Reason.SHUTTING_DOWN: ErrorMapping(
         grpc.StatusCode.UNAVAILABLE, 503, "server_error", "server_shutting_down"
+    ),
+    # The response store cannot be read or written (disk full, I/O error, corrupted file): the gateway
+    # is not usable for calls that need it until the store recovers, like an unavailable upstream.
+    Reason.STORE_UNAVAILABLE: ErrorMapping(
+        grpc.StatusCode.UNAVAILABLE, 503, "server_error", "store_unavailable"
     ),
     Reason.INTERNAL: ErrorMapping(grpc.StatusCode.INTERNAL, 500, "server_error", "server_error"),
 }

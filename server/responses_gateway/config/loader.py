@@ -153,6 +153,9 @@ def load_config(
         raise ConfigError([f"{label}: {_describe(err)}" for err in exc.errors()]) from None
 
     _check_ids(cfg, label)
+    if not cfg.model_list:
+        # Valid (health and GET work), but almost surely not what was meant.
+        warnings.append(f"{label}: model_list is empty: every request that names a model will fail")
     warnings.extend(_ignored_keys(cfg))
     routing = _routing(cfg, warnings)
     defaults = _defaults(cfg)

@@ -139,6 +139,8 @@ class StoreSettings(_Strict):
     path: str = DEFAULT_SQLITE_PATH
     # postgres / redis only, e.g. ``postgresql://user:pw@host/db``; may be ``os.environ/DATABASE_URL``.
     url: str | None = Field(default=None, repr=False)
+    # Seconds between the health checks' probes of the store (a small read and write; see health.py).
+    probe_seconds: PositiveFloat = 5.0
 
     @model_validator(mode="after")
     def _url_for_servers(self) -> StoreSettings:

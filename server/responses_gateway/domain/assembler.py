@@ -171,6 +171,13 @@ class Assembler:
         """A well-formed `response.failed` for a stream that broke; numbered by `accept`, like the rest."""
         failed = self.broken_off(response_pb2.RESPONSE_STATUS_FAILED)
         failed.error.message = message
+        failed.ClearField("completed_at")  # for completed responses only
         codes = response_pb2.ResponseErrorCode
-        failed.error.code = codes.Value(f"RESPONSE_ERROR_CODE_{code.upper()}")
+        name = f"RESPONSE_ERROR_CODE_{code.upper()}"
+        if name in codes.DESCRIPTOR.values_by_name:
+            failed.error.code = codes.Value(name)
+        else:
+            # A gateway code OpenAI's enum lacks (store_unavailable): kept where the codec keeps an
+            # unknown code, so REST still says `"code": "<code>"`.
+            failed.error.extra_fields["code"].string_value = code
         return ev.lifecycle_event(ev.FAILED, failed)

@@ -253,9 +253,15 @@ async def run_stream(plan: Plan, store: ResponseStore, opened: Opened) -> AsyncI
                 asm.response.background = True
             if recorder is not None and not deferred and not recorder.started and asm.response.id:
                 recorder.start(asm.response)
+                if plan.request.background:
+                    await recorder.check()  # refused, not acknowledged and lost, if the store fails
             if asm.terminal_type is not None:
                 if recorder is not None and not (deferred and opened.error is not None):
                     await recorder.finish(asm.response, event)
+                    if recorder.failure is not None:
+                        # Not stored: the client must not be told it was (a unary call gets the 503).
+                        opened.error = recorder.failure
+                        event = await recorder.failed_terminal(asm, event)
                 finished = True
                 metrics.observe_response(
                     plan.request.model, plan.mode, asm.response, time.monotonic() - plan.started

@@ -2,6 +2,11 @@
 
 Writes run in order on a chain of tasks; event-log rows are batched. `finish` awaits everything before
 the terminal event is sent, so a follow-up request (GET, previous_response_id) reads what the client saw.
+
+When the store fails (`StoreUnavailable`), the recorder keeps the first failure in `failure` and skips
+the writes after it (a record with holes would be worse than a stale one); the pipeline then sends
+`failed_terminal(...)` instead of the terminal event it has, so no client is told of a response the
+store does not hold.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from responses_gateway.store.base import ResponseStore, StoredResponse
+from responses_gateway.domain.assembler import Assembler
+from responses_gateway.store.base import ResponseStore, StoredResponse, StoreUnavailable
 from responses_gateway.v1 import events_pb2, items_pb2, response_pb2
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,8 @@ class Recorder:
         self._buffer: list[events_pb2.ResponseStreamEvent] = []
         self._task: asyncio.Task[None] | None = None
         self.started = False
+        self.stored = False  # the first write (the response and its input items) went in
+        self.failure: StoreUnavailable | None = None
 
     def _then(self, write: Callable[[], Awaitable[None]]) -> None:
         previous = self._task
@@ -47,7 +55,12 @@ class Recorder:
         async def run() -> None:
             if previous is not None:
                 await previous
-            await write()
+            if self.failure is not None:
+                return
+            try:
+                await write()
+            except StoreUnavailable as e:
+                self.failure = e
 
         self._task = asyncio.ensure_future(run())
 
@@ -59,7 +72,20 @@ class Recorder:
         record = StoredResponse(
             snapshot, self._input, deployment=self._deployment, upstream_id=self._upstream_id
         )
-        self._then(lambda: self._store.put(record))
+
+        async def put() -> None:
+            await self._store.put(record)
+            self.stored = True
+
+        self._then(put)
+
+    async def check(self) -> None:
+        """Wait for the writes so far; raise the store's failure if there was one (a background
+        response is acknowledged only once the store has it)."""
+        if self._task is not None:
+            await self._task
+        if self.failure is not None:
+            raise self.failure
 
     def event(self, event: events_pb2.ResponseStreamEvent) -> None:
         if not self._log_events:
@@ -83,7 +109,8 @@ class Recorder:
     async def finish(
         self, response: response_pb2.Response, last: events_pb2.ResponseStreamEvent | None
     ) -> None:
-        """Store the final response (and the rest of the event log) and wait until it is written."""
+        """Store the final response (and the rest of the event log) and wait until it is written; a
+        failure of the store is left in `failure`, not raised."""
         if not self.started:
             self.start(response)
         if last is not None:
@@ -94,3 +121,22 @@ class Recorder:
         self._then(lambda: self._store.update_response(final))
         if self._task is not None:
             await self._task
+
+    async def failed_terminal(
+        self, asm: Assembler, terminal: events_pb2.ResponseStreamEvent
+    ) -> events_pb2.ResponseStreamEvent:
+        """What to send instead of `terminal` after the store failed: `response.failed` (code
+        `store_unavailable`) in its place, with its sequence number. Written where it still can be, so
+        a record that did go in says failed rather than in progress."""
+        assert self.failure is not None
+        failed = asm.failure("store_unavailable", self.failure.message)
+        asm.accept(failed)
+        failed.sequence_number = terminal.sequence_number
+        if self.stored:
+            try:
+                if self._log_events:
+                    await self._store.append_events(self._response_id, [failed])
+                await self._store.update_response(asm.response)
+            except StoreUnavailable:
+                pass  # the store is failing: the client has the truth, the record stays stale
+        return failed

@@ -181,6 +181,10 @@ class ResponsesService:
                     await run.publish(event)
                     if not ready.done():
                         ready.set_result(None)
+            except GatewayError as e:
+                if ready.done():
+                    raise
+                ready.set_exception(e)  # e.g. the store refused it: the create call gets this error
             finally:
                 await run.close()
                 if not ready.done():

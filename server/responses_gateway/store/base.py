@@ -1,7 +1,8 @@
 """The response store's interface: responses, their input items and their event logs.
 
 Backends (SQLite embedded by default; shared backends for several replicas) implement this small
-protocol; the domain layer never sees SQL. Writes a follow-up request depends on are awaited before
+protocol; the domain layer never sees SQL, and a backend's own failures reach it only as
+`StoreUnavailable`. Writes a follow-up request depends on are awaited before
 the terminal event is sent (read-your-writes).
 """
 
@@ -10,9 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.v1 import events_pb2, items_pb2, response_pb2
 
 Order = Literal["asc", "desc"]
+
+
+class StoreUnavailable(GatewayError):
+    """The store could not do an operation for a reason of its own (disk full, I/O error, a corrupted
+    or locked file), not because of the request: 503 `store_unavailable` to the caller, and the health
+    checks say so. `why` is the backend's short reason, with no paths or SQL (it reaches clients)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(Reason.STORE_UNAVAILABLE, f"The response store is unavailable: {why}.")
+        self.why = why
 
 
 @dataclass
@@ -56,3 +68,6 @@ class ResponseStore(Protocol):
 
     async def read_events(self, response_id: str, after: int) -> list[events_pb2.ResponseStreamEvent]:
         """Events with sequence_number > after, in order."""
+
+    async def probe(self) -> None:
+        """A cheap read and a small write, for the health checks; raises StoreUnavailable if either fails."""

@@ -4,18 +4,24 @@ Blobs are the contract's own binary encoding, so a stored response keeps everyth
 with, unknown fields included, and reading it back costs one parse. Every operation is one plain
 function run on the store's own thread, all of its statements in one transaction: one thread hop per
 operation rather than one per statement, since the hop is what costs on the request path.
+
+SQLite's own failures (disk full, I/O errors, a locked, read-only or corrupted file) leave here as
+`StoreUnavailable` with SQLite's short reason, and are passed to `on_unavailable` (the health checks);
+errors that mean a bug in this module (constraint violations, misuse) stay what they are.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from responses_gateway.store.base import ItemPage, Order, StoredResponse
+from responses_gateway.store.base import ItemPage, Order, StoredResponse, StoreUnavailable
 from responses_gateway.v1 import events_pb2, items_pb2, response_pb2
 
 T = TypeVar("T")
@@ -42,7 +48,36 @@ CREATE TABLE IF NOT EXISTS events (
     event BLOB NOT NULL,
     PRIMARY KEY (response_id, seq)
 );
+CREATE TABLE IF NOT EXISTS store_probe (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    pad BLOB NOT NULL
+);
 """
+
+# The health probe's write: a few pages, so a store with no room left fails it (SQLite reuses the
+# pages the previous probe freed, so it does not grow the file).
+_PROBE_BYTES = 16 * 1024
+
+
+def _is_store_fault(e: sqlite3.Error) -> bool:
+    """Failures of the store itself: OperationalError (full, I/O, locked, read-only, cannot open) and
+    plain DatabaseError (SQLITE_CORRUPT, SQLITE_NOTADB). IntegrityError and the like are our bugs."""
+    return isinstance(e, sqlite3.OperationalError) or type(e) is sqlite3.DatabaseError
+
+
+def _guarded(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+    """Run `fn` on the store's thread; on a failure leave the connection out of any transaction, so the
+    next operation starts clean, and report it as StoreUnavailable."""
+    try:
+        return fn(db)
+    except sqlite3.Error as e:
+        if not _is_store_fault(e):
+            raise
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the original failure is the one to report
+                db.rollback()
+        raise StoreUnavailable(str(e) or type(e).__name__) from e
 
 
 def item_id(item: items_pb2.Item) -> str:
@@ -59,37 +94,96 @@ def item_id(item: items_pb2.Item) -> str:
 
 
 class SqliteStore:
-    def __init__(self, path: str) -> None:
+    def __init__(
+        self, path: str, *, on_unavailable: Callable[[StoreUnavailable], None] | None = None
+    ) -> None:
         self._path = path
         self._db: sqlite3.Connection | None = None
+        self.on_unavailable = on_unavailable
         # One thread owns the connection; operations queue on it in order.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
 
+    @property
+    def path(self) -> str:
+        return self._path
+
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db = self._db
+        if db is None:
+            raise RuntimeError("store is not open")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, _guarded, fn, db)
+        except StoreUnavailable as e:
+            if self.on_unavailable is not None:
+                self.on_unavailable(e)
+            raise
+
+    async def run_raw(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` on the store's connection and thread, errors untranslated and unreported (for
+        maintenance and tests, e.g. `PRAGMA max_page_count`)."""
         db = self._db
         if db is None:
             raise RuntimeError("store is not open")
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, db)
 
     async def open(self) -> None:
+        """Open (or create) the file and check it: StoreUnavailable if it cannot be created, is not a
+        database or fails SQLite's quick_check (O(size) once at start, so corruption stops start-up
+        rather than turning into errors on some requests later)."""
         if self._path != ":memory:":
-            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            except FileExistsError as e:  # a file where a directory should be
+                raise StoreUnavailable("its directory is not a directory") from e
+            except OSError as e:
+                raise StoreUnavailable(f"cannot create its directory ({e.strerror or e})") from e
 
         def connect() -> sqlite3.Connection:
             db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.executescript(_SCHEMA)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA foreign_keys=ON")
+                problems = [row[0] for row in db.execute("PRAGMA quick_check(1)")]
+                if problems != ["ok"]:
+                    raise sqlite3.DatabaseError(f"database disk image is malformed ({problems[0]})")
+                db.executescript(_SCHEMA)
+            except BaseException:
+                db.close()
+                raise
             return db
 
-        self._db = await asyncio.get_running_loop().run_in_executor(self._thread, connect)
+        def guarded_connect() -> sqlite3.Connection:
+            try:
+                return connect()
+            except sqlite3.Error as e:
+                if not _is_store_fault(e):
+                    raise
+                raise StoreUnavailable(str(e) or type(e).__name__) from e
+
+        self._db = await asyncio.get_running_loop().run_in_executor(self._thread, guarded_connect)
 
     async def close(self) -> None:
         db, self._db = self._db, None
         if db is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
         self._thread.shutdown(wait=True)
+
+    async def probe(self) -> None:
+        def probe(db: sqlite3.Connection) -> None:
+            # Page 1 and the schema: a file that stopped being a database fails here.
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(
+                    "INSERT OR REPLACE INTO store_probe (id, at, pad) VALUES (1, ?, zeroblob(?))",
+                    (time.time(), _PROBE_BYTES),
+                )
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("DELETE FROM store_probe")
+
+        await self._run(probe)
 
     async def put(self, record: StoredResponse) -> None:
         r = record.response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -10,6 +11,7 @@ from grpc_reflection.v1alpha import reflection
 
 from responses_gateway.auth import Authenticator
 from responses_gateway.domain.service import ResponsesService
+from responses_gateway.health import Health
 from responses_gateway.transport.grpc.auth import AuthInterceptor
 from responses_gateway.transport.grpc.servicer import ModelsServicer, ResponsesServicer
 from responses_gateway.v1 import (
@@ -28,10 +30,29 @@ SERVICE_NAMES = (
 )
 
 _MAX_MESSAGE = 64 * 1024 * 1024
+# Trailer of a health Check answered NOT_SERVING: why (the health protocol has no field for it).
+REASON_TRAILER = "health-reason"
+
+
+class _HealthServicer(AsyncHealthServicer):  # type: ignore[misc]
+    """The stock servicer (statuses set by `GrpcHealth`), plus the reason in a trailer of Check."""
+
+    def __init__(self, health: Health | None) -> None:
+        super().__init__()
+        self._health = health
+
+    async def Check(self, request: health_pb2.HealthCheckRequest, context: Any) -> Any:
+        reply = await super().Check(request, context)
+        reason = self._health.reason if self._health is not None else None
+        if reason is not None and reply.status != health_pb2.HealthCheckResponse.SERVING:
+            # Metadata values must be printable ASCII.
+            text = "".join(c if " " <= c <= "~" else "?" for c in reason)
+            context.set_trailing_metadata(((REASON_TRAILER, text),))
+        return reply
 
 
 def build_grpc_server(
-    service: ResponsesService, authenticator: Authenticator, address: str
+    service: ResponsesService, authenticator: Authenticator, address: str, health: Health | None = None
 ) -> tuple[grpc.aio.Server, Any, int]:
     server = grpc.aio.server(
         interceptors=[AuthInterceptor(authenticator)],
@@ -43,7 +64,7 @@ def build_grpc_server(
     )
     responses_service_pb2_grpc.add_ResponsesServiceServicer_to_server(ResponsesServicer(service), server)
     models_pb2_grpc.add_ModelsServiceServicer_to_server(ModelsServicer(service), server)
-    health_servicer = AsyncHealthServicer()
+    health_servicer = _HealthServicer(health)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
@@ -57,3 +78,26 @@ async def set_serving(health_servicer: Any, serving: bool) -> None:
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, status)
+
+
+class GrpcHealth:
+    """Keeps the standard health service in step with `health`: SERVING for "" and every service
+    while `health.reason` is None, NOT_SERVING otherwise (the reason is in the gateway's log and in
+    REST `/healthz`; the health protocol has no field for it)."""
+
+    def __init__(self, servicer: Any, health: Health) -> None:
+        self.servicer = servicer
+        self.health = health
+        self._lock = asyncio.Lock()
+        self._pending: set[asyncio.Task[None]] = set()
+        health.watch(self._changed)
+
+    def _changed(self) -> None:
+        task = asyncio.ensure_future(self.sync())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def sync(self) -> None:
+        # Each sync applies the state as it is when it runs, so the last one leaves the latest.
+        async with self._lock:
+            await set_serving(self.servicer, self.health.reason is None)

@@ -26,6 +26,7 @@ from responses_gateway.domain.ids import new_id
 from responses_gateway.domain.pipeline import CallContext
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason, as_gateway_error
+from responses_gateway.health import Health
 from responses_gateway.providers.features import DROPPED_HEADER
 from responses_gateway.telemetry import metrics
 from responses_gateway.transport.rest.errors import error_response, internal_error_response
@@ -78,10 +79,17 @@ async def sse_response(
 
 
 class RestShim:
-    def __init__(self, service: ResponsesService, authenticator: Authenticator, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        service: ResponsesService,
+        authenticator: Authenticator,
+        max_body_bytes: int,
+        health: Health | None = None,
+    ) -> None:
         self.service = service
         self.auth = authenticator
         self.max_body = max_body_bytes
+        self.health = health
 
     def _guard(self, handler: Handler) -> Handler:
         """Authenticate, then map every error onto OpenAI's error JSON (the one place that does)."""
@@ -179,13 +187,18 @@ class RestShim:
             for prefix in ("/v1", "")
             for path, handler, methods in table
         ]
-        routes.append(Route("/healthz", _healthz, methods=["GET"]))
+        routes.append(Route("/healthz", self.healthz, methods=["GET"]))
         routes.append(Route("/metrics", _metrics, methods=["GET"]))
         return routes
 
-
-async def _healthz(request: Request) -> Response:
-    return Response(b'{"status":"ok"}', media_type="application/json")
+    async def healthz(self, request: Request) -> Response:
+        """200 `{"status":"ok"}`, or 503 `{"status":"unavailable","reason":...}` while the store fails
+        or the gateway is not serving (the same state the gRPC health service reports; health.py)."""
+        reason = self.health.reason if self.health is not None else None
+        if reason is None:
+            return Response(b'{"status":"ok"}', media_type="application/json")
+        body = orjson.dumps({"status": "unavailable", "reason": reason})
+        return Response(body, status_code=503, media_type="application/json")
 
 
 async def _metrics(request: Request) -> Response:
@@ -211,8 +224,10 @@ def build_rest_app(
     authenticator: Authenticator,
     max_body_bytes: int,
     extra_routes: list[Any] | None = None,
+    health: Health | None = None,
 ) -> Starlette:
-    shim = RestShim(service, authenticator, max_body_bytes)
+    """`health` None: `/healthz` always says ok."""
+    shim = RestShim(service, authenticator, max_body_bytes, health)
     return Starlette(
         routes=[*shim.routes(), *(extra_routes or [])],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
