@@ -390,7 +390,7 @@ def assemble(
     """Run adapter events through the domain's assembler (as the gateway does); with `spec`, check the
     numbered stream with `check_stream`. Returns {"types": [...], "response": final Response JSON}."""
     from responses_gateway import codec
-    from responses_gateway.domain import events as ev
+    from responses_gateway.contract import events as ev
     from responses_gateway.domain.assembler import Assembler
     from responses_gateway.domain.shell import response_shell
     from responses_gateway.v1 import request_pb2

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from responses_gateway.domain.events import event_type
+from responses_gateway.contract.events import event_type
 from responses_gateway.v1 import response_pb2, responses_service_pb2_grpc
 from responses_gateway.v1 import responses_service_pb2 as rs
 from tests.server.conftest import MODEL, GatewayProcess, iter_frames

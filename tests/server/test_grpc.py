@@ -9,7 +9,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from responses_gateway.domain.events import event_type
+from responses_gateway.contract.events import event_type
 from responses_gateway.v1 import (
     items_pb2,
     models_pb2,

@@ -13,7 +13,7 @@ import openai
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from responses_gateway.domain.events import event_type
+from responses_gateway.contract.events import event_type
 from responses_gateway.v1 import models_pb2, models_pb2_grpc, responses_service_pb2_grpc
 from tests.server.conftest import MODEL, REPO, GatewayProcess, clean_env, iter_frames, sdk
 from tests.server.test_grpc import create_request, output_text

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from responses_gateway.domain.events import event_type
+from responses_gateway.contract.events import event_type
 from responses_gateway.transport.grpc.server import REASON_TRAILER, SERVICE_NAMES
 from responses_gateway.v1 import response_pb2, responses_service_pb2, responses_service_pb2_grpc
 from tests.server.conftest import MODEL, iter_frames, write_config

@@ -13,7 +13,7 @@ import grpc
 import httpx
 import pytest
 
-from responses_gateway.domain.events import event_type
+from responses_gateway.contract.events import event_type
 from responses_gateway.v1 import responses_service_pb2_grpc
 from tests.fakes.chat_upstream import FakeChat
 from tests.server.conftest import GatewayProcess, iter_frames

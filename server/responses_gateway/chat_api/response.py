@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from responses_gateway import codec
-from responses_gateway.domain import events as ev
+from responses_gateway.contract import events as ev
 from responses_gateway.v1 import events_pb2, response_pb2
 
 _STATUS = response_pb2

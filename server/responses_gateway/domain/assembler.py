@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 
-from responses_gateway.domain import events as ev
-from responses_gateway.store.sqlite import item_id
+from responses_gateway.contract import events as ev
+from responses_gateway.contract.items import item_id
 from responses_gateway.v1 import items_pb2, response_pb2
 
 _ADDED = ev.ARM_OF_TAG[ev.ITEM_ADDED]

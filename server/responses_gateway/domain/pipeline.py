@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from responses_gateway.config.resolve import ResolvedDeployment
-from responses_gateway.domain import events as ev
+from responses_gateway.contract import events as ev
+from responses_gateway.contract.ids import check_response_id
+from responses_gateway.contract.items import input_items, with_ids
 from responses_gateway.domain.assembler import Assembler
-from responses_gateway.domain.ids import check_response_id
-from responses_gateway.domain.inputs import history, input_items, with_ids
+from responses_gateway.domain.history import history
 from responses_gateway.domain.interrupts import Interrupts, RunHandle
 from responses_gateway.domain.recorder import Recorder
 from responses_gateway.domain.shell import response_shell

@@ -14,8 +14,9 @@ from typing import TypeVar
 
 from responses_gateway.config.providers import AdapterKind
 from responses_gateway.config.resolve import ResolvedDeployment
-from responses_gateway.domain import events as ev
-from responses_gateway.domain.ids import check_item_id, check_response_id
+from responses_gateway.contract import events as ev
+from responses_gateway.contract.ids import check_item_id, check_response_id
+from responses_gateway.contract.items import item_id
 from responses_gateway.domain.interrupts import Interrupts
 from responses_gateway.domain.live import LiveRun, LiveRuns
 from responses_gateway.domain.pipeline import (
@@ -281,8 +282,6 @@ class ResponsesService:
         out = rs.ListInputItemsResponse(object="list", has_more=page.has_more)
         out.data.extend(page.items)
         if page.items:
-            from responses_gateway.store.sqlite import item_id
-
             out.first_id, out.last_id = item_id(page.items[0]), item_id(page.items[-1])
         return out
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from responses_gateway.domain.ids import new_id
+from responses_gateway.contract.ids import new_id
 from responses_gateway.v1 import request_pb2, response_pb2, tools_pb2
 
 # Not `conversation`: only native upstreams have conversations (others refuse or drop it), and the

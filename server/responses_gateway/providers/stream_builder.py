@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from responses_gateway.domain import events as ev
-from responses_gateway.domain.ids import new_id
+from responses_gateway.contract import events as ev
+from responses_gateway.contract.ids import new_id
 from responses_gateway.v1 import content_pb2, events_pb2, items_pb2, response_pb2
 
 Event = events_pb2.ResponseStreamEvent

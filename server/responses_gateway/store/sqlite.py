@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from responses_gateway.contract.items import item_id
 from responses_gateway.store.base import ItemPage, Order, StoredResponse, StoreUnavailable
 from responses_gateway.v1 import events_pb2, items_pb2, response_pb2
 
@@ -78,19 +79,6 @@ def _guarded(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T
             with contextlib.suppress(sqlite3.Error):  # the original failure is the one to report
                 db.rollback()
         raise StoreUnavailable(str(e) or type(e).__name__) from e
-
-
-def item_id(item: items_pb2.Item) -> str:
-    """The `id` of whichever item the union holds ("" when it has none)."""
-    kind = item.WhichOneof("kind")
-    if kind is None:
-        return ""
-    if kind == "unknown":
-        if item.unknown.HasField("struct_value"):
-            v = item.unknown.struct_value.fields.get("id")
-            return v.string_value if v is not None else ""
-        return ""
-    return str(getattr(getattr(item, kind), "id", "") or "")
 
 
 class SqliteStore:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from responses_gateway import codec
-from responses_gateway.domain.inputs import input_items
+from responses_gateway.contract.items import input_items
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, tools_pb2
 

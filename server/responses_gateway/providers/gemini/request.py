@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from responses_gateway import codec
-from responses_gateway.domain.inputs import input_items
+from responses_gateway.contract.items import input_items
 from responses_gateway.providers.chat.request import parts_text
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, tools_pb2

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from responses_gateway.domain.ids import new_id
+from responses_gateway.contract.ids import new_id
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.stream_builder import StreamBuilder
 from responses_gateway.v1 import events_pb2, response_pb2

@@ -22,7 +22,7 @@ from responses_gateway import codec
 from responses_gateway.auth import Authenticator
 from responses_gateway.chat_api import request as chat_request
 from responses_gateway.chat_api.response import ChunkWriter, chat_completion
-from responses_gateway.domain.ids import new_id
+from responses_gateway.contract.ids import new_id
 from responses_gateway.domain.pipeline import CallContext
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason, as_gateway_error

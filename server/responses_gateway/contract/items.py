@@ -1,14 +1,23 @@
-"""A request's input as a list of items, with ids, and the history behind `previous_response_id`."""
+"""Input items as the contract holds them: a request's `input` as a list of items, their ids."""
 
 from __future__ import annotations
 
-from responses_gateway.domain.ids import new_id
+from responses_gateway.contract.ids import new_id
 from responses_gateway.errors import GatewayError, Reason
-from responses_gateway.store.base import ResponseStore, StoredResponse
 from responses_gateway.v1 import items_pb2, request_pb2
 
-# Guards against a cycle or an absurd chain in a corrupted store.
-_MAX_CHAIN = 10_000
+
+def item_id(item: items_pb2.Item) -> str:
+    """The `id` of whichever item the union holds ("" when it has none)."""
+    kind = item.WhichOneof("kind")
+    if kind is None:
+        return ""
+    if kind == "unknown":
+        if item.unknown.HasField("struct_value"):
+            v = item.unknown.struct_value.fields.get("id")
+            return v.string_value if v is not None else ""
+        return ""
+    return str(getattr(getattr(item, kind), "id", "") or "")
 
 
 def input_items(request: request_pb2.CreateResponseRequest) -> list[items_pb2.Item]:
@@ -53,18 +62,3 @@ def with_ids(items: list[items_pb2.Item]) -> list[items_pb2.Item]:
                     part.input_text.text = text
         out.append(copy)
     return out
-
-
-async def history(store: ResponseStore, previous: StoredResponse) -> list[items_pb2.Item]:
-    """Every item of the conversation up to and including `previous`: each turn's input then output."""
-    chain = [previous]
-    while chain[-1].response.HasField("previous_response_id") and len(chain) < _MAX_CHAIN:
-        earlier = await store.get(chain[-1].response.previous_response_id)
-        if earlier is None:
-            break
-        chain.append(earlier)
-    items: list[items_pb2.Item] = []
-    for record in reversed(chain):
-        items.extend(record.input_items)
-        items.extend(record.response.output)
-    return items
