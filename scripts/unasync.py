@@ -96,7 +96,7 @@ def unasync(source: str, source_name: str = "_async.py", used: set[int] | None =
                     raise UnasyncError(f"{where}: `# unasync: end` outside a block")
                 block = None
             elif block == what:
-                raise UnasyncError(f"{where}: `# unasync: {what}` inside an {what} block")
+                raise UnasyncError(f"{where}: `# unasync: {what}` repeated inside its own block")
             else:
                 block, block_indent = what, marker["indent"]
             continue
