@@ -56,7 +56,7 @@ $(BUF): tools/package.json tools/package-lock.json
 	@[[ "$$($(BUF) --version)" == "$(BUF_VERSION)" ]] || { echo "buf is not $(BUF_VERSION): fix tools/package.json" >&2; exit 1; }
 	@touch $@
 
-generate: setup ## regenerate clients/python/src/responses_gateway/<version>/ from proto/
+generate: setup ## regenerate the client code from proto/, and the Python _sync.py from _async.py
 	scripts/generate.sh
 
 check-generate: setup ## fail if the committed generated code is stale

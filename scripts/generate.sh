@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerate client code from proto/ with buf (see buf.gen.yaml).
+# Regenerate client code from proto/ with buf (see buf.gen.yaml), and the blocking Python client
+# (_sync.py) from the asyncio one (_async.py) with scripts/unasync.py.
 #   scripts/generate.sh          write into the work tree
 #   scripts/generate.sh --check  generate into a temp dir and fail if the committed code differs
 # Env: VENV (default .venv), BUF (default tools/node_modules/.bin/buf); both set up by `make setup`.
@@ -78,12 +79,16 @@ if [[ ${1:-} == --check ]]; then
             stale=1
         fi
     done
+    # It prints which file is stale and a diff itself.
+    "$venv/bin/python" scripts/unasync.py --check || stale=1
     if ((stale)); then
-        echo "check-generate: FAILED: generated code does not match proto/; run 'make generate' and commit the result." >&2
+        echo "check-generate: FAILED: generated code does not match its source (proto/, $py_pkg/client/_async.py);" \
+            "run 'make generate' and commit the result." >&2
         exit 1
     fi
     echo "check-generate: generated code is up to date"
 else
     generate "$root"
     echo "generate: wrote ${GENERATED_DIRS[*]:-nothing}"
+    "$venv/bin/python" scripts/unasync.py
 fi

@@ -1,14 +1,19 @@
 """The asyncio client, over a `grpc.aio.Channel`."""
 
+# unasync: async-only
+# The single source of both clients: `make generate` (scripts/unasync.py) writes the blocking _sync.py
+# from this file. The `# unasync:` markers set off what differs between the two.
+# unasync: end
+
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+import asyncio  # unasync: async-only
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import grpc
-import grpc.aio
+import grpc.aio  # unasync: async-only
 
 from responses_gateway.client._common import (
     ChannelOptions,
@@ -44,11 +49,18 @@ Metadata = Sequence[tuple[str, str]]
 
 
 class AsyncResponseStream(AsyncIterator[Event]):
-    """The events of a streamed response, in order (`async for`); see `ResponseStream`."""
+    """The events of a streamed response, in order.
+
+    Iterate it (`async for`) for every `ResponseStreamEvent`, or `text_deltas()` for just the output text;
+    afterwards `await final_response()` is the Response of the terminal event. `cancel()` (or leaving the
+    `async with` block early) stops the call and ends the iteration quietly.
+    """
 
     def __init__(self, call: grpc.aio.UnaryStreamCall[Any, Event]) -> None:
-        self._call = call
-        self._events = call.__aiter__()
+        # Kept as a typed callable: grpc-stubs leave the blocking call's cancel() untyped, which
+        # mypy --strict would not let _sync.py call directly.
+        self._cancel_call: Callable[[], object] = call.cancel
+        self._events = aiter(call)
         self._state = StreamState()
 
     def __aiter__(self) -> Self:
@@ -67,12 +79,15 @@ class AsyncResponseStream(AsyncIterator[Event]):
             if self._state.cancelled:
                 raise StopAsyncIteration from None
             raise from_rpc_error(e) from e
+        # unasync: async-only
         except asyncio.CancelledError:
             # read() raises CancelledError once the call was cancelled locally; only that case is ours.
+            # (A cancelled blocking call raises an RpcError instead, handled above.)
             if not self._state.cancelled:
                 raise
             self._state.done = True
             raise StopAsyncIteration from None
+        # unasync: end
         self._state.observe(event)
         return event
 
@@ -100,7 +115,7 @@ class AsyncResponseStream(AsyncIterator[Event]):
         """Cancel the call; iteration then stops without an error."""
         if not self._state.done:
             self._state.cancelled = True
-            self._call.cancel()
+            self._cancel_call()
 
     async def __aenter__(self) -> Self:
         return self
@@ -112,9 +127,13 @@ class AsyncResponseStream(AsyncIterator[Event]):
 
 
 class AsyncResponsesClient:
-    """asyncio client of the Responses Gateway; same options as `ResponsesClient`, methods are coroutines
-    (`stream` / `stream_retrieve` return an `AsyncResponseStream` directly, `iter_input_items` an async
-    iterator)."""
+    """The asyncio client of the Responses Gateway.
+
+    Give a `target` ("host:port") and the client opens (and on `close()` closes) its own channel: plaintext
+    unless `secure=True`, `root_certificates` / `private_key` + `certificate_chain` (mTLS) or your own
+    `credentials` are given. Or give an existing `channel`, which stays yours to close. `api_key` is sent as
+    `authorization: Bearer <key>` on every call, `timeout` (seconds) is the default deadline of each call.
+    """
 
     def __init__(
         self,
@@ -155,10 +174,18 @@ class AsyncResponsesClient:
         self._models: ModelsServiceAsyncStub = models_pb2_grpc.ModelsServiceStub(channel)
 
     # -- lifecycle -------------------------------------------------------------------------------------
+    # unasync: async-only
     async def close(self, grace: float | None = None) -> None:
         """Close the channel if this client opened it."""
         if self._owns_channel:
             await self.channel.close(grace)
+
+    # unasync: sync-only
+    # def close(self) -> None:  # grpc.Channel.close() has no grace period
+    #     """Close the channel if this client opened it."""
+    #     if self._owns_channel:
+    #         self.channel.close()
+    # unasync: end
 
     async def __aenter__(self) -> Self:
         return self
@@ -192,11 +219,14 @@ class AsyncResponsesClient:
         timeout: float | None,
         metadata: Metadata,
     ) -> AsyncResponseStream:
-        call = method(
-            request,
-            timeout=timeout if timeout is not None else self.timeout,
-            metadata=self._metadata + tuple(metadata),
-        )
+        try:
+            call = method(
+                request,
+                timeout=timeout if timeout is not None else self.timeout,
+                metadata=self._metadata + tuple(metadata),
+            )
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from e
         return AsyncResponseStream(call)
 
     # -- responses -------------------------------------------------------------------------------------
@@ -303,8 +333,12 @@ class AsyncResponsesClient:
                 timeout=timeout,
                 metadata=metadata,
             )
-            for item in page.data:
+            # unasync: async-only
+            for item in page.data:  # no `yield from` in an async generator
                 yield item
+            # unasync: sync-only
+            # yield from page.data
+            # unasync: end
             if not page.has_more or not page.data:
                 return
             after = page.last_id

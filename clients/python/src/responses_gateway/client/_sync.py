@@ -1,10 +1,12 @@
+# Generated from _async.py by scripts/unasync.py (`make generate`); do not edit:
+# edit _async.py and regenerate. `make check-generate` fails when this file is stale.
 """The blocking client, over a `grpc.Channel`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import grpc
 
@@ -31,6 +33,10 @@ from responses_gateway.v1 import (
 )
 from responses_gateway.v1 import responses_service_pb2 as rs
 
+if TYPE_CHECKING:
+    from responses_gateway.v1.models_pb2_grpc import ModelsServiceStub
+    from responses_gateway.v1.responses_service_pb2_grpc import ResponsesServiceStub
+
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Event = events_pb2.ResponseStreamEvent
@@ -40,13 +46,15 @@ Metadata = Sequence[tuple[str, str]]
 class ResponseStream(Iterator[Event]):
     """The events of a streamed response, in order.
 
-    Iterate it for every `ResponseStreamEvent`, or `text_deltas()` for just the output text; afterwards
-    `final_response()` is the Response of the terminal event. `cancel()` (or leaving a `with` block early)
-    stops the call and ends the iteration quietly.
+    Iterate it (`for`) for every `ResponseStreamEvent`, or `text_deltas()` for just the output text;
+    afterwards `final_response()` is the Response of the terminal event. `cancel()` (or leaving the
+    `with` block early) stops the call and ends the iteration quietly.
     """
 
     def __init__(self, call: grpc.CallIterator[Event]) -> None:
-        self._call = call
+        # Kept as a typed callable: grpc-stubs leave the blocking call's cancel() untyped, which
+        # mypy --strict would not let _sync.py call directly.
+        self._cancel_call: Callable[[], object] = call.cancel
         self._events = iter(call)
         self._state = StreamState()
 
@@ -84,7 +92,8 @@ class ResponseStream(Iterator[Event]):
 
     def final_response(self) -> response_pb2.Response:
         """The Response of the terminal event (consuming the remaining events first)."""
-        return self.until_done()._state.final_response()
+        self.until_done()
+        return self._state.final_response()
 
     get_final_response = final_response
 
@@ -92,7 +101,7 @@ class ResponseStream(Iterator[Event]):
         """Cancel the call; iteration then stops without an error."""
         if not self._state.done:
             self._state.cancelled = True
-            cast("grpc.Future[Event]", self._call).cancel()  # the call object is also a Future
+            self._cancel_call()
 
     def __enter__(self) -> Self:
         return self
@@ -104,7 +113,7 @@ class ResponseStream(Iterator[Event]):
 
 
 class ResponsesClient:
-    """Blocking client of the Responses Gateway.
+    """The blocking client of the Responses Gateway.
 
     Give a `target` ("host:port") and the client opens (and on `close()` closes) its own channel: plaintext
     unless `secure=True`, `root_certificates` / `private_key` + `certificate_chain` (mTLS) or your own
@@ -147,11 +156,11 @@ class ResponsesClient:
         self.channel = channel
         self.timeout = timeout
         self._metadata = call_metadata(api_key, metadata)
-        self._responses = responses_service_pb2_grpc.ResponsesServiceStub(channel)
-        self._models = models_pb2_grpc.ModelsServiceStub(channel)
+        self._responses: ResponsesServiceStub = responses_service_pb2_grpc.ResponsesServiceStub(channel)
+        self._models: ModelsServiceStub = models_pb2_grpc.ModelsServiceStub(channel)
 
     # -- lifecycle -------------------------------------------------------------------------------------
-    def close(self) -> None:
+    def close(self) -> None:  # grpc.Channel.close() has no grace period
         """Close the channel if this client opened it."""
         if self._owns_channel:
             self.channel.close()
