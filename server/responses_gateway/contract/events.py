@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from responses_gateway.codec import union_tags
-from responses_gateway.v1 import events_pb2, response_pb2
+from responses_gateway.v1 import content_pb2, events_pb2, items_pb2, response_pb2
 
 Event = events_pb2.ResponseStreamEvent
 
@@ -51,3 +51,118 @@ def response_of(event: Event) -> response_pb2.Response | None:
         r: response_pb2.Response = getattr(event, arm).response
         return r
     return None
+
+
+# --- typed constructors: one per event a gateway-built stream emits ------------------------------------
+# (Built on the arm itself, so the field names are checked statically; indices and sequence numbers are
+# the response run's to set.)
+
+
+def item_added(item: items_pb2.Item) -> Event:
+    event = Event()
+    event.response_output_item_added.item.CopyFrom(item)
+    return event
+
+
+def item_done(item: items_pb2.Item) -> Event:
+    event = Event()
+    event.response_output_item_done.item.CopyFrom(item)
+    return event
+
+
+def part_added(item_id: str, part: content_pb2.ContentPart) -> Event:
+    event = Event()
+    event.response_content_part_added.item_id = item_id
+    event.response_content_part_added.part.CopyFrom(part)
+    return event
+
+
+def part_done(item_id: str, part: content_pb2.ContentPart) -> Event:
+    event = Event()
+    event.response_content_part_done.item_id = item_id
+    event.response_content_part_done.part.CopyFrom(part)
+    return event
+
+
+def text_delta(item_id: str, delta: str) -> Event:
+    event = Event()
+    event.response_output_text_delta.item_id = item_id
+    event.response_output_text_delta.delta = delta
+    return event
+
+
+def text_done(item_id: str, text: str) -> Event:
+    event = Event()
+    event.response_output_text_done.item_id = item_id
+    event.response_output_text_done.text = text
+    return event
+
+
+def refusal_delta(item_id: str, delta: str) -> Event:
+    event = Event()
+    event.response_refusal_delta.item_id = item_id
+    event.response_refusal_delta.delta = delta
+    return event
+
+
+def refusal_done(item_id: str, refusal: str) -> Event:
+    event = Event()
+    event.response_refusal_done.item_id = item_id
+    event.response_refusal_done.refusal = refusal
+    return event
+
+
+def arguments_delta(item_id: str, delta: str) -> Event:
+    event = Event()
+    event.response_function_call_arguments_delta.item_id = item_id
+    event.response_function_call_arguments_delta.delta = delta
+    return event
+
+
+def arguments_done(item_id: str, name: str, arguments: str) -> Event:
+    event = Event()
+    body = event.response_function_call_arguments_done
+    body.item_id, body.name, body.arguments = item_id, name, arguments
+    return event
+
+
+def summary_part_added(item_id: str) -> Event:
+    event = Event()
+    event.response_reasoning_summary_part_added.item_id = item_id
+    event.response_reasoning_summary_part_added.part.summary_text.SetInParent()
+    return event
+
+
+def summary_part_done(item_id: str, text: str) -> Event:
+    event = Event()
+    event.response_reasoning_summary_part_done.item_id = item_id
+    event.response_reasoning_summary_part_done.part.summary_text.text = text
+    return event
+
+
+def summary_text_delta(item_id: str, delta: str) -> Event:
+    event = Event()
+    event.response_reasoning_summary_text_delta.item_id = item_id
+    event.response_reasoning_summary_text_delta.delta = delta
+    return event
+
+
+def summary_text_done(item_id: str, text: str) -> Event:
+    event = Event()
+    event.response_reasoning_summary_text_done.item_id = item_id
+    event.response_reasoning_summary_text_done.text = text
+    return event
+
+
+def reasoning_text_delta(item_id: str, delta: str) -> Event:
+    event = Event()
+    event.response_reasoning_text_delta.item_id = item_id
+    event.response_reasoning_text_delta.delta = delta
+    return event
+
+
+def reasoning_text_done(item_id: str, text: str) -> Event:
+    event = Event()
+    event.response_reasoning_text_done.item_id = item_id
+    event.response_reasoning_text_done.text = text
+    return event

@@ -20,13 +20,6 @@ _IN_PROGRESS = items_pb2.ITEM_STATUS_IN_PROGRESS
 _COMPLETED = items_pb2.ITEM_STATUS_COMPLETED
 
 
-def _event(tag: str) -> tuple[Event, object]:
-    event = Event()
-    body = getattr(event, ev.ARM_OF_TAG[tag])
-    body.SetInParent()
-    return event, body
-
-
 @dataclass
 class _Open:
     item: items_pb2.Item
@@ -80,29 +73,18 @@ class StreamBuilder:
         msg.role = items_pb2.MESSAGE_ROLE_ASSISTANT
         msg.status = _IN_PROGRESS
         msg.content.parts.SetInParent()
-        added, body = _event(ev.ITEM_ADDED)
-        body.item.CopyFrom(item)  # type: ignore[attr-defined]
-        part_added, part_body = _event(ev.PART_ADDED)
-        part_body.item_id = msg.id  # type: ignore[attr-defined]
-        self._empty_part(part_body.part, refusal)  # type: ignore[attr-defined]
-        self._open[msg.id] = _Open(item, "refusal" if refusal else "text")
-        return msg.id, [added, part_added]
-
-    @staticmethod
-    def _empty_part(part: content_pb2.ContentPart, refusal: bool) -> None:
+        empty = content_pb2.ContentPart()
         if refusal:
-            part.refusal.SetInParent()
+            empty.refusal.SetInParent()
         else:
-            part.output_text.SetInParent()
+            empty.output_text.SetInParent()
+        self._open[msg.id] = _Open(item, "refusal" if refusal else "text")
+        return msg.id, [ev.item_added(item), ev.part_added(msg.id, empty)]
 
     def text_delta(self, item_id: str, delta: str) -> Event:
         state = self._open[item_id]
         state.text.append(delta)
-        tag = "response.refusal.delta" if state.kind == "refusal" else "response.output_text.delta"
-        event, body = _event(tag)
-        body.item_id = item_id  # type: ignore[attr-defined]
-        body.delta = delta  # type: ignore[attr-defined]
-        return event
+        return ev.refusal_delta(item_id, delta) if state.kind == "refusal" else ev.text_delta(item_id, delta)
 
     # --- function calls ------------------------------------------------------------------------------
 
@@ -113,17 +95,12 @@ class StreamBuilder:
         fc.call_id = call_id
         fc.name = name
         fc.status = _IN_PROGRESS
-        added, body = _event(ev.ITEM_ADDED)
-        body.item.CopyFrom(item)  # type: ignore[attr-defined]
         self._open[fc.id] = _Open(item, "function_call")
-        return fc.id, [added]
+        return fc.id, [ev.item_added(item)]
 
     def arguments_delta(self, item_id: str, delta: str) -> Event:
         self._open[item_id].text.append(delta)
-        event, body = _event("response.function_call_arguments.delta")
-        body.item_id = item_id  # type: ignore[attr-defined]
-        body.delta = delta  # type: ignore[attr-defined]
-        return event
+        return ev.arguments_delta(item_id, delta)
 
     # --- reasoning -----------------------------------------------------------------------------------
 
@@ -131,25 +108,17 @@ class StreamBuilder:
         item = items_pb2.Item()
         r = item.reasoning
         r.id = new_id("rs")
-        added, body = _event(ev.ITEM_ADDED)
-        body.item.CopyFrom(item)  # type: ignore[attr-defined]
         self._open[r.id] = _Open(item, "reasoning")
-        return r.id, [added]
+        return r.id, [ev.item_added(item)]
 
     def summary_delta(self, item_id: str, delta: str) -> list[Event]:
         state = self._open[item_id]
         out: list[Event] = []
         if not state.summary_open:
             state.summary_open = True
-            part_added, body = _event("response.reasoning_summary_part.added")
-            body.item_id = item_id  # type: ignore[attr-defined]
-            body.part.summary_text.SetInParent()  # type: ignore[attr-defined]
-            out.append(part_added)
+            out.append(ev.summary_part_added(item_id))
         state.text.append(delta)
-        event, body = _event("response.reasoning_summary_text.delta")
-        body.item_id = item_id  # type: ignore[attr-defined]
-        body.delta = delta  # type: ignore[attr-defined]
-        out.append(event)
+        out.append(ev.summary_text_delta(item_id, delta))
         return out
 
     def reasoning_text_delta(self, item_id: str, delta: str) -> list[Event]:
@@ -158,15 +127,11 @@ class StreamBuilder:
         out: list[Event] = []
         if state.content is None:
             state.content = []
-            part_added, body = _event(ev.PART_ADDED)
-            body.item_id = item_id  # type: ignore[attr-defined]
-            body.part.reasoning_text.SetInParent()  # type: ignore[attr-defined]
-            out.append(part_added)
+            empty = content_pb2.ContentPart()
+            empty.reasoning_text.SetInParent()
+            out.append(ev.part_added(item_id, empty))
         state.content.append(delta)
-        event, body = _event("response.reasoning_text.delta")
-        body.item_id = item_id  # type: ignore[attr-defined]
-        body.delta = delta  # type: ignore[attr-defined]
-        out.append(event)
+        out.append(ev.reasoning_text_delta(item_id, delta))
         return out
 
     def set_encrypted_content(self, item_id: str, value: str) -> None:
@@ -184,41 +149,24 @@ class StreamBuilder:
             text = text or "{}"  # a call without parameters still has a JSON object of arguments
             item.function_call.arguments = text
             item.function_call.status = _COMPLETED
-            event, body = _event("response.function_call_arguments.done")
-            body.item_id = item_id  # type: ignore[attr-defined]
-            body.name = item.function_call.name  # type: ignore[attr-defined]
-            body.arguments = text  # type: ignore[attr-defined]
-            yield event
+            yield ev.arguments_done(item_id, item.function_call.name, text)
         else:
             if state.content is not None:
                 yield from self._close_reasoning_text(item_id, item, "".join(state.content))
             if state.summary_open:
                 item.reasoning.summary.add().summary_text.text = text
-                done, body = _event("response.reasoning_summary_text.done")
-                body.item_id = item_id  # type: ignore[attr-defined]
-                body.text = text  # type: ignore[attr-defined]
-                yield done
-                part_done, pbody = _event("response.reasoning_summary_part.done")
-                pbody.item_id = item_id  # type: ignore[attr-defined]
-                pbody.part.summary_text.text = text  # type: ignore[attr-defined]
-                yield part_done
-        done_event, body = _event(ev.ITEM_DONE)
-        body.item.CopyFrom(item)  # type: ignore[attr-defined]
-        self.items.append(body.item)  # type: ignore[attr-defined]
-        yield done_event
+                yield ev.summary_text_done(item_id, text)
+                yield ev.summary_part_done(item_id, text)
+        done = ev.item_done(item)
+        self.items.append(done.response_output_item_done.item)
+        yield done
 
     def _close_reasoning_text(self, item_id: str, item: items_pb2.Item, text: str) -> Iterator[Event]:
         part = content_pb2.ContentPart()
         part.reasoning_text.text = text
         item.reasoning.content.append(part)
-        done, body = _event("response.reasoning_text.done")
-        body.item_id = item_id  # type: ignore[attr-defined]
-        body.text = text  # type: ignore[attr-defined]
-        yield done
-        part_done, pbody = _event("response.content_part.done")
-        pbody.item_id = item_id  # type: ignore[attr-defined]
-        pbody.part.CopyFrom(part)  # type: ignore[attr-defined]
-        yield part_done
+        yield ev.reasoning_text_done(item_id, text)
+        yield ev.part_done(item_id, part)
 
     def is_open(self, item_id: str | None) -> bool:
         return item_id is not None and item_id in self._open
@@ -227,17 +175,10 @@ class StreamBuilder:
         part = content_pb2.ContentPart()
         if refusal:
             part.refusal.refusal = text
-            done, body = _event("response.refusal.done")
-            body.refusal = text  # type: ignore[attr-defined]
+            yield ev.refusal_done(item_id, text)
         else:
             part.output_text.text = text
-            done, body = _event("response.output_text.done")
-            body.text = text  # type: ignore[attr-defined]
-        body.item_id = item_id  # type: ignore[attr-defined]
-        yield done
-        part_done, pbody = _event("response.content_part.done")
-        pbody.item_id = item_id  # type: ignore[attr-defined]
-        pbody.part.CopyFrom(part)  # type: ignore[attr-defined]
-        yield part_done
+            yield ev.text_done(item_id, text)
+        yield ev.part_done(item_id, part)
         item.message.content.parts.parts.append(part)
         item.message.status = _COMPLETED
