@@ -38,6 +38,15 @@ def event_type(event: Event) -> str:
     return TAG_OF_ARM[arm]
 
 
+def is_lifecycle(event: Event) -> bool:
+    """The event carries a whole Response (created, in_progress, queued, or a terminal one)."""
+    return event.WhichOneof("kind") in LIFECYCLE_ARMS
+
+
+def is_terminal(event: Event) -> bool:
+    return event.WhichOneof("kind") in TERMINAL_ARMS
+
+
 def lifecycle_event(tag: str, response: response_pb2.Response) -> Event:
     event = Event()
     getattr(event, ARM_OF_TAG[tag]).response.CopyFrom(response)

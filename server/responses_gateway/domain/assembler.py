@@ -1,9 +1,11 @@
 """The stream assembler: numbers events, keeps indices positional and folds the final Response.
 
 Every adapter's events pass through here, so no adapter can get numbering wrong: `sequence_number`
-runs from 0 without gaps whatever the upstream sent. Adapters that build their stream themselves
-(`own_indices=False`) also get `output_index` / `content_index` assigned and their lifecycle events
-filled from the gateway's Response shell; native pass-through streams keep the upstream's.
+runs from 0 without gaps whatever the upstream sent, across every upstream turn of a response.
+Adapters that build their stream themselves (`own_indices=False`) also get `output_index` /
+`content_index` assigned and their lifecycle events filled from the gateway's Response shell; native
+pass-through streams keep the upstream's, shifted past the items of earlier turns. A response of
+several turns keeps its first turn's id, lists every turn's items and adds up their usage.
 """
 
 from __future__ import annotations
@@ -52,6 +54,37 @@ class Assembler:
         self._deltas: dict[tuple[str, int], list[str]] = {}
         self._refusals: set[tuple[str, int]] = set()
         self._arguments: dict[str, list[str]] = {}
+        # Several turns: the first turn's response (its id and created_at stay), the usage of the
+        # turns before this one, and where this turn's native output indices start.
+        self._first: response_pb2.Response | None = None
+        self._usage: list[response_pb2.Usage] = []
+        self._base = 0
+        self._own_items = False
+
+    @property
+    def later_turn(self) -> bool:
+        return self._first is not None
+
+    def end_turn(self, terminal: ev.Event) -> response_pb2.Response:
+        """Fold in the terminal event of a turn that does not end the response: not numbered, not
+        sent. Returns the response so far."""
+        body = getattr(terminal, terminal.WhichOneof("kind") or "")
+        merged = self._merged(body.response, terminal=True)
+        if self._first is None:
+            self._first = response_pb2.Response(id=merged.id, created_at=merged.created_at)
+        if merged.HasField("usage"):
+            self._usage.append(merged.usage)
+        self.response = merged
+        return merged
+
+    def begin_turn(self) -> None:
+        """The next upstream turn starts: its native output indices come after the items so far."""
+        self._base = len(self.items)
+
+    def own_item(self, item: items_pb2.Item) -> list[ev.Event]:
+        """An item the gateway adds itself (between turns): its added / done events, numbered."""
+        self._own_items = True
+        return [self.accept(ev.item_added(item)), self.accept(ev.item_done(item))]
 
     def accept(self, event: ev.Event) -> ev.Event:
         """Number `event`, fix it up in place, and fold it into the running state."""
@@ -66,7 +99,10 @@ class Assembler:
             self._item(event, arm)
         elif arm == _ERROR:
             self.saw_error = event
-        elif not self.own_indices:
+        elif self.own_indices:
+            if self._base and arm in _ITEM_ARMS:
+                getattr(event, arm).output_index += self._base
+        else:
             if arm == _PART_ADDED:
                 body = getattr(event, arm)
                 n = self._parts.get(body.item_id, 0)
@@ -94,18 +130,38 @@ class Assembler:
 
     def _lifecycle(self, event: ev.Event, arm: str) -> None:
         body = getattr(event, arm)
-        if not self.own_indices:
-            merged = response_pb2.Response()
-            merged.CopyFrom(self.shell)
-            merged.MergeFrom(body.response)
-            if arm in ev.TERMINAL_ARMS and not merged.output and self.items:
-                merged.output.extend(self.items)
+        merged = self._merged(body.response, terminal=arm in ev.TERMINAL_ARMS)
+        if merged is not body.response:
             body.response.CopyFrom(merged)
         self.response = body.response
         if arm in ev.TERMINAL_ARMS:
             self.terminal_type = ev.TAG_OF_ARM[arm]
             if not self.response.completed_at and self.terminal_type == ev.COMPLETED:
                 self.response.completed_at = int(time.time())
+
+    def _merged(self, response: response_pb2.Response, *, terminal: bool) -> response_pb2.Response:
+        """A lifecycle event's response as the client sees it: on the gateway's shell (translated
+        streams), one id across turns, every turn's items and usage in the terminal one."""
+        merged = response
+        if not self.own_indices:
+            merged = response_pb2.Response()
+            merged.CopyFrom(self.shell)
+            merged.MergeFrom(response)
+        first = self._first
+        if first is not None:
+            merged.id, merged.created_at = first.id, first.created_at
+        if terminal and self.items and (first is not None or self._own_items or not merged.output):
+            del merged.output[:]
+            merged.output.extend(self.items)
+        if terminal and self._usage and merged.HasField("usage"):
+            u = merged.usage
+            for earlier in self._usage:
+                u.input_tokens += earlier.input_tokens
+                u.output_tokens += earlier.output_tokens
+                u.total_tokens += earlier.total_tokens
+                u.input_tokens_details.cached_tokens += earlier.input_tokens_details.cached_tokens
+                u.output_tokens_details.reasoning_tokens += earlier.output_tokens_details.reasoning_tokens
+        return merged
 
     def _item(self, event: ev.Event, arm: str) -> None:
         body = getattr(event, arm)
@@ -122,8 +178,9 @@ class Assembler:
             else:
                 idx = len(self.items)
                 self.items.append(body.item)
-        if not self.own_indices:
-            body.output_index = idx
+        # Positional on every stream: a native turn's own indices are that too, shifted past the items
+        # of earlier turns; the gateway's own items get theirs here.
+        body.output_index = idx
 
     def partial_output(self) -> list[items_pb2.Item]:
         """The output so far, items still in progress completed from their streamed deltas and marked

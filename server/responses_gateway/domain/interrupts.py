@@ -21,11 +21,15 @@ SHUTDOWN_MESSAGE = "The gateway shut down before the response was complete."
 class RunHandle:
     def __init__(self) -> None:
         self.reason: str | None = None
+        # A client's cancel (the response ends `cancelled`) rather than a shutdown (it ends `failed`).
+        self.cancelled = False
         # The task, while it waits for the upstream's next event (else None).
         self.waiting: asyncio.Task[object] | None = None
 
-    def interrupt(self, reason: str) -> None:
-        self.reason = reason
+    def interrupt(self, reason: str, *, cancel: bool = False) -> None:
+        if self.reason is not None:
+            return
+        self.reason, self.cancelled = reason, cancel
         if self.waiting is not None:
             self.waiting.cancel()
 
@@ -45,10 +49,10 @@ class Interrupts:
         self._changed = asyncio.Event()
         self.closing: str | None = None
 
-    def open(self) -> RunHandle:
-        handle = RunHandle()
+    def open(self, handle: RunHandle) -> RunHandle:
+        """Count `handle`'s run as in flight (a run shutting down already is told at once)."""
         if self.closing is not None:
-            handle.reason = self.closing
+            handle.interrupt(self.closing)
         self._runs.add(handle)
         return handle
 

@@ -1,6 +1,7 @@
 """The Responses service: every operation both transports offer, in one place.
 
-Transports parse, authenticate and encode; everything that decides what happens is here.
+Transports parse, authenticate and encode; everything that decides what happens is here. A create is
+a response run (domain/run.py): streamed, folded into one Response, or run in the background.
 """
 
 from __future__ import annotations
@@ -9,40 +10,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TypeVar
 
 from responses_gateway.config.providers import AdapterKind
 from responses_gateway.config.resolve import ResolvedDeployment
-from responses_gateway.contract import events as ev
 from responses_gateway.contract.ids import check_item_id, check_response_id
 from responses_gateway.contract.items import item_id
+from responses_gateway.domain.context import CallContext
 from responses_gateway.domain.interrupts import Interrupts
-from responses_gateway.domain.live import LiveRun, LiveRuns
-from responses_gateway.domain.pipeline import (
-    CallContext,
-    Opened,
-    Plan,
-    call_for,
-    keeps_state,
-    make_plan,
-    merge_notes,
-    open_stream,
-    request_mock,
-    run_stream,
-    upstream_key,
-)
+from responses_gateway.domain.plan import make_plan, upstream_key
+from responses_gateway.domain.run import ResponseRun, RunDeps, TurnHook
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.base import (
     Provider,
     SupportsCompact,
-    SupportsCreate,
     SupportsNativeState,
     SupportsTokenCount,
 )
 from responses_gateway.routing.router import Router
 from responses_gateway.store.base import Order, ResponseStore, StoredResponse
-from responses_gateway.telemetry import metrics
 from responses_gateway.v1 import (
     events_pb2,
     models_pb2,
@@ -56,15 +43,6 @@ from responses_gateway.v1 import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Event = events_pb2.ResponseStreamEvent
-
-_TERMINAL_STATUSES = frozenset(
-    {
-        response_pb2.RESPONSE_STATUS_COMPLETED,
-        response_pb2.RESPONSE_STATUS_FAILED,
-        response_pb2.RESPONSE_STATUS_INCOMPLETE,
-        response_pb2.RESPONSE_STATUS_CANCELLED,
-    }
-)
 
 
 def _not_found(response_id: str) -> GatewayError:
@@ -81,123 +59,61 @@ class ResponsesService:
         *,
         log_all_events: bool = False,
         flush_seconds: float = 0.05,
+        hook: TurnHook | None = None,
     ) -> None:
         self.router = router
         self.store = store
-        self.live = LiveRuns()
         self.interrupts = Interrupts()
+        self.deps = RunDeps(router, router.providers, store, self.interrupts, hook)
+        # Background runs in this process, by response id, while they run.
+        self.live: dict[str, ResponseRun] = {}
         self.log_all_events = log_all_events
         self.flush_seconds = flush_seconds
         self.started_at = int(time.time())
 
     # --- create ----------------------------------------------------------------------------------
 
+    async def _run(
+        self, request: request_pb2.CreateResponseRequest, ctx: CallContext, mode: str
+    ) -> ResponseRun:
+        plan = await make_plan(
+            request,
+            ctx,
+            self.store,
+            mode="background" if request.background else mode,
+            log_all_events=self.log_all_events,
+            flush_seconds=self.flush_seconds,
+        )
+        return ResponseRun(plan, self.deps)
+
     async def create(
         self, request: request_pb2.CreateResponseRequest, ctx: CallContext
     ) -> response_pb2.Response:
-        plan = await make_plan(
-            request, ctx, self.store, log_all_events=self.log_all_events, flush_seconds=self.flush_seconds
-        )
-        plan.interrupts = self.interrupts
-        plan.mode = "background" if request.background else "unary"
+        run = await self._run(request, ctx, "unary")
         if request.background:
-            run = await self._start_background(plan)
-            first = run.events[0]
-            shown = ev.response_of(first)
-            return shown if shown is not None else response_pb2.Response()
-
-        async def attempt(deployment: ResolvedDeployment, provider: Provider) -> response_pb2.Response:
-            provider = request_mock(plan.request, deployment, provider)
-            if not isinstance(provider, SupportsCreate):
-                return await self._fold(plan, await open_stream(plan, self.store, deployment, provider))
-            call = await call_for(plan, self.store, deployment, provider)
-            response = await provider.create(call)
-            merge_notes(ctx.notes, call.notes)
-            if plan.store:
-                if not response.id:
-                    raise GatewayError(
-                        Reason.UPSTREAM_ERROR, "The upstream returned a response without an id."
-                    )
-                record = StoredResponse(response, plan.items, deployment.model_name, upstream_key(deployment))
-                await self.store.put(record)
-            metrics.observe_response(request.model, plan.mode, response, time.monotonic() - plan.started)
-            return response
-
-        return await self.router.first_success(request.model, attempt)
-
-    async def _fold(self, plan: Plan, opened: Opened) -> response_pb2.Response:
-        """A unary call as the fold of the stream (recorded like a stream)."""
-        final: response_pb2.Response | None = None
-        async for event in run_stream(plan, self.store, opened):
-            final = ev.response_of(event) or final
-        if opened.error is not None:
-            # Nothing reached the client yet: a broken upstream is an error status (and the router may
-            # retry), as it is for adapters with a native unary call. The store keeps the failed record.
-            raise opened.error
-        assert final is not None
-        return final
-
-    # --- stream ----------------------------------------------------------------------------------
+            return await self._start_background(run)
+        return await run.fold()
 
     async def stream(
         self, request: request_pb2.CreateResponseRequest, ctx: CallContext
-    ) -> AsyncIterator[Event]:
-        """Errors before the first event are raised (the transport answers with a status); after it, a
-        broken upstream ends the stream with `response.failed`."""
-        plan = await make_plan(
-            request, ctx, self.store, log_all_events=self.log_all_events, flush_seconds=self.flush_seconds
-        )
-        plan.interrupts = self.interrupts
+    ) -> AsyncGenerator[Event, None]:
+        """The events of a new response. Errors before the first event raise here (the transport
+        answers with a status); after it, a broken upstream ends the stream with `response.failed`."""
+        run = await self._run(request, ctx, "stream")
         if request.background:
-            plan.mode = "background"
-            run = await self._start_background(plan)
-            async for event in run.follow():
-                yield event
-            return
-        opened = await self._open(plan)
-        async for event in run_stream(plan, self.store, opened):
-            yield event
+            await self._start_background(run)
+            return run.follow()
+        await run.start()
+        return run.events()
 
-    async def _open(self, plan: Plan) -> Opened:
-        async def attempt(deployment: ResolvedDeployment, provider: Provider) -> Opened:
-            provider = request_mock(plan.request, deployment, provider)
-            return await open_stream(plan, self.store, deployment, provider)
-
-        return await self.router.first_success(plan.request.model, attempt)
-
-    async def _start_background(self, plan: Plan) -> LiveRun:
-        """Run the response in a task of its own; returns once the upstream accepted it."""
-        opened = await self._open(plan)
-        run = LiveRun()
-        ready = asyncio.get_running_loop().create_future()
-
-        async def drive() -> None:
-            rid = ""
-            try:
-                async for event in run_stream(plan, self.store, opened):
-                    if not rid:
-                        response = ev.response_of(event)
-                        rid = response.id if response is not None else ""
-                        self.live.add(rid, run)
-                    await run.publish(event)
-                    if not ready.done():
-                        ready.set_result(None)
-            except GatewayError as e:
-                if ready.done():
-                    raise
-                ready.set_exception(e)  # e.g. the store refused it: the create call gets this error
-            finally:
-                await run.close()
-                if not ready.done():
-                    ready.set_exception(
-                        GatewayError(Reason.UPSTREAM_ERROR, "The response ended before it began.")
-                    )
-                if rid:
-                    self.live.remove(rid)
-
-        run.task = asyncio.create_task(drive())
-        await ready
-        return run
+    async def _start_background(self, run: ResponseRun) -> response_pb2.Response:
+        """The run in a task of its own; returns once the upstream accepted it and the store has it."""
+        await run.start()
+        shown = await run.spawn()
+        self.live[shown.id] = run
+        assert run.task is not None
+        run.task.add_done_callback(lambda _: self.live.pop(shown.id, None))
+        return shown
 
     # --- read, delete, cancel --------------------------------------------------------------------
 
@@ -208,27 +124,26 @@ class ResponsesService:
             return stored.response
         return await self._native(request.response_id, lambda p: p.retrieve(request.response_id))
 
-    async def stream_get(self, request: rs.GetResponseRequest, ctx: CallContext) -> AsyncIterator[Event]:
+    async def stream_get(
+        self, request: rs.GetResponseRequest, ctx: CallContext
+    ) -> AsyncGenerator[Event, None]:
         """Replay a response's events after `starting_after`, following it live while it runs."""
-        check_response_id(request.response_id)
+        rid = check_response_id(request.response_id)
         after = request.starting_after if request.HasField("starting_after") else -1
-        run = self.live.get(request.response_id)
+        run = self.live.get(rid)
         if run is not None:
-            async for event in run.follow(after):
-                yield event
-            return
-        stored = await self.store.get(request.response_id)
+            return run.follow(after)
+        stored = await self.store.get(rid)
         if stored is None:
-            raise _not_found(request.response_id)
-        events = await self.store.read_events(request.response_id, after)
+            raise _not_found(rid)
+        events = await self.store.read_events(rid, after)
         if not events and not stored.response.background and not self.log_all_events:
             raise GatewayError(
                 Reason.INVALID_REQUEST,
                 "Only responses created with background=true can be streamed again.",
                 param="stream",
             )
-        for event in events:
-            yield event
+        return _replay(events)
 
     async def delete(self, request: rs.DeleteResponseRequest, ctx: CallContext) -> rs.DeleteResponseResponse:
         rid = check_response_id(request.response_id)
@@ -247,15 +162,12 @@ class ResponsesService:
     async def cancel(self, request: rs.CancelResponseRequest, ctx: CallContext) -> response_pb2.Response:
         rid = check_response_id(request.response_id)
         run = self.live.get(rid)
-        if run is not None and run.task is not None:
-            run.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await run.task
+        if run is not None:
+            # Ends the run `cancelled` (or finds it ended); the store has its final state on return.
+            return await run.cancel()
         stored = await self.store.get(rid)
         if stored is None:
-            if run is None:
-                return await self._native(rid, lambda p: p.cancel(rid))
-            raise _not_found(rid)
+            return await self._native(rid, lambda p: p.cancel(rid))
         if not stored.response.background:
             raise GatewayError(
                 Reason.NOT_CANCELLABLE,
@@ -353,7 +265,7 @@ class ResponsesService:
             if not d.enabled or d.adapter != AdapterKind.RESPONSES or d.mock_response is not None:
                 continue
             provider = self.router.providers.get(d)
-            if keeps_state(provider) and isinstance(provider, SupportsNativeState):
+            if isinstance(provider, SupportsNativeState):
                 found.setdefault(f"{upstream_key(d)}|{d.api_key}", provider)
         return next(iter(found.values())) if len(found) == 1 else None
 
@@ -389,8 +301,13 @@ class ResponsesService:
     async def aclose(self) -> None:
         """Stop what still runs, and wait until every write it owes the store has landed."""
         self.interrupts.interrupt_all()
-        tasks = [run.task for run in self.live.all() if run.task is not None]
+        tasks = [run.task for run in self.live.values() if run.task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.interrupts.wait_idle(5.0)
+
+
+async def _replay(events: list[Event]) -> AsyncGenerator[Event, None]:
+    for event in events:
+        yield event

@@ -1,15 +1,17 @@
 """The adapter interface, after the Vercel AI SDK's: a request in, a stream of typed events out.
 
-Adapters know nothing of numbering or storage: the domain's stream assembler numbers the events,
+`open(call)` translates the request at once (a request the provider cannot take fails there, before
+anything is sent) and returns the upstream stream: the events as they arrive, and the parameters the
+adapter dropped. Adapters know nothing of numbering or storage: the response run numbers the events,
 fixes their indices and folds them into the final Response. Optional capabilities (a native unary call,
-native retrieve / delete / cancel, token counting, compaction) are separate small protocols, checked
-with isinstance at run time, so an adapter implements only what its upstream can do.
+native retrieve / delete / cancel, token counting, compaction) are separate small protocols, detected
+one way only (`isinstance`), so an adapter implements only what its upstream can do.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from responses_gateway.config.resolve import ResolvedDeployment
@@ -27,21 +29,37 @@ class ProviderCall:
 
     request: request_pb2.CreateResponseRequest
     deployment: ResolvedDeployment
-    # The gateway's own Response shell (id, created_at, echoed request fields) for adapters whose
-    # upstream does not speak the Responses API; native adapters use the upstream's.
-    skeleton: response_pb2.Response
     # Seconds left before the caller's deadline, if it set one.
     timeout: float | None = None
-    # Upstream headers worth telling the client about (e.g. dropped parameters); filled by the adapter.
-    notes: dict[str, str] = field(default_factory=dict)
+
+
+class UpstreamStream:
+    """One upstream call's events as they arrive, and what the adapter dropped from the request
+    (`drop_params`). Iterating it iterates the adapter's generator itself: no extra hop per event."""
+
+    def __init__(
+        self,
+        events: AsyncGenerator[events_pb2.ResponseStreamEvent, None],
+        dropped: Sequence[str] = (),
+    ) -> None:
+        self._events = events
+        self.dropped = tuple(dropped)
+
+    def __aiter__(self) -> AsyncGenerator[events_pb2.ResponseStreamEvent, None]:
+        return self._events
+
+    async def aclose(self) -> None:
+        """Stop reading: closes the upstream request if it has not finished."""
+        await self._events.aclose()
 
 
 class Provider(Protocol):
     """One instance per deployment: it owns that deployment's pooled HTTP client."""
 
-    def stream(self, call: ProviderCall) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
-        """Events as the upstream produces them. Errors raised before the first event are GatewayErrors
-        with the upstream's status (retryable by the router); later ones end the stream."""
+    def open(self, call: ProviderCall) -> UpstreamStream:
+        """Translate the request (raising GatewayError when the provider cannot take it) and return its
+        stream. Errors raised before the first event are GatewayErrors with the upstream's status
+        (retryable by the router); later ones end the stream."""
         ...
 
     async def aclose(self) -> None: ...
@@ -58,8 +76,6 @@ class SupportsCreate(Protocol):
 class SupportsNativeState(Protocol):
     """The upstream keeps responses itself: `previous_response_id`, retrieve, delete, cancel and
     input items can be handed to it."""
-
-    keeps_state: bool
 
     async def retrieve(self, response_id: str) -> response_pb2.Response: ...
 

@@ -9,8 +9,6 @@ from responses_gateway import codec
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.v1 import request_pb2
 
-DROPPED_HEADER = "x-gateway-dropped-params"
-
 
 class Unsupported:
     def __init__(self, provider: str, *, drop: bool) -> None:
@@ -50,6 +48,3 @@ class Unsupported:
                 continue
             out.append(codec.to_json(tool.function))
         return out
-
-    def notes(self) -> dict[str, str]:
-        return {DROPPED_HEADER: ",".join(self.dropped)} if self.dropped else {}

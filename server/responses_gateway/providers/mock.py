@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from responses_gateway.config.resolve import ResolvedDeployment
-from responses_gateway.providers.base import ProviderCall
+from responses_gateway.providers.base import ProviderCall, UpstreamStream
 from responses_gateway.providers.stream_builder import StreamBuilder
 from responses_gateway.v1 import events_pb2, response_pb2
 
@@ -27,7 +27,10 @@ class MockProvider:
     async def aclose(self) -> None:
         return None
 
-    async def stream(self, call: ProviderCall) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
+    def open(self, call: ProviderCall) -> UpstreamStream:
+        return UpstreamStream(self._events())
+
+    async def _events(self) -> AsyncGenerator[events_pb2.ResponseStreamEvent, None]:
         builder = StreamBuilder()
         for event in builder.start():
             yield event

@@ -12,6 +12,7 @@ from responses_gateway.providers.chat.adapter import ChatCompletionsProvider
 from responses_gateway.providers.gemini.adapter import GeminiProvider
 from responses_gateway.providers.mock import MockProvider
 from responses_gateway.providers.openai.adapter import OpenAIResponsesProvider
+from responses_gateway.v1 import request_pb2
 
 
 def build_provider(deployment: ResolvedDeployment) -> Provider:
@@ -43,6 +44,20 @@ class ProviderRegistry:
         if provider is None:
             provider = self._providers[deployment.deployment_id] = build_provider(deployment)
         return provider
+
+    def for_request(
+        self, deployment: ResolvedDeployment, request: request_pb2.CreateResponseRequest
+    ) -> Provider:
+        """The provider that answers `request` on `deployment`: LiteLLM's per-request `mock_response`
+        (a string) is answered by the mock, and nothing goes upstream."""
+        value = request.extra_fields.get("mock_response")
+        if value is not None and value.WhichOneof("kind") == "string_value":
+            return MockProvider(deployment, value.string_value)
+        return self.get(deployment)
+
+    def install(self, deployment_id: str, provider: Provider) -> None:
+        """Serve a deployment with `provider` (tests: a scripted provider behind a real config)."""
+        self._providers[deployment_id] = provider
 
     async def aclose(self) -> None:
         for provider in self._providers.values():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import httpx
 import orjson
@@ -11,7 +11,7 @@ from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.errors import GatewayError
 from responses_gateway.providers.anthropic.request import messages_request
 from responses_gateway.providers.anthropic.stream import AnthropicStream, error_of
-from responses_gateway.providers.base import ProviderCall
+from responses_gateway.providers.base import ProviderCall, UpstreamStream
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.providers.http import iter_sse_json, make_client, retry_after_seconds, transport_errors
 from responses_gateway.providers.openai.translate import upstream_error
@@ -49,15 +49,17 @@ class AnthropicProvider:
             return error_of(body["error"], self.name, status, retry_after_seconds(headers))
         return upstream_error(status, raw, self.name, retry_after_seconds(headers))
 
-    async def stream(self, call: ProviderCall) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
+    def open(self, call: ProviderCall) -> UpstreamStream:
         unsupported = Unsupported(self.name, drop=self.deployment.drop_params)
         body = messages_request(call.request, self.deployment.upstream_model, unsupported)
-        call.notes.update(unsupported.notes())
+        return UpstreamStream(self._events(orjson.dumps(body), call.timeout), unsupported.dropped)
+
+    async def _events(
+        self, body: bytes, timeout: float | None
+    ) -> AsyncGenerator[events_pb2.ResponseStreamEvent, None]:
         translator = AnthropicStream(self.name)
         with transport_errors(self.name):
-            async with self._client.stream(
-                "POST", "/v1/messages", content=orjson.dumps(body), timeout=call.timeout
-            ) as resp:
+            async with self._client.stream("POST", "/v1/messages", content=body, timeout=timeout) as resp:
                 if resp.status_code >= 400:
                     raise self._error(resp.status_code, await resp.aread(), resp.headers)
                 for event in translator.start():

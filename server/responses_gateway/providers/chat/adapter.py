@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import orjson
 
 from responses_gateway.config.providers import ProviderKind
 from responses_gateway.config.resolve import ResolvedDeployment
-from responses_gateway.providers.base import ProviderCall
+from responses_gateway.providers.base import ProviderCall, UpstreamStream
 from responses_gateway.providers.chat.request import chat_request
 from responses_gateway.providers.chat.stream import ChatStream
 from responses_gateway.providers.features import Unsupported
@@ -34,16 +34,20 @@ class ChatCompletionsProvider:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def stream(self, call: ProviderCall) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
+    def open(self, call: ProviderCall) -> UpstreamStream:
         unsupported = Unsupported(self.name, drop=self.deployment.drop_params)
         body = chat_request(
             call.request, self.deployment.upstream_model, unsupported, max_tokens_key=self._max_key
         )
-        call.notes.update(unsupported.notes())
+        return UpstreamStream(self._events(orjson.dumps(body), call.timeout), unsupported.dropped)
+
+    async def _events(
+        self, body: bytes, timeout: float | None
+    ) -> AsyncGenerator[events_pb2.ResponseStreamEvent, None]:
         translator = ChatStream(self.name)
         with transport_errors(self.name):
             async with self._client.stream(
-                "POST", "/chat/completions", content=orjson.dumps(body), headers=_JSON, timeout=call.timeout
+                "POST", "/chat/completions", content=body, headers=_JSON, timeout=timeout
             ) as resp:
                 if resp.status_code >= 400:
                     raw = await resp.aread()

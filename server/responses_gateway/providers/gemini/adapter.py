@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import orjson
 
 from responses_gateway.config.providers import AuthStyle
 from responses_gateway.config.resolve import ResolvedDeployment
-from responses_gateway.providers.base import ProviderCall
+from responses_gateway.providers.base import ProviderCall, UpstreamStream
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.providers.gemini.request import generate_request
 from responses_gateway.providers.gemini.stream import GeminiStream
@@ -61,14 +61,18 @@ class GeminiProvider:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def stream(self, call: ProviderCall) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
+    def open(self, call: ProviderCall) -> UpstreamStream:
         unsupported = Unsupported(self.name, drop=self.deployment.drop_params)
         body = generate_request(call.request, unsupported)
-        call.notes.update(unsupported.notes())
+        return UpstreamStream(self._events(orjson.dumps(body), call.timeout), unsupported.dropped)
+
+    async def _events(
+        self, body: bytes, timeout: float | None
+    ) -> AsyncGenerator[events_pb2.ResponseStreamEvent, None]:
         translator = GeminiStream(self.name)
         with transport_errors(self.name):
             async with self._client.stream(
-                "POST", self._path, params={"alt": "sse"}, content=orjson.dumps(body), timeout=call.timeout
+                "POST", self._path, params={"alt": "sse"}, content=body, timeout=timeout
             ) as resp:
                 if resp.status_code >= 400:
                     raw = await resp.aread()

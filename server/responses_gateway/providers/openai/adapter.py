@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
 from responses_gateway.config.resolve import ResolvedDeployment
-from responses_gateway.providers.base import ProviderCall
+from responses_gateway.providers.base import ProviderCall, UpstreamStream
 from responses_gateway.providers.http import (
     iter_sse_data,
     make_client,
@@ -36,8 +36,6 @@ class OpenAIResponsesProvider:
     """Pass-through to a native Responses API; the upstream also keeps state, so it can answer
     `previous_response_id`, retrieve, delete, cancel and input_items itself."""
 
-    keeps_state = True
-
     def __init__(
         self,
         deployment: ResolvedDeployment,
@@ -57,16 +55,16 @@ class OpenAIResponsesProvider:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def stream(self, call: ProviderCall) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
+    def open(self, call: ProviderCall) -> UpstreamStream:
         body = translate.request_body(call.request, self.deployment.upstream_model, stream=True)
+        return UpstreamStream(self._events(body, call.timeout))
+
+    async def _events(
+        self, body: bytes, timeout: float | None
+    ) -> AsyncGenerator[events_pb2.ResponseStreamEvent, None]:
         with transport_errors(self.name):
             async with self._client.stream(
-                "POST",
-                "/responses",
-                content=body,
-                headers=_JSON,
-                params=self._params,
-                timeout=call.timeout,
+                "POST", "/responses", content=body, headers=_JSON, params=self._params, timeout=timeout
             ) as resp:
                 if resp.status_code >= 400:
                     raw = await resp.aread()

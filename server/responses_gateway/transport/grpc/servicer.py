@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 import grpc
 
-from responses_gateway.domain.pipeline import CallContext
+from responses_gateway.domain.context import CallContext
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason, as_gateway_error
 from responses_gateway.telemetry import metrics
@@ -61,17 +61,23 @@ async def unary(context: Context, work: Awaitable[T], ctx: CallContext | None = 
 
 
 async def streaming(
-    context: Context, events: AsyncIterator[events_pb2.ResponseStreamEvent], ctx: CallContext | None = None
+    context: Context,
+    opening: Awaitable[AsyncGenerator[events_pb2.ResponseStreamEvent, None]],
+    ctx: CallContext | None = None,
 ) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
-    """Relay events; closing the domain stream (client cancelled, deadline) cancels the upstream call."""
+    """Relay events; closing the domain stream (client cancelled, deadline) cancels the upstream call.
+    An error before the first event (raised by `opening`) is the call's status."""
+    events: AsyncGenerator[events_pb2.ResponseStreamEvent, None] | None = None
     try:
+        events = await opening
         async for event in events:
             yield event
         _trailers(context, ctx)
     except Exception as e:
         await abort(context, _domain_error(e))
     finally:
-        await events.aclose()  # type: ignore[attr-defined]
+        if events is not None:
+            await events.aclose()
 
 
 class ResponsesServicer(responses_service_pb2_grpc.ResponsesServiceServicer):

@@ -7,7 +7,7 @@ or at `http://host:8080` works alike.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -23,11 +23,10 @@ from responses_gateway.auth import Authenticator
 from responses_gateway.chat_api import request as chat_request
 from responses_gateway.chat_api.response import ChunkWriter, chat_completion
 from responses_gateway.contract.ids import new_id
-from responses_gateway.domain.pipeline import CallContext
+from responses_gateway.domain.context import DROPPED_HEADER, CallContext
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason, as_gateway_error
 from responses_gateway.health import Health
-from responses_gateway.providers.features import DROPPED_HEADER
 from responses_gateway.telemetry import metrics
 from responses_gateway.transport.rest.errors import error_response, internal_error_response
 from responses_gateway.transport.rest.params import get_request, input_items_request, read_json_body
@@ -46,26 +45,18 @@ def json_response(message: Message, status: int = 200) -> Response:
     return Response(codec.dumps(message), status_code=status, media_type="application/json")
 
 
-async def sse_response(
-    events: AsyncIterator[Event], ctx: CallContext, encode: Callable[[Event], bytes] = frame
+def sse_response(
+    events: AsyncGenerator[Event, None], ctx: CallContext, encode: Callable[[Event], bytes] = frame
 ) -> Response:
-    """Waits for the first event, so a failure before it still gets a proper HTTP status."""
-    try:
-        first = await anext(events)
-    except StopAsyncIteration:
-        first = None
-    except BaseException:
-        await events.aclose()  # type: ignore[attr-defined]
-        raise
+    """The events as Server-Sent Events. The domain raised any error before the first event already
+    (a proper HTTP status); a later one is an `error` frame."""
 
     async def body() -> AsyncIterator[bytes]:
         try:
-            if first is not None:
-                yield encode(first)
-                async for event in events:
-                    chunk = encode(event)
-                    if chunk:
-                        yield chunk
+            async for event in events:
+                chunk = encode(event)
+                if chunk:
+                    yield chunk
             yield DONE
         except Exception as e:
             error = as_gateway_error(e)
@@ -73,7 +64,7 @@ async def sse_response(
                 log.exception("stream failed")
             yield error_frame(error)
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
     return StreamingResponse(body(), media_type="text/event-stream", headers={**_SSE_HEADERS, **ctx.notes})
 
@@ -114,7 +105,7 @@ class RestShim:
         create = codec.from_json(request_pb2.CreateResponseRequest(), body)
         ctx = CallContext()
         if create.stream:
-            return await sse_response(self.service.stream(create, ctx), ctx)
+            return sse_response(await self.service.stream(create, ctx), ctx)
         response = json_response(await self.service.create(create, ctx))
         response.headers.update(ctx.notes)
         return response
@@ -123,7 +114,7 @@ class RestShim:
         get = get_request(request)
         if get.stream:
             ctx = CallContext()
-            return await sse_response(self.service.stream_get(get, ctx), ctx)
+            return sse_response(await self.service.stream_get(get, ctx), ctx)
         return json_response(await self.service.get(get, CallContext()))
 
     async def delete(self, request: Request) -> Response:
@@ -161,7 +152,8 @@ class RestShim:
             ctx.notes[DROPPED_HEADER] = ",".join(dropped)
         if body.get("stream"):
             writer = ChunkWriter(bool((body.get("stream_options") or {}).get("include_usage")))
-            return await sse_response(self.service.stream(create, ctx), ctx, lambda e: chat_frames(writer, e))
+            events = await self.service.stream(create, ctx)
+            return sse_response(events, ctx, lambda e: chat_frames(writer, e))
         completion = chat_completion(await self.service.create(create, ctx))
         response = Response(orjson.dumps(completion), media_type="application/json")
         response.headers.update(ctx.notes)

@@ -1,0 +1,101 @@
+"""What a create request becomes before any upstream sees it: its input items (with ids), the stored
+turn it continues, and, per deployment, the request that deployment receives."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from responses_gateway.config.resolve import ResolvedDeployment
+from responses_gateway.contract.ids import check_response_id
+from responses_gateway.contract.items import input_items, with_ids
+from responses_gateway.domain.context import CallContext
+from responses_gateway.domain.history import history
+from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.providers.base import SupportsNativeState
+from responses_gateway.store.base import ResponseStore, StoredResponse
+from responses_gateway.v1 import items_pb2, request_pb2
+
+
+def upstream_key(deployment: ResolvedDeployment) -> str:
+    """Two deployments with the same key share the upstream's stored state."""
+    return f"{deployment.adapter}:{deployment.api_base}"
+
+
+def keeps_state(provider: object) -> bool:
+    """The upstream keeps its own responses (OpenAI's Responses API): it can answer
+    previous_response_id, and the gateway relays its ids and indices as they are."""
+    return isinstance(provider, SupportsNativeState)
+
+
+@dataclass
+class Plan:
+    request: request_pb2.CreateResponseRequest
+    ctx: CallContext
+    items: list[items_pb2.Item]  # this turn's input, with ids, as stored
+    previous: StoredResponse | None
+    store: bool
+    log_events: bool
+    flush_seconds: float = 0.05  # longest an event log row waits before it is written
+    mode: str = "stream"  # "unary" / "stream" / "background", for the metrics
+    started: float = field(default_factory=time.monotonic)
+
+
+async def make_plan(
+    request: request_pb2.CreateResponseRequest,
+    ctx: CallContext,
+    store: ResponseStore,
+    *,
+    mode: str,
+    log_all_events: bool,
+    flush_seconds: float = 0.05,
+) -> Plan:
+    if not request.model:
+        raise GatewayError(Reason.INVALID_REQUEST, "Missing required parameter: 'model'.", param="model")
+    items = with_ids(input_items(request))
+    previous = None
+    if request.previous_response_id:
+        check_response_id(request.previous_response_id, "previous_response_id")
+        previous = await store.get(request.previous_response_id)
+    keep = request.store if request.HasField("store") else True
+    return Plan(
+        request,
+        ctx,
+        items,
+        previous,
+        keep,
+        log_events=request.background or log_all_events,
+        flush_seconds=flush_seconds,
+        mode=mode,
+    )
+
+
+async def upstream_request(
+    plan: Plan, store: ResponseStore, deployment: ResolvedDeployment, provider: object
+) -> request_pb2.CreateResponseRequest:
+    """The request as this deployment should receive it.
+
+    `previous_response_id` goes upstream as is only when that upstream keeps state and holds it (or the
+    gateway never saw it); otherwise the gateway replays the stored conversation as input items.
+    """
+    request = plan.request
+    native = keeps_state(provider)
+    prev = plan.previous
+    replay = prev is not None and not (native and prev.upstream_id == upstream_key(deployment))
+    if request.previous_response_id and prev is None and not native:
+        raise GatewayError(
+            Reason.INVALID_REQUEST,
+            f"Previous response with id '{request.previous_response_id}' not found.",
+            param="previous_response_id",
+        )
+    if replay or request.background:
+        request = request_pb2.CreateResponseRequest()
+        request.CopyFrom(plan.request)
+        request.ClearField("background")  # the gateway runs background responses itself
+        if replay and prev is not None:
+            request.ClearField("previous_response_id")
+            earlier = await history(store, prev)
+            request.ClearField("input")
+            request.input.items.items.extend(earlier)
+            request.input.items.items.extend(plan.items)
+    return request
