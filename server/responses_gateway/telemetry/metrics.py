@@ -17,7 +17,8 @@ RESPONSES = Counter(
 )
 ERRORS = Counter(
     "responses_gateway_errors_total",
-    "Requests that failed before a response began, by operation and error reason.",
+    "Requests that failed before a response began, by operation (REST route template such as "
+    "/v1/responses/{response_id}, 'unmatched', or gRPC method) and error reason.",
     ["operation", "reason"],
 )
 DURATION = Histogram(

@@ -39,6 +39,14 @@ log = logging.getLogger(__name__)
 Event = events_pb2.ResponseStreamEvent
 Handler = Callable[[Request], Awaitable[Response]]
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+UNMATCHED = "unmatched"  # the one label of every path no route matches
+
+
+def route_template(request: Request) -> str:
+    """The metrics label of a request: its route's template (`/v1/responses/{response_id}`), never the
+    path itself, so clients cannot add series (or put ids into labels) by asking for random paths."""
+    route = request.scope.get("route")
+    return route.path if isinstance(route, Route) else UNMATCHED
 
 
 def json_response(message: Message, status: int = 200) -> Response:
@@ -94,7 +102,7 @@ class RestShim:
                 error = as_gateway_error(e)
                 if error is not e and error.reason == Reason.INTERNAL:
                     log.exception("request failed: %s %s", request.method, request.url.path)
-                metrics.observe_error(request.url.path, error)
+                metrics.observe_error(route_template(request), error)
                 response = error_response(error)
             response.headers["x-request-id"] = new_id("req")
             return response
@@ -197,7 +205,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     reason = Reason.NOT_FOUND if exc.status_code == 404 else Reason.INVALID_REQUEST
     message = f"Invalid URL ({request.method} {request.url.path})"
-    response = error_response(GatewayError(reason, message))
+    error = GatewayError(reason, message)
+    metrics.observe_error(route_template(request), error)
+    response = error_response(error)
     response.status_code = exc.status_code
     return response
 

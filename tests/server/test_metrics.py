@@ -1,0 +1,135 @@
+"""/metrics: bounded label sets whatever clients ask for, and the key / port settings that protect it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from responses_gateway.v1 import responses_service_pb2 as rs
+from responses_gateway.v1 import responses_service_pb2_grpc
+from tests.server.conftest import GatewayProcess
+
+ERRORS = "responses_gateway_errors_total"
+GET_RESPONSE = "/responses_gateway.v1.ResponsesService/GetResponse"
+STREAM_GET = "/responses_gateway.v1.ResponsesService/StreamGetResponse"
+Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse(text: str) -> Series:
+    """Every sample of the exposition: (name, sorted labels) -> value."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def errors(series: Series, operation: str, reason: str) -> float:
+    return series.get((ERRORS, (("operation", operation), ("reason", reason))), 0.0)
+
+
+def scrape(http: httpx.Client, **kwargs: Any) -> tuple[str, Series]:
+    r = http.get("/metrics", **kwargs)
+    assert r.status_code == 200, r.text
+    return r.text, parse(r.text)
+
+
+def rid() -> str:
+    return f"resp_{uuid.uuid4().hex}"
+
+
+# --------------------------------------------------------------------------------------- cardinality
+N = 40  # unknown ids are also asked of the (fake) upstream, so each costs a round trip there
+
+
+def test_random_ids_add_no_series_rest(http: httpx.Client) -> None:
+    asked: list[str] = []
+
+    def hit(n: int) -> None:
+        for _ in range(n):
+            ids = [rid() for _ in range(4)]
+            asked.extend(ids)
+            assert http.get(f"/v1/responses/{ids[0]}").status_code == 404
+            assert http.delete(f"/responses/{ids[1]}").status_code == 404
+            assert http.put(f"/v1/responses/{ids[2]}").status_code == 405
+            assert http.get(f"/v1/no-such-thing/{ids[3]}").status_code == 404
+
+    hit(1)  # every kind once, so each series exists before the count
+    _, before = scrape(http)
+    hit(N)
+    text, after = scrape(http)
+
+    assert set(after) == set(before), set(after) ^ set(before)
+    assert not [i for i in asked if i in text], "a requested id is in /metrics"
+    assert errors(after, "/v1/responses/{response_id}", "RESPONSE_NOT_FOUND") == (
+        errors(before, "/v1/responses/{response_id}", "RESPONSE_NOT_FOUND") + N
+    )
+    assert errors(after, "/responses/{response_id}", "RESPONSE_NOT_FOUND") == (
+        errors(before, "/responses/{response_id}", "RESPONSE_NOT_FOUND") + N
+    )
+    # Method not allowed: a known route, so its template; no route at all: one fixed label.
+    assert errors(after, "/v1/responses/{response_id}", "INVALID_REQUEST") >= N
+    assert errors(after, "unmatched", "NOT_FOUND") == errors(before, "unmatched", "NOT_FOUND") + N
+
+
+def test_unauthenticated_random_ids_are_counted_under_the_template(secured: GatewayProcess) -> None:
+    with httpx.Client(base_url=secured.http_base, timeout=30) as http:
+        asked = []
+        for i in range(101):
+            asked.append(rid())
+            assert http.get(f"/v1/responses/{asked[-1]}/input_items").status_code == 401
+            if i == 0:
+                _, before = scrape(http)  # /metrics is open: require_key is off on this gateway
+        text, after = scrape(http)
+    assert set(after) == set(before), set(after) ^ set(before)
+    assert not [i for i in asked if i in text]
+    template = "/v1/responses/{response_id}/input_items"
+    assert errors(after, template, "UNAUTHENTICATED") == errors(before, template, "UNAUTHENTICATED") + 100
+
+
+def test_random_ids_add_no_series_grpc(gateway: GatewayProcess, http: httpx.Client) -> None:
+    asked: list[str] = []
+    with grpc.insecure_channel(gateway.grpc_target) as channel:
+        stub = responses_service_pb2_grpc.ResponsesServiceStub(channel)
+
+        def hit(n: int) -> None:
+            for _ in range(n):
+                asked.append(rid())
+                with pytest.raises(grpc.RpcError) as err:
+                    stub.GetResponse(rs.GetResponseRequest(response_id=asked[-1]), timeout=10)
+                assert err.value.code() == grpc.StatusCode.NOT_FOUND
+                asked.append(rid())
+                with pytest.raises(grpc.RpcError) as err:
+                    list(stub.StreamGetResponse(rs.GetResponseRequest(response_id=asked[-1]), timeout=10))
+                assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+        hit(1)
+        _, before = scrape(http)
+        hit(N)
+    text, after = scrape(http)
+    assert set(after) == set(before), set(after) ^ set(before)
+    assert not [i for i in asked if i in text]
+    for method in (GET_RESPONSE, STREAM_GET):
+        assert errors(after, method, "RESPONSE_NOT_FOUND") == errors(before, method, "RESPONSE_NOT_FOUND") + N
+
+
+def test_grpc_unauthenticated_is_counted_under_the_method(secured: GatewayProcess) -> None:
+    with (
+        grpc.insecure_channel(secured.grpc_target) as channel,
+        httpx.Client(base_url=secured.http_base) as http,
+    ):
+        stub = responses_service_pb2_grpc.ResponsesServiceStub(channel)
+        _, before = scrape(http)
+        for _ in range(20):
+            with pytest.raises(grpc.RpcError) as err:
+                stub.GetResponse(rs.GetResponseRequest(response_id=rid()), timeout=10)
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        _, after = scrape(http)
+    assert (
+        errors(after, GET_RESPONSE, "UNAUTHENTICATED") == errors(before, GET_RESPONSE, "UNAUTHENTICATED") + 20
+    )
