@@ -4,23 +4,20 @@ gRPC server and the REST shim side by side in one event loop."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import math
 import signal
-from collections.abc import Iterator
 from dataclasses import dataclass
-
-import uvicorn
 
 from responses_gateway.auth import Authenticator
 from responses_gateway.config.loader import LoadedConfig
+from responses_gateway.config.models import GatewaySettings
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.providers.registry import ProviderRegistry
 from responses_gateway.routing.router import Router
 from responses_gateway.store.factory import open_store
 from responses_gateway.transport.grpc.server import build_grpc_server, set_serving
 from responses_gateway.transport.rest.app import build_rest_app
+from responses_gateway.transport.rest.server import ShimServer, build_server
 
 log = logging.getLogger("responses_gateway")
 
@@ -33,20 +30,13 @@ class Listen:
     grace_seconds: float = 30.0
 
 
-class _ShimServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the gateway shuts both servers down together."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class Gateway:
     def __init__(self, loaded: LoadedConfig, listen: Listen) -> None:
         self.loaded = loaded
         self.listen = listen
         self.grpc_port = 0
         self.http_port = 0
+        self.servers: list[ShimServer] = []  # the REST shim
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -62,29 +52,16 @@ class Gateway:
         address = f"{self.listen.host}:{self.listen.grpc_port}"
         self.grpc, self.health, self.grpc_port = build_grpc_server(self.service, auth, address)
         await self.grpc.start()
-        rest = build_rest_app(self.service, auth, settings.max_request_body_bytes)
-        config = uvicorn.Config(
-            rest,
-            host=self.listen.host,
-            port=self.listen.http_port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=math.ceil(self.listen.grace_seconds),
-            http="httptools",
-        )
-        self.http = _ShimServer(config)
-        self._http_task = asyncio.create_task(self.http.serve())
-        while not self.http.started:
-            if self._http_task.done():
-                self._http_task.result()
-                raise RuntimeError("the REST shim did not start")
-            await asyncio.sleep(0.01)
-        self.http_port = self.http.servers[0].sockets[0].getsockname()[1]
+        await self._start_http(settings, auth)
         await set_serving(self.health, True)
-        log.info(
-            "gRPC on %s:%d, REST on %s:%d", self.listen.host, self.grpc_port, self.listen.host, self.http_port
-        )
+        host = self.listen.host
+        log.info("gRPC on %s:%d, REST on %s:%d", host, self.grpc_port, host, self.http_port)
+
+    async def _start_http(self, settings: GatewaySettings, auth: Authenticator) -> None:
+        rest = build_rest_app(self.service, auth, settings.max_request_body_bytes)
+        host, grace = self.listen.host, self.listen.grace_seconds
+        self.servers = [build_server(rest, host, self.listen.http_port, settings.http, grace)]
+        self.http_port = await self.servers[0].start()
 
     async def stop(self) -> None:
         """Stop taking new work, let in-flight calls and streams finish within the grace period."""
@@ -92,9 +69,12 @@ class Gateway:
             return
         self._stopped.set()
         await set_serving(self.health, False)
-        self.http.should_exit = True
+        for server in self.servers:
+            server.should_exit = True
         await asyncio.gather(
-            self.grpc.stop(self.listen.grace_seconds), self._http_task, return_exceptions=True
+            self.grpc.stop(self.listen.grace_seconds),
+            *(server.serving for server in self.servers),
+            return_exceptions=True,
         )
         await self.service.aclose()
         await self.providers.aclose()

@@ -144,8 +144,12 @@ def write_config(
     *,
     master_key: str | None = None,
     max_body: int | None = None,
+    settings_extra: dict[str, Any] | None = None,
 ) -> Path:
-    settings: dict[str, Any] = {"store": {"type": "sqlite", "path": str(store_path)}}
+    settings: dict[str, Any] = {
+        "store": {"type": "sqlite", "path": str(store_path)},
+        **(settings_extra or {}),
+    }
     if max_body is not None:
         settings["max_request_body_bytes"] = max_body
     config: dict[str, Any] = {

@@ -32,6 +32,12 @@ TOKENS = Counter(
     "Tokens reported by upstreams, by model and kind (input, cached_input, output, reasoning).",
     ["model", "kind"],
 )
+HTTP_CLOSED = Counter(
+    "responses_gateway_http_connections_closed_total",
+    "HTTP connections the server closed to bound its resources, by reason (header_timeout, "
+    "body_timeout, max_connections).",
+    ["reason"],
+)
 ACTIVE_STREAMS = Gauge("responses_gateway_active_streams", "Responses currently streaming.")
 
 _STATUS = {
@@ -53,6 +59,10 @@ def observe_response(model: str, mode: str, response: response_pb2.Response, sec
 
 def observe_error(operation: str, error: GatewayError) -> None:
     ERRORS.labels(operation, error.reason.value).inc()
+
+
+def observe_http_closed(reason: str) -> None:
+    HTTP_CLOSED.labels(reason).inc()
 
 
 def exposition() -> tuple[bytes, str]:
