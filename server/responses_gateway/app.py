@@ -16,7 +16,7 @@ from responses_gateway.providers.registry import ProviderRegistry
 from responses_gateway.routing.router import Router
 from responses_gateway.store.factory import open_store
 from responses_gateway.transport.grpc.server import build_grpc_server, set_serving
-from responses_gateway.transport.rest.app import build_rest_app
+from responses_gateway.transport.rest.app import build_metrics_app, build_rest_app, metrics_route
 from responses_gateway.transport.rest.server import ShimServer, build_server
 
 log = logging.getLogger("responses_gateway")
@@ -36,7 +36,8 @@ class Gateway:
         self.listen = listen
         self.grpc_port = 0
         self.http_port = 0
-        self.servers: list[ShimServer] = []  # the REST shim
+        self.metrics_port: int | None = None  # set when /metrics has a port of its own
+        self.servers: list[ShimServer] = []  # the REST shim, then the metrics server if any
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -55,13 +56,37 @@ class Gateway:
         await self._start_http(settings, auth)
         await set_serving(self.health, True)
         host = self.listen.host
-        log.info("gRPC on %s:%d, REST on %s:%d", host, self.grpc_port, host, self.http_port)
+        log.info(
+            "gRPC on %s:%d, REST on %s:%d%s", host, self.grpc_port, host, self.http_port, self._metrics_note
+        )
 
     async def _start_http(self, settings: GatewaySettings, auth: Authenticator) -> None:
-        rest = build_rest_app(self.service, auth, settings.max_request_body_bytes)
+        """The REST shim and, with gateway_settings.metrics.port, the metrics server beside it."""
+        wanted = settings.metrics
+        if wanted.require_key and not auth.enabled:
+            log.warning(
+                "gateway_settings.metrics.require_key is set but there is no master key: /metrics is open"
+            )
+        route = metrics_route(auth if wanted.require_key and auth.enabled else None)
+        rest = build_rest_app(
+            self.service,
+            auth,
+            settings.max_request_body_bytes,
+            metrics_here=route if wanted.port is None else None,
+        )
         host, grace = self.listen.host, self.listen.grace_seconds
         self.servers = [build_server(rest, host, self.listen.http_port, settings.http, grace)]
         self.http_port = await self.servers[0].start()
+        if wanted.port is not None:
+            metrics_app = build_metrics_app(route)
+            self.servers.append(build_server(metrics_app, host, wanted.port, settings.http, grace))
+            self.metrics_port = await self.servers[1].start()
+
+    @property
+    def _metrics_note(self) -> str:
+        if self.metrics_port is None:
+            return ""
+        return f", metrics on http://{self.listen.host}:{self.metrics_port}/metrics"
 
     async def stop(self) -> None:
         """Stop taking new work, let in-flight calls and streams finish within the grace period."""
@@ -90,7 +115,7 @@ class Gateway:
         await self.start()
         print(
             f"responses-gateway: serving gRPC on {self.listen.host}:{self.grpc_port}, "
-            f"REST on http://{self.listen.host}:{self.http_port}/v1",
+            f"REST on http://{self.listen.host}:{self.http_port}/v1{self._metrics_note}",
             flush=True,
         )
         await stop.wait()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -12,9 +15,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from responses_gateway.v1 import responses_service_pb2 as rs
 from responses_gateway.v1 import responses_service_pb2_grpc
-from tests.server.conftest import GatewayProcess
+from tests.server.conftest import MASTER_KEY, GatewayProcess, write_config
+from tests.server.test_errors import openai_error
 
 ERRORS = "responses_gateway_errors_total"
+KEY = {"authorization": f"Bearer {MASTER_KEY}"}
 GET_RESPONSE = "/responses_gateway.v1.ResponsesService/GetResponse"
 STREAM_GET = "/responses_gateway.v1.ResponsesService/StreamGetResponse"
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -133,3 +138,71 @@ def test_grpc_unauthenticated_is_counted_under_the_method(secured: GatewayProces
     assert (
         errors(after, GET_RESPONSE, "UNAUTHENTICATED") == errors(before, GET_RESPONSE, "UNAUTHENTICATED") + 20
     )
+
+
+# --------------------------------------------------------------------------------------- protection
+@pytest.fixture
+def spawn_with(upstream: Any, tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
+    """A gateway of the test's own with these gateway_settings (and optionally a master key)."""
+    started: list[GatewayProcess] = []
+
+    def spawn(settings: dict[str, Any], master_key: str | None = None) -> GatewayProcess:
+        where = tmp_path / f"gw{len(started)}"
+        where.mkdir()
+        cfg = write_config(
+            where / "gateway.yaml",
+            upstream[0].api_base,
+            where / "responses.db",
+            master_key=master_key,
+            settings_extra=settings,
+        )
+        started.append(GatewayProcess(cfg, cwd=where, grace=2).start())
+        return started[-1]
+
+    yield spawn
+    for gw in started:
+        gw.stop()
+
+
+def test_metrics_require_the_master_key(spawn_with: Callable[..., GatewayProcess]) -> None:
+    gw = spawn_with({"metrics": {"require_key": True}}, master_key=MASTER_KEY)
+    with httpx.Client(base_url=gw.http_base, timeout=30) as http:
+        for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "Basic x"}):
+            err = openai_error(http.get("/metrics", headers=headers), 401)
+            assert err["code"] == "invalid_api_key"
+        text, _ = scrape(http, headers=KEY)
+        assert ERRORS in text
+        # The refusals themselves are counted, under the route.
+        assert errors(parse(text), "/metrics", "UNAUTHENTICATED") == 3
+        assert http.get("/healthz").status_code == 200  # probes still need no key
+
+
+def test_require_key_without_a_master_key_leaves_metrics_open(
+    spawn_with: Callable[..., GatewayProcess],
+) -> None:
+    gw = spawn_with({"metrics": {"require_key": True}})
+    with httpx.Client(base_url=gw.http_base, timeout=30) as http:
+        scrape(http)
+    assert "require_key is set but there is no master key" in gw.log
+
+
+def test_metrics_on_a_port_of_their_own(spawn_with: Callable[..., GatewayProcess]) -> None:
+    gw = spawn_with({"metrics": {"require_key": True, "port": 0}}, master_key=MASTER_KEY)
+    found = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", gw.log)
+    assert found, gw.log
+    port = int(found.group(1))
+    assert port not in (gw.http_port, gw.grpc_port)
+    with (
+        httpx.Client(base_url=gw.http_base, timeout=30) as rest,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as metrics,
+    ):
+        # Not on the REST port any more, with or without the key.
+        openai_error(rest.get("/metrics", headers=KEY), 404)
+        assert rest.get("/v1/models", headers=KEY).status_code == 200
+        # On its own port, behind the key.
+        openai_error(metrics.get("/metrics"), 401)
+        _, series = scrape(metrics, headers=KEY)
+        assert errors(series, "unmatched", "NOT_FOUND") == 1  # the REST call above, same registry
+        # Nothing else is served there.
+        openai_error(metrics.get("/v1/models", headers=KEY), 404)
+        openai_error(metrics.get("/healthz"), 404)

@@ -162,6 +162,17 @@ class HttpSettings(_Strict):
     max_connections: PositiveInt = 1000
 
 
+class MetricsSettings(_Strict):
+    """Who may read the Prometheus metrics, and where."""
+
+    # With a master key configured: /metrics needs ``Authorization: Bearer <master key>`` too. Without
+    # one it is open either way (the gateway warns at start-up).
+    require_key: bool = False
+    # Serve /metrics on this port (same host) instead of the REST port; 0 lets the OS pick one. Unset: on
+    # the REST port.
+    port: Annotated[int, Field(ge=0, le=65535)] | None = None
+
+
 class GatewaySettings(_Strict):
     """This gateway's own settings (not a LiteLLM section)."""
 
@@ -177,6 +188,13 @@ class GatewaySettings(_Strict):
     grpc_port: Annotated[int, Field(ge=1, le=65535)] = 50051
     http_port: Annotated[int, Field(ge=1, le=65535)] = 8080
     http: HttpSettings = Field(default_factory=HttpSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+
+    @model_validator(mode="after")
+    def _metrics_port_free(self) -> GatewaySettings:
+        if self.metrics.port and self.metrics.port in (self.http_port, self.grpc_port):
+            raise ValueError(f"metrics.port {self.metrics.port} is already the http_port or grpc_port")
+        return self
 
 
 def _stringify_env(value: Any) -> Any:

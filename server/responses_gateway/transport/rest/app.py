@@ -188,7 +188,6 @@ class RestShim:
             for path, handler, methods in table
         ]
         routes.append(Route("/healthz", _healthz, methods=["GET"]))
-        routes.append(Route("/metrics", _metrics, methods=["GET"]))
         return routes
 
 
@@ -196,9 +195,20 @@ async def _healthz(request: Request) -> Response:
     return Response(b'{"status":"ok"}', media_type="application/json")
 
 
-async def _metrics(request: Request) -> Response:
-    body, content_type = metrics.exposition()
-    return Response(body, media_type=content_type)
+def metrics_route(authenticator: Authenticator | None) -> Route:
+    """GET /metrics; with an authenticator, only for a caller holding the master key."""
+
+    async def serve_metrics(request: Request) -> Response:
+        if authenticator is not None:
+            try:
+                authenticator.check(request.headers.get("authorization"))
+            except GatewayError as e:
+                metrics.observe_error(route_template(request), e)
+                return error_response(e)
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    return Route("/metrics", serve_metrics, methods=["GET"])
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -216,14 +226,24 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return internal_error_response()
 
 
+def _starlette(routes: list[Any]) -> Starlette:
+    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _unexpected})
+
+
 def build_rest_app(
     service: ResponsesService,
     authenticator: Authenticator,
     max_body_bytes: int,
     extra_routes: list[Any] | None = None,
+    *,
+    metrics_here: Route | None = None,
 ) -> Starlette:
+    """The REST API; `metrics_here` is the /metrics route when the metrics are not on a port of their own."""
     shim = RestShim(service, authenticator, max_body_bytes)
-    return Starlette(
-        routes=[*shim.routes(), *(extra_routes or [])],
-        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
-    )
+    metrics_routes = [metrics_here] if metrics_here is not None else []
+    return _starlette([*shim.routes(), *metrics_routes, *(extra_routes or [])])
+
+
+def build_metrics_app(route: Route) -> Starlette:
+    """What the separate metrics port serves: /metrics alone (anything else is a 404 error JSON)."""
+    return _starlette([route])
