@@ -155,6 +155,20 @@ def test_a_kept_alive_connection_serves_requests_spaced_beyond_the_head_timeout(
     assert len(ports) == 1, "the connection was not kept"
 
 
+def test_half_a_head_after_a_served_request_times_out(start: Callable[..., InProcessGateway]) -> None:
+    gw = start()
+    with connect(gw) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        raw = b""
+        while b"\r\n\r\n" not in raw or not raw.endswith(b"}"):  # bounded by the socket timeout
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after the first response: {raw!r}"
+            raw += chunk
+        assert split_response(raw)[0] == 200
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+        openai_error(read_until_closed(sock), 408)
+
+
 # --------------------------------------------------------------------------------------- request body
 def test_a_body_shorter_than_its_content_length_is_answered_408(
     start: Callable[..., InProcessGateway],
