@@ -8,18 +8,14 @@ Start-up failures the operator can fix (the store's file or directory, a port in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import math
 import signal
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
-
-import uvicorn
 
 from responses_gateway.auth import Authenticator
 from responses_gateway.config.loader import LoadedConfig
+from responses_gateway.config.models import GatewaySettings
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.health import Health, StoreProbe
 from responses_gateway.providers.registry import ProviderRegistry
@@ -27,7 +23,8 @@ from responses_gateway.routing.router import Router
 from responses_gateway.store.base import StoreUnavailable
 from responses_gateway.store.factory import open_store
 from responses_gateway.transport.grpc.server import GrpcHealth, build_grpc_server
-from responses_gateway.transport.rest.app import build_rest_app
+from responses_gateway.transport.rest.app import build_metrics_app, build_rest_app, metrics_route
+from responses_gateway.transport.rest.server import ShimServer, build_server
 
 log = logging.getLogger("responses_gateway")
 
@@ -56,20 +53,14 @@ def _bind(host: str, port: int, what: str) -> socket.socket:
     return sock
 
 
-class _ShimServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the gateway shuts both servers down together."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class Gateway:
     def __init__(self, loaded: LoadedConfig, listen: Listen) -> None:
         self.loaded = loaded
         self.listen = listen
         self.grpc_port = 0
         self.http_port = 0
+        self.metrics_port: int | None = None  # set when /metrics has a port of its own
+        self.servers: list[ShimServer] = []  # the REST shim, then the metrics server if any
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -94,8 +85,9 @@ class Gateway:
         self.health.set_serving(True)
         await self.grpc_health.sync()
         self.probe.start()
+        host = self.listen.host
         log.info(
-            "gRPC on %s:%d, REST on %s:%d", self.listen.host, self.grpc_port, self.listen.host, self.http_port
+            "gRPC on %s:%d, REST on %s:%d%s", host, self.grpc_port, host, self.http_port, self._metrics_note
         )
 
     async def _start_servers(self) -> None:
@@ -113,30 +105,47 @@ class Gateway:
         self.grpc_health = GrpcHealth(servicer, self.health)
         await self.grpc_health.sync()  # the stock servicer starts out saying SERVING for ""
         await self.grpc.start()
-        # Bound here rather than by uvicorn, which logs the error and calls sys.exit.
-        sock = _bind(host, self.listen.http_port, "REST")
-        rest = build_rest_app(self.service, auth, settings.max_request_body_bytes, health=self.health)
-        config = uvicorn.Config(
-            rest,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=math.ceil(self.listen.grace_seconds),
-            http="httptools",
+        await self._start_http(settings, auth)
+
+    async def _start_http(self, settings: GatewaySettings, auth: Authenticator) -> None:
+        """The REST shim and, with gateway_settings.metrics.port, the metrics server beside it. Their
+        sockets are bound here rather than by uvicorn, which logs the error and calls sys.exit."""
+        wanted = settings.metrics
+        if wanted.require_key and not auth.enabled:
+            log.warning(
+                "gateway_settings.metrics.require_key is set but there is no master key: /metrics is open"
+            )
+        route = metrics_route(auth if wanted.require_key and auth.enabled else None)
+        rest = build_rest_app(
+            self.service,
+            auth,
+            settings.max_request_body_bytes,
+            health=self.health,
+            metrics_here=route if wanted.port is None else None,
         )
-        self.http = _ShimServer(config)
-        self._http_task = asyncio.create_task(self.http.serve(sockets=[sock]))
-        while not self.http.started:
-            if self._http_task.done():
-                self._http_task.result()
-                raise RuntimeError("the REST shim did not start")
-            await asyncio.sleep(0.01)
-        self.http_port = self.http.servers[0].sockets[0].getsockname()[1]
+        host, grace = self.listen.host, self.listen.grace_seconds
+        sock = _bind(host, self.listen.http_port, "REST")
+        self.servers = [build_server(rest, host, self.listen.http_port, settings.http, grace)]
+        self.http_port = await self.servers[0].start(sock)
+        if wanted.port is not None:
+            sock = _bind(host, wanted.port, "metrics")
+            metrics_app = build_metrics_app(route)
+            self.servers.append(build_server(metrics_app, host, wanted.port, settings.http, grace))
+            self.metrics_port = await self.servers[1].start(sock)
+
+    @property
+    def _metrics_note(self) -> str:
+        if self.metrics_port is None:
+            return ""
+        return f", metrics on http://{self.listen.host}:{self.metrics_port}/metrics"
 
     async def _abandon_start(self) -> None:
         """Undo what a failed start did, so the process can exit cleanly."""
         if hasattr(self, "grpc"):
             await self.grpc.stop(0)
+        for server in self.servers:
+            server.should_exit = True
+            await asyncio.gather(server.serving, return_exceptions=True)
         await self.service.aclose()
         await self.providers.aclose()
         await self.store.close()
@@ -148,9 +157,12 @@ class Gateway:
         self._stopped.set()
         self.health.set_serving(False)
         await self.grpc_health.sync()
-        self.http.should_exit = True
+        for server in self.servers:
+            server.should_exit = True
         grace = self.listen.grace_seconds
-        transports = asyncio.gather(self.grpc.stop(grace), self._http_task, return_exceptions=True)
+        transports = asyncio.gather(
+            self.grpc.stop(grace), *(server.serving for server in self.servers), return_exceptions=True
+        )
         # Streams still running just before the grace period ends are ended with a terminal event
         # (and recorded) while the transports can still send it; only then do they close.
         margin = min(1.0, grace / 4)
@@ -171,7 +183,7 @@ class Gateway:
         await self.start()
         print(
             f"responses-gateway: serving gRPC on {self.listen.host}:{self.grpc_port}, "
-            f"REST on http://{self.listen.host}:{self.http_port}/v1",
+            f"REST on http://{self.listen.host}:{self.http_port}/v1{self._metrics_note}",
             flush=True,
         )
         await stop.wait()

@@ -149,6 +149,34 @@ class StoreSettings(_Strict):
         return self
 
 
+class HttpSettings(_Strict):
+    """Bounds on what a REST client (or a scraper of a separate metrics port) can hold on to."""
+
+    # A request head (request line and headers) must be complete this many seconds after the connection
+    # opened, or after its first byte on a reused connection; else the connection is closed (408 when part
+    # of a head had arrived).
+    header_timeout_seconds: PositiveFloat = 10.0
+    # The whole request body must arrive within this many seconds of the head (total time, not idle time
+    # between chunks, so trickling a byte at a time does not help); else 408 and the connection is closed.
+    # Raise it for large bodies over slow links. Only receiving the request counts: a response, and so a
+    # long SSE stream, is never timed.
+    body_timeout_seconds: PositiveFloat = 30.0
+    # Open TCP connections per listening port (idle keep-alive and streaming ones included). A connection
+    # past the limit is answered 503 (OpenAI error JSON) and closed at once.
+    max_connections: PositiveInt = 1000
+
+
+class MetricsSettings(_Strict):
+    """Who may read the Prometheus metrics, and where."""
+
+    # With a master key configured: /metrics needs ``Authorization: Bearer <master key>`` too. Without
+    # one it is open either way (the gateway warns at start-up).
+    require_key: bool = False
+    # Serve /metrics on this port (same host) instead of the REST port; 0 lets the OS pick one. Unset: on
+    # the REST port.
+    port: Annotated[int, Field(ge=0, le=65535)] | None = None
+
+
 class GatewaySettings(_Strict):
     """This gateway's own settings (not a LiteLLM section)."""
 
@@ -173,6 +201,14 @@ class GatewaySettings(_Strict):
     host: str = "0.0.0.0"
     grpc_port: Annotated[int, Field(ge=1, le=65535)] = 50051
     http_port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+
+    @model_validator(mode="after")
+    def _metrics_port_free(self) -> GatewaySettings:
+        if self.metrics.port and self.metrics.port in (self.http_port, self.grpc_port):
+            raise ValueError(f"metrics.port {self.metrics.port} is already the http_port or grpc_port")
+        return self
 
 
 def _stringify_env(value: Any) -> Any:

@@ -17,7 +17,8 @@ RESPONSES = Counter(
 )
 ERRORS = Counter(
     "responses_gateway_errors_total",
-    "Requests that failed before a response began, by operation and error reason.",
+    "Requests that failed before a response began, by operation (REST route template such as "
+    "/v1/responses/{response_id}, 'unmatched', or gRPC method) and error reason.",
     ["operation", "reason"],
 )
 DURATION = Histogram(
@@ -30,6 +31,12 @@ TOKENS = Counter(
     "responses_gateway_tokens_total",
     "Tokens reported by upstreams, by model and kind (input, cached_input, output, reasoning).",
     ["model", "kind"],
+)
+HTTP_CLOSED = Counter(
+    "responses_gateway_http_connections_closed_total",
+    "HTTP connections the server closed to bound its resources, by reason (header_timeout, "
+    "body_timeout, max_connections).",
+    ["reason"],
 )
 ACTIVE_STREAMS = Gauge("responses_gateway_active_streams", "Responses currently streaming.")
 
@@ -52,6 +59,10 @@ def observe_response(model: str, mode: str, response: response_pb2.Response, sec
 
 def observe_error(operation: str, error: GatewayError) -> None:
     ERRORS.labels(operation, error.reason.value).inc()
+
+
+def observe_http_closed(reason: str) -> None:
+    HTTP_CLOSED.labels(reason).inc()
 
 
 def exposition() -> tuple[bytes, str]:

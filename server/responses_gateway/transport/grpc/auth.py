@@ -9,6 +9,7 @@ import grpc
 
 from responses_gateway.auth import Authenticator
 from responses_gateway.errors import GatewayError
+from responses_gateway.telemetry import metrics
 from responses_gateway.transport.grpc.errors import abort
 
 # Kubernetes probes and grpcurl's discovery must work without a key.
@@ -57,5 +58,6 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         try:
             self.authenticator.check(value if isinstance(value, str) else None)
         except GatewayError as e:
+            metrics.observe_error(handler_call_details.method, e)  # a method we serve: a bounded label
             return _rejecting(handler, e)
         return handler

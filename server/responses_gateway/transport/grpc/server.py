@@ -13,6 +13,7 @@ from responses_gateway.auth import Authenticator
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.health import Health
 from responses_gateway.transport.grpc.auth import AuthInterceptor
+from responses_gateway.transport.grpc.method import MethodInterceptor
 from responses_gateway.transport.grpc.servicer import ModelsServicer, ResponsesServicer
 from responses_gateway.v1 import (
     models_pb2,
@@ -55,7 +56,7 @@ def build_grpc_server(
     service: ResponsesService, authenticator: Authenticator, address: str, health: Health | None = None
 ) -> tuple[grpc.aio.Server, Any, int]:
     server = grpc.aio.server(
-        interceptors=[AuthInterceptor(authenticator)],
+        interceptors=[MethodInterceptor(), AuthInterceptor(authenticator)],
         options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.max_send_message_length", _MAX_MESSAGE),

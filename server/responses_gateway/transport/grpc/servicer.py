@@ -14,6 +14,7 @@ from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason, as_gateway_error
 from responses_gateway.telemetry import metrics
 from responses_gateway.transport.grpc.errors import abort
+from responses_gateway.transport.grpc.method import CURRENT_METHOD
 from responses_gateway.v1 import (
     events_pb2,
     models_pb2,
@@ -41,7 +42,7 @@ def _domain_error(e: Exception) -> GatewayError:
     error = as_gateway_error(e)
     if error.reason == Reason.INTERNAL and error is not e:
         log.exception("unexpected error")
-    metrics.observe_error("grpc", error)
+    metrics.observe_error(CURRENT_METHOD.get(), error)
     return error
 
 

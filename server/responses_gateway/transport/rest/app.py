@@ -39,6 +39,14 @@ log = logging.getLogger(__name__)
 Event = events_pb2.ResponseStreamEvent
 Handler = Callable[[Request], Awaitable[Response]]
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+UNMATCHED = "unmatched"  # the one label of every path no route matches
+
+
+def route_template(request: Request) -> str:
+    """The metrics label of a request: its route's template (`/v1/responses/{response_id}`), never the
+    path itself, so clients cannot add series (or put ids into labels) by asking for random paths."""
+    route = request.scope.get("route")
+    return route.path if isinstance(route, Route) else UNMATCHED
 
 
 def json_response(message: Message, status: int = 200) -> Response:
@@ -93,7 +101,7 @@ class RestShim:
                 error = as_gateway_error(e)
                 if error is not e and error.reason == Reason.INTERNAL:
                     log.exception("request failed: %s %s", request.method, request.url.path)
-                metrics.observe_error(request.url.path, error)
+                metrics.observe_error(route_template(request), error)
                 response = error_response(error)
             response.headers["x-request-id"] = new_id("req")
             return response
@@ -180,7 +188,6 @@ class RestShim:
             for path, handler, methods in table
         ]
         routes.append(Route("/healthz", self.healthz, methods=["GET"]))
-        routes.append(Route("/metrics", _metrics, methods=["GET"]))
         return routes
 
     async def healthz(self, request: Request) -> Response:
@@ -193,16 +200,29 @@ class RestShim:
         return Response(body, status_code=503, media_type="application/json")
 
 
-async def _metrics(request: Request) -> Response:
-    body, content_type = metrics.exposition()
-    return Response(body, media_type=content_type)
+def metrics_route(authenticator: Authenticator | None) -> Route:
+    """GET /metrics; with an authenticator, only for a caller holding the master key."""
+
+    async def serve_metrics(request: Request) -> Response:
+        if authenticator is not None:
+            try:
+                authenticator.check(request.headers.get("authorization"))
+            except GatewayError as e:
+                metrics.observe_error(route_template(request), e)
+                return error_response(e)
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    return Route("/metrics", serve_metrics, methods=["GET"])
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     reason = Reason.NOT_FOUND if exc.status_code == 404 else Reason.INVALID_REQUEST
     message = f"Invalid URL ({request.method} {request.url.path})"
-    response = error_response(GatewayError(reason, message))
+    error = GatewayError(reason, message)
+    metrics.observe_error(route_template(request), error)
+    response = error_response(error)
     response.status_code = exc.status_code
     return response
 
@@ -211,16 +231,26 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return internal_error_response()
 
 
+def _starlette(routes: list[Any]) -> Starlette:
+    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _unexpected})
+
+
 def build_rest_app(
     service: ResponsesService,
     authenticator: Authenticator,
     max_body_bytes: int,
     extra_routes: list[Any] | None = None,
+    *,
     health: Health | None = None,
+    metrics_here: Route | None = None,
 ) -> Starlette:
-    """`health` None: `/healthz` always says ok."""
+    """The REST API; `metrics_here` is the /metrics route when the metrics are not on a port of their
+    own; `health` None: `/healthz` always says ok."""
     shim = RestShim(service, authenticator, max_body_bytes, health)
-    return Starlette(
-        routes=[*shim.routes(), *(extra_routes or [])],
-        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
-    )
+    metrics_routes = [metrics_here] if metrics_here is not None else []
+    return _starlette([*shim.routes(), *metrics_routes, *(extra_routes or [])])
+
+
+def build_metrics_app(route: Route) -> Starlette:
+    """What the separate metrics port serves: /metrics alone (anything else is a 404 error JSON)."""
+    return _starlette([route])

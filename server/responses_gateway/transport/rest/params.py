@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.v1 import responses_service_pb2 as rs
@@ -16,10 +16,16 @@ async def read_json_body(request: Request, limit: int) -> Any:
     if declared and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(limit)
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise _too_large(limit)
+    except ClientDisconnect:
+        # The client went away (or its body timed out) mid-body: its doing, not a gateway failure.
+        raise GatewayError(
+            Reason.CANCELLED, "The client disconnected before sending the whole body."
+        ) from None
     if not body:
         raise GatewayError(Reason.INVALID_JSON, "The request body is empty; send a JSON object.")
     try:
