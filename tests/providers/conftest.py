@@ -26,9 +26,6 @@ import grpc
 import httpx
 import openai
 import pytest
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from responses_gateway.v1 import responses_service_pb2_grpc
 from tests.fakes.anthropic_upstream import FakeAnthropic
@@ -36,11 +33,10 @@ from tests.fakes.chat_upstream import FakeChat
 from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI, make_openai_app
 from tests.fakes.server import serve_app
-from tests.spec import spec_path
 from tests.support.inprocess import InProcessGateway
+from tests.support.spec import Spec
+from tests.support.sse import sse_events
 
-SPEC_PATH = spec_path()
-SPEC_URI = "urn:openai-responses-spec"
 KEY = "sk-upstream-0123456789abcdef"
 MOCK_TEXT = "This is the canned mock answer."
 TERMINAL = ("response.completed", "response.incomplete", "response.failed")
@@ -230,70 +226,12 @@ def stub(env: Env) -> Iterator[responses_service_pb2_grpc.ResponsesServiceStub]:
         yield responses_service_pb2_grpc.ResponsesServiceStub(channel)
 
 
-# ------------------------------------------------------------------------------------------ the spec
-class Spec:
-    def __init__(self) -> None:
-        resource = Resource.from_contents(
-            json.loads(SPEC_PATH.read_text()), default_specification=DRAFT202012
-        )
-        self.registry = Registry().with_resource(SPEC_URI, resource)
-        self.validators: dict[str, Draft202012Validator] = {}
-        # event type -> the schema of that one event (for readable errors; the union is checked too)
-        schemas = json.loads(SPEC_PATH.read_text())["components"]["schemas"]
-        self.event_schema: dict[str, str] = {}
-        self.union_checked: set[str] = set()
-        for ref in schemas["ResponseStreamEvent"]["anyOf"]:
-            name = ref["$ref"].rsplit("/", 1)[-1]
-            for tag in schemas[name].get("properties", {}).get("type", {}).get("enum", []):
-                self.event_schema[tag] = name
-
-    def check_event(self, event: dict[str, Any]) -> None:
-        name = self.event_schema.get(event.get("type", ""))
-        assert name is not None, f"no event type {event.get('type')!r} in the spec"
-        self.check(name, event)
-        # Valid under one member is valid under the union; the (slow) union check runs once per type.
-        if name not in self.union_checked:
-            self.check("ResponseStreamEvent", event)
-            self.union_checked.add(name)
-
-    def check(self, name: str, instance: Any) -> None:
-        if name not in self.validators:
-            ref = {"$ref": f"{SPEC_URI}#/components/schemas/{name}"}
-            self.validators[name] = Draft202012Validator(ref, registry=self.registry)
-        problems = [
-            f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:300]}"
-            for e in self.validators[name].iter_errors(instance)
-        ]
-        assert not problems, f"{name} does not validate ({instance.get('type')}):\n" + "\n".join(problems[:8])
-
-
 @pytest.fixture(scope="session")
 def spec() -> Spec:
     return Spec()
 
 
 # ------------------------------------------------------------------------------------------ streams
-def sse_events(response: httpx.Response) -> list[dict[str, Any]]:
-    """The JSON payloads of an SSE body up to `[DONE]`; each `event:` name must match its `type`."""
-    out: list[dict[str, Any]] = []
-    for frame in response.read().decode().split("\n\n"):
-        if not frame.strip():
-            continue
-        name, data = None, []
-        for line in frame.split("\n"):
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                data.append(line[6:])
-        text = "\n".join(data)
-        if text == "[DONE]":
-            break
-        payload = json.loads(text)
-        assert name is None or name == payload.get("type"), frame
-        out.append(payload)
-    return out
-
-
 def stream(http: httpx.Client, body: dict[str, Any]) -> tuple[httpx.Response, list[dict[str, Any]]]:
     with http.stream("POST", "/responses", json={**body, "stream": True}) as resp:
         resp.read()

@@ -14,8 +14,10 @@ from google.rpc import error_details_pb2, status_pb2
 from responses_gateway.contract.events import event_type
 from responses_gateway.v1 import response_pb2, responses_service_pb2_grpc
 from responses_gateway.v1 import responses_service_pb2 as rs
-from tests.server.conftest import MODEL, GatewayProcess, iter_frames
+from tests.server.conftest import MODEL
 from tests.server.test_grpc import create_request
+from tests.support.process import GatewayProcess
+from tests.support.sse import iter_frames
 
 FAST_TIMEOUTS = {"timeout": 1, "stream_timeout": 1}
 NO_RETRIES = {"num_retries": 0}

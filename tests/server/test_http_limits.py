@@ -18,8 +18,9 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from tests.server.conftest import MODEL, iter_frames, write_config
+from tests.server.conftest import MODEL, write_config
 from tests.support.inprocess import InProcessGateway
+from tests.support.sse import iter_frames
 
 HEAD_TIMEOUT = 0.5
 BODY_TIMEOUT = 1.0

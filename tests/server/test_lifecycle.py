@@ -15,8 +15,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from responses_gateway.contract.events import event_type
 from responses_gateway.v1 import models_pb2, models_pb2_grpc, responses_service_pb2_grpc
-from tests.server.conftest import MODEL, REPO, GatewayProcess, clean_env, iter_frames, sdk
+from tests.server.conftest import MODEL, sdk
 from tests.server.test_grpc import create_request, output_text
+from tests.support.process import REPO, GatewayProcess, clean_env
+from tests.support.sse import iter_frames
 
 
 def accepts_connections(port: int) -> bool:

@@ -15,8 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from responses_gateway.v1 import responses_service_pb2 as rs
 from responses_gateway.v1 import responses_service_pb2_grpc
-from tests.server.conftest import MASTER_KEY, GatewayProcess, write_config
+from tests.server.conftest import MASTER_KEY, write_config
 from tests.server.test_errors import openai_error
+from tests.support.process import GatewayProcess
 
 ERRORS = "responses_gateway_errors_total"
 KEY = {"authorization": f"Bearer {MASTER_KEY}"}

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from tests.server.conftest import MODEL, iter_frames
+from tests.server.conftest import MODEL
 from tests.server.test_grpc import wait_for
+from tests.support.sse import iter_frames
 
 SCENARIOS = ["text", "function_calls", "reasoning", "refusal", "incomplete"]
 TERMINAL = {"response.completed", "response.incomplete", "response.failed"}

@@ -17,7 +17,7 @@ from responses_gateway import codec
 from responses_gateway.store.base import StoredResponse
 from responses_gateway.store.sqlite import SqliteStore
 from responses_gateway.v1 import items_pb2, response_pb2
-from tests.server.conftest import GatewayProcess, clean_env, gateway_command
+from tests.support.process import GatewayProcess, clean_env, gateway_command
 
 # Not even root may create a file in procfs (chmod would not stop root), so this directory is
 # read-only for the gateway whoever runs the tests.

@@ -7,7 +7,8 @@ import pytest
 
 from responses_gateway import codec
 from responses_gateway.v1 import response_pb2
-from tests.server.conftest import MODEL, iter_frames
+from tests.server.conftest import MODEL
+from tests.support.sse import iter_frames
 
 
 @pytest.fixture(scope="module")

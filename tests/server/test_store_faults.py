@@ -17,10 +17,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from responses_gateway.contract.events import event_type
 from responses_gateway.transport.grpc.server import REASON_TRAILER, SERVICE_NAMES
 from responses_gateway.v1 import response_pb2, responses_service_pb2, responses_service_pb2_grpc
-from tests.server.conftest import MODEL, iter_frames, write_config
+from tests.server.conftest import MODEL, write_config
 from tests.server.test_errors import grpc_error
 from tests.server.test_grpc import body, create_request, wait_for
 from tests.support.inprocess import InProcessGateway
+from tests.support.sse import iter_frames
 
 FULL = "The response store is unavailable: database or disk is full."
 MALFORMED = "The response store is unavailable: database disk image is malformed."

@@ -16,9 +16,10 @@ import pytest
 from responses_gateway.contract.events import event_type
 from responses_gateway.v1 import responses_service_pb2_grpc
 from tests.fakes.chat_upstream import FakeChat
-from tests.server.conftest import GatewayProcess, iter_frames
 from tests.server.test_grpc import create_request
 from tests.support.inprocess import InProcessGateway
+from tests.support.process import GatewayProcess
+from tests.support.sse import iter_frames
 
 KEY = "sk-chat-upstream-0123456789"
 

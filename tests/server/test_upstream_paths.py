@@ -20,7 +20,8 @@ import pytest
 from responses_gateway.v1 import request_pb2
 from responses_gateway.v1 import responses_service_pb2 as rs
 from responses_gateway.v1 import responses_service_pb2_grpc as rs_grpc
-from tests.server.conftest import MODEL, UPSTREAM_KEY, GatewayProcess, Observed, clean_env
+from tests.server.conftest import MODEL, UPSTREAM_KEY, Observed
+from tests.support.process import GatewayProcess, clean_env
 
 BAD_IDS = [
     "../files",

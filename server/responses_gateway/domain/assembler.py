@@ -60,6 +60,7 @@ class Assembler:
         self._usage: list[response_pb2.Usage] = []
         self._base = 0
         self._own_items = False
+        self._ended_usage: response_pb2.Usage | None = None
 
     @property
     def later_turn(self) -> bool:
@@ -69,17 +70,21 @@ class Assembler:
         """Fold in the terminal event of a turn that does not end the response: not numbered, not
         sent. Returns the response so far."""
         body = getattr(terminal, terminal.WhichOneof("kind") or "")
-        merged = self._merged(body.response, terminal=True)
+        merged = self._merged(body.response, terminal=True, totals=False)
         if self._first is None:
             self._first = response_pb2.Response(id=merged.id, created_at=merged.created_at)
-        if merged.HasField("usage"):
-            self._usage.append(merged.usage)
+        self._ended_usage = response_pb2.Usage()
+        self._ended_usage.CopyFrom(merged.usage)
         self.response = merged
         return merged
 
     def begin_turn(self) -> None:
-        """The next upstream turn starts: its native output indices come after the items so far."""
+        """The next upstream turn starts: its native output indices come after the items so far, and
+        the turn that ended counts in the usage of the response."""
         self._base = len(self.items)
+        if self._ended_usage is not None:
+            self._usage.append(self._ended_usage)
+            self._ended_usage = None
 
     def own_item(self, item: items_pb2.Item) -> list[ev.Event]:
         """An item the gateway adds itself (between turns): its added / done events, numbered."""
@@ -139,7 +144,9 @@ class Assembler:
             if not self.response.completed_at and self.terminal_type == ev.COMPLETED:
                 self.response.completed_at = int(time.time())
 
-    def _merged(self, response: response_pb2.Response, *, terminal: bool) -> response_pb2.Response:
+    def _merged(
+        self, response: response_pb2.Response, *, terminal: bool, totals: bool = True
+    ) -> response_pb2.Response:
         """A lifecycle event's response as the client sees it: on the gateway's shell (translated
         streams), one id across turns, every turn's items and usage in the terminal one."""
         merged = response
@@ -153,7 +160,7 @@ class Assembler:
         if terminal and self.items and (first is not None or self._own_items or not merged.output):
             del merged.output[:]
             merged.output.extend(self.items)
-        if terminal and self._usage and merged.HasField("usage"):
+        if totals and terminal and self._usage and merged.HasField("usage"):
             u = merged.usage
             for earlier in self._usage:
                 u.input_tokens += earlier.input_tokens
