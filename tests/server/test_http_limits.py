@@ -259,3 +259,21 @@ def test_a_long_sse_stream_is_not_cut(start: Callable[..., InProcessGateway], fa
     assert frames[-1].data == "[DONE]"
     assert frames[-2].event == "response.completed"
     assert frames[0].event == "response.created"
+
+
+def test_accepted_connections_have_nagle_off(start: Callable[..., InProcessGateway]) -> None:
+    """The REST listener's socket is bound by the gateway: it must still be one asyncio turns
+    TCP_NODELAY on for (with Nagle on, each small response waited ~40 ms for a delayed ACK)."""
+    gw = start()
+    with connect(gw) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+
+        async def nodelay() -> list[int]:
+            return [
+                p.transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                for p in gw.gw.servers[0].server_state.connections
+            ]
+
+        flags = gw.run(nodelay())
+        assert flags and all(flags), flags
