@@ -84,21 +84,29 @@ def table(rows: list[Row]) -> str:
 
 
 def per_event(short: list[Row], long: list[Row]) -> str:
-    """Cost per streamed event: the slope of p50 latency between a short and a long stream (c=1)."""
+    """Cost per streamed event between a short and a long stream (c=1): the slope of p50 latency (what
+    a client sees, sensitive to the machine's load) and of the gateway's CPU time (what it costs,
+    which does not depend on what else runs)."""
     direct_short = next(r for r in short if r.target.startswith("direct"))
     direct_long = next(r for r in long if r.target.startswith("direct"))
     direct_slope = _slope(direct_short, direct_long)
     out = [
-        f"{'target':20}  {'events':>11}  {'p50 ms':>17}  {'ms/event':>9}  {'added us/event':>14}",
+        f"{'target':20}  {'events':>11}  {'p50 ms':>17}  {'ms/event':>9}  {'added us/event':>14}"
+        f"  {'gw CPU us/event':>15}",
     ]
     for s, lg in zip(short, long, strict=True):
         slope = _slope(s, lg)
         added = "-" if s is direct_short else f"{(slope - direct_slope) * 1e6:+.1f}"
+        cpu = "-" if s is direct_short else f"{_cpu_slope(s, lg) * 1e6:.1f}"
         out.append(
             f"{s.target:20}  {s.events:>5.0f} -> {lg.events:>4.0f}  "
-            f"{_ms(s.p(50)):>8} -> {_ms(lg.p(50)):>7}  {slope * 1000:>9.4f}  {added:>14}"
+            f"{_ms(s.p(50)):>8} -> {_ms(lg.p(50)):>7}  {slope * 1000:>9.4f}  {added:>14}  {cpu:>15}"
         )
     return "\n".join(out)
+
+
+def _cpu_slope(short: Row, long: Row) -> float:
+    return (long.samples.cpu - short.samples.cpu) / max(1.0, long.events - short.events)
 
 
 def _slope(short: Row, long: Row) -> float:
