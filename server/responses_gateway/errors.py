@@ -55,8 +55,10 @@ ERROR_TABLE: dict[Reason, ErrorMapping] = {
     Reason.UNSUPPORTED_PARAMETER: ErrorMapping(
         grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid_request_error", "unsupported_parameter"
     ),
+    # RESOURCE_EXHAUSTED is what gRPC core itself answers for a message over the receive limit, so a
+    # body refused by the gateway and one refused by gRPC core read the same to a client.
     Reason.REQUEST_TOO_LARGE: ErrorMapping(
-        grpc.StatusCode.INVALID_ARGUMENT, 413, "invalid_request_error", "request_too_large"
+        grpc.StatusCode.RESOURCE_EXHAUSTED, 413, "invalid_request_error", "request_too_large"
     ),
     Reason.UNAUTHENTICATED: ErrorMapping(
         grpc.StatusCode.UNAUTHENTICATED, 401, "invalid_request_error", "invalid_api_key"
@@ -73,14 +75,20 @@ ERROR_TABLE: dict[Reason, ErrorMapping] = {
     Reason.NOT_CANCELLABLE: ErrorMapping(
         grpc.StatusCode.FAILED_PRECONDITION, 400, "invalid_request_error", None
     ),
-    Reason.NOT_IMPLEMENTED: ErrorMapping(grpc.StatusCode.UNIMPLEMENTED, 501, "invalid_request_error", None),
+    # A feature the model's provider lacks (token counts, compaction): the client can pick another
+    # model, so it is a 400 as OpenAI answers for "not supported with this model", never a 5xx.
+    Reason.NOT_IMPLEMENTED: ErrorMapping(
+        grpc.StatusCode.UNIMPLEMENTED, 400, "invalid_request_error", "unsupported_model"
+    ),
     Reason.PROVIDER_NOT_CONFIGURED: ErrorMapping(
         grpc.StatusCode.FAILED_PRECONDITION, 503, "server_error", "provider_not_configured"
     ),
     Reason.RATE_LIMITED: ErrorMapping(
         grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "rate_limit_error", "rate_limit_exceeded"
     ),
-    Reason.UPSTREAM_ERROR: ErrorMapping(grpc.StatusCode.INTERNAL, 500, "server_error", "server_error"),
+    # The upstream failed or sent what the gateway cannot read: a bad gateway, not the client's fault.
+    # An upstream's own 5xx status is relayed as it is (see GatewayError.http_status).
+    Reason.UPSTREAM_ERROR: ErrorMapping(grpc.StatusCode.INTERNAL, 502, "server_error", "bad_gateway"),
     Reason.UPSTREAM_UNAVAILABLE: ErrorMapping(
         grpc.StatusCode.UNAVAILABLE, 503, "server_error", "server_error"
     ),
@@ -89,6 +97,26 @@ ERROR_TABLE: dict[Reason, ErrorMapping] = {
     Reason.CANCELLED: ErrorMapping(grpc.StatusCode.CANCELLED, 499, "invalid_request_error", "cancelled"),
     Reason.INTERNAL: ErrorMapping(grpc.StatusCode.INTERNAL, 500, "server_error", "server_error"),
 }
+
+
+# Longest client-supplied value an error message quotes, and the longest message and param at all:
+# a 100,000-character id must not come back whole (a gRPC trailer over 16 KiB fails the call).
+ECHO_CHARS = 64
+MAX_MESSAGE_CHARS = 2048
+MAX_PARAM_CHARS = 256
+
+
+def echo(value: object, limit: int = ECHO_CHARS) -> str:
+    """A client-supplied value as an error message quotes it: control characters escaped, and cut to
+    a short prefix (with its full length) when long. Every message that interpolates input uses this."""
+    text = value if isinstance(value, str) else repr(value)
+    cut = text[:limit]
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+    return shown if len(text) <= limit else f"{shown}... ({len(text)} characters)"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... (cut at {limit} characters)"
 
 
 class GatewayError(Exception):
@@ -105,10 +133,12 @@ class GatewayError(Exception):
         upstream_status: int | None = None,
         metadata: dict[str, str] | None = None,
     ) -> None:
+        # A backstop for messages built from upstream text or values nobody passed through echo().
+        message = _clip(message, MAX_MESSAGE_CHARS)
         super().__init__(message)
         self.reason = reason
         self.message = message
-        self.param = param
+        self.param = echo(param, MAX_PARAM_CHARS) if param is not None else None
         self._code = code
         self.retry_after = retry_after
         self.upstream_status = upstream_status
@@ -124,6 +154,12 @@ class GatewayError(Exception):
 
     @property
     def http_status(self) -> int:
+        if (
+            self.reason == Reason.UPSTREAM_ERROR
+            and self.upstream_status
+            and 500 <= self.upstream_status < 600
+        ):
+            return self.upstream_status  # the upstream's own server error, as the upstream said it
         return self.mapping.http_status
 
     def openai_body(self) -> dict[str, Any]:

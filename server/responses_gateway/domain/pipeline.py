@@ -13,7 +13,7 @@ from responses_gateway.domain.assembler import Assembler
 from responses_gateway.domain.inputs import history, input_items, with_ids
 from responses_gateway.domain.recorder import Recorder
 from responses_gateway.domain.shell import response_shell
-from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.errors import GatewayError, Reason, echo
 from responses_gateway.providers.base import Provider, ProviderCall
 from responses_gateway.providers.features import DROPPED_HEADER
 from responses_gateway.providers.mock import MockProvider
@@ -116,7 +116,7 @@ async def call_for(
     if request.previous_response_id and prev is None and not native:
         raise GatewayError(
             Reason.INVALID_REQUEST,
-            f"Previous response with id '{request.previous_response_id}' not found.",
+            f"Previous response with id '{echo(request.previous_response_id)}' not found.",
             param="previous_response_id",
         )
     if replay or request.background:

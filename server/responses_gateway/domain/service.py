@@ -29,7 +29,7 @@ from responses_gateway.domain.pipeline import (
     run_stream,
     upstream_key,
 )
-from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.errors import GatewayError, Reason, echo
 from responses_gateway.providers.base import (
     Provider,
     SupportsCompact,
@@ -66,7 +66,7 @@ _TERMINAL_STATUSES = frozenset(
 
 def _not_found(response_id: str) -> GatewayError:
     return GatewayError(
-        Reason.RESPONSE_NOT_FOUND, f"Response with id '{response_id}' not found.", param="response_id"
+        Reason.RESPONSE_NOT_FOUND, f"Response with id '{echo(response_id)}' not found.", param="response_id"
     )
 
 
