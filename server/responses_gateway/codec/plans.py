@@ -7,6 +7,7 @@ path is a loop over the fields that are actually set.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,9 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescript
 from google.protobuf.message import Message
 
 from responses_gateway.codec.values import (
+    MAX_DEPTH,
+    TOO_DEEP,
+    NestingTooDeep,
     list_to_py,
     number_to_json,
     py_to_list,
@@ -22,6 +26,7 @@ from responses_gateway.codec.values import (
     struct_to_py,
     value_to_py,
 )
+from responses_gateway.errors import echo
 from responses_gateway.v1 import annotations_pb2 as ann
 
 EXTRA_FIELDS = "extra_fields"
@@ -71,6 +76,43 @@ class CodecError(ValueError):
 
 Encoder = Callable[[Any], Any]
 Decoder = Callable[[Message, Any], None]
+
+
+class _Depth(threading.local):
+    """How many message levels down the decoder is (values.py's MAX_DEPTH); per thread, since test
+    code and an in-process gateway decode side by side."""
+
+    level = 0
+
+
+_depth = _Depth()
+
+
+def depth() -> int:
+    return _depth.level
+
+
+def _counted(decode: Callable[..., None]) -> Callable[..., None]:
+    """`decode` one message level further down, refused past MAX_DEPTH."""
+
+    def counted(msg: Message, v: Any, *rest: Any) -> None:
+        level = _depth.level + 1
+        if level > MAX_DEPTH:
+            raise CodecError(TOO_DEEP)
+        _depth.level = level
+        try:
+            decode(msg, v, *rest)
+        finally:
+            _depth.level = level - 1
+
+    return counted
+
+
+def value_error(e: ValueError | OverflowError, path: list[str | int]) -> CodecError:
+    """A value protobuf cannot hold (out of range, a lone surrogate, nested too deeply)."""
+    return CodecError(
+        str(e) if isinstance(e, NestingTooDeep) else f"Invalid value: {echo(str(e), 200)}", path
+    )
 
 
 def _describe(v: Any) -> str:
@@ -294,7 +336,7 @@ def _build_decoder(fd: FieldDescriptor, key: str) -> Decoder:
         except ValueError as e:  # out of range for the field's integer type
             if isinstance(e, CodecError):
                 raise
-            raise CodecError(f"Invalid value: {e}") from None
+            raise CodecError(f"Invalid value: {echo(str(e), 200)}") from None
 
     return dec_scalar
 
@@ -305,7 +347,7 @@ def _enum_decoder(fd: FieldDescriptor, key: str) -> Decoder:
     numbers = enum_plan(enum_type(fd)).from_json
 
     def keep(msg: Message, v: Any) -> None:
-        py_to_value(msg.extra_fields[key], v)  # type: ignore[attr-defined]
+        py_to_value(msg.extra_fields[key], v, depth() + 2)  # type: ignore[attr-defined]
 
     if fd.is_repeated:
 
@@ -340,12 +382,16 @@ def _map_decoder(fd: FieldDescriptor) -> Decoder:
             if type(v) is not dict:
                 raise _expected("an object", v)
             target = getattr(msg, name)
-            for k, x in v.items():
-                try:
-                    sub.decode(target[k], x)
-                except CodecError as e:
-                    e.path.insert(0, k)
-                    raise
+            _depth.level += 1  # each value sits in a map entry, a level of its own
+            try:
+                for k, x in v.items():
+                    try:
+                        sub.decode(target[k], x)
+                    except CodecError as e:
+                        e.path.insert(0, k)
+                        raise
+            finally:
+                _depth.level -= 1
 
         return dec_msg_map
     check: Callable[[Any], Any]
@@ -355,7 +401,7 @@ def _map_decoder(fd: FieldDescriptor) -> Decoder:
         def check_enum(x: Any) -> Any:
             number = numbers.get(_check_str(x))
             if number is None:
-                raise CodecError(f"Invalid value: {x!r}")
+                raise CodecError(f"Invalid value: '{echo(x)}'")
             return number
 
         check = check_enum
@@ -403,7 +449,7 @@ class MessagePlan:
         if full == "google.protobuf.Struct":
             self.encode, self.decode = struct_to_py, _struct_decode  # type: ignore[assignment]
         elif full == "google.protobuf.Value":
-            self.encode, self.decode = value_to_py, py_to_value  # type: ignore[assignment]
+            self.encode, self.decode = value_to_py, _value_decode  # type: ignore[assignment]
         elif full == "google.protobuf.ListValue":
             self.encode, self.decode = list_to_py, _list_value_decode  # type: ignore[assignment]
         elif opts.Extensions[ann.list]:
@@ -416,18 +462,23 @@ class MessagePlan:
             self.encode, self.decode = build_union_plan(desc)
         else:
             self.encode, self.decode = build_object_plan(desc)
+        self.decode = _counted(self.decode)
 
 
 def _struct_decode(msg: Message, v: Any) -> None:
     if type(v) is not dict:
         raise _expected("an object", v)
-    py_to_struct(msg, v)  # type: ignore[arg-type]
+    py_to_struct(msg, v, depth())  # type: ignore[arg-type]
+
+
+def _value_decode(msg: Message, v: Any) -> None:
+    py_to_value(msg, v, depth())  # type: ignore[arg-type]
 
 
 def _list_value_decode(msg: Message, v: Any) -> None:
     if type(v) is not list:
         raise _expected("an array", v)
-    py_to_list(msg, v)  # type: ignore[arg-type]
+    py_to_list(msg, v, depth())  # type: ignore[arg-type]
 
 
 def object_fields(desc: Descriptor, only: Callable[[FieldDescriptor], bool] | None = None) -> list[FieldPlan]:
@@ -452,11 +503,8 @@ def decode_field(fp: FieldPlan, msg: Message, v: Any) -> None:
     except CodecError as e:
         e.path.insert(0, fp.json)
         raise
-    except (
-        ValueError,
-        OverflowError,
-    ) as e:  # protobuf cannot hold it: an integer out of range, a lone surrogate
-        raise CodecError(f"Invalid value: {e}", [fp.json]) from None
+    except (ValueError, OverflowError) as e:
+        raise value_error(e, [fp.json]) from None
 
 
 _NO_SKIP: frozenset[str] = frozenset()
@@ -491,9 +539,9 @@ def build_object_plan(desc: Descriptor) -> tuple[Callable[[Message], Any], Calla
                 if extra_fd is None:
                     raise CodecError("Unknown parameter", [k])
                 try:
-                    py_to_value(msg.extra_fields[k], x)  # type: ignore[attr-defined]
+                    py_to_value(msg.extra_fields[k], x, depth() + 2)  # type: ignore[attr-defined]
                 except (ValueError, OverflowError) as e:
-                    raise CodecError(f"Invalid value: {e}", [k]) from None
+                    raise value_error(e, [k]) from None
             elif x is not None:
                 decode_field(fp, msg, x)
 

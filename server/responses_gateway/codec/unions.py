@@ -18,6 +18,7 @@ from responses_gateway.codec.plans import (
     CodecError,
     FieldPlan,
     decode_field,
+    depth,
     encode_fields,
     enum_plan,
     enum_type,
@@ -26,6 +27,7 @@ from responses_gateway.codec.plans import (
     plan_for,
 )
 from responses_gateway.codec.values import number_to_json, py_to_value, value_to_py
+from responses_gateway.errors import echo
 from responses_gateway.v1 import annotations_pb2 as ann
 
 Encode = Callable[[Message], Any]
@@ -125,7 +127,7 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
         if common_keys and type(v) is dict:
             decode_common(msg, v)
             v = {k: x for k, x in v.items() if k not in common_keys}
-        py_to_value(getattr(msg, unknown_name), v)
+        py_to_value(getattr(msg, unknown_name), v, depth() + 1)
 
     def decode(msg: Message, v: Any) -> None:
         kind = type(v)
@@ -165,7 +167,7 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
             try:
                 setattr(msg, arms.number.name, v)
             except (TypeError, ValueError):
-                raise CodecError(f"Invalid value: {v!r}") from None
+                raise CodecError(f"Invalid value: '{echo(v)}'") from None
             return
         keep_unknown(msg, v)
 
