@@ -60,7 +60,9 @@ class Gateway:
         )
         auth = Authenticator(self.loaded.master_key)
         address = f"{self.listen.host}:{self.listen.grpc_port}"
-        self.grpc, self.health, self.grpc_port = build_grpc_server(self.service, auth, address)
+        self.grpc, self.health, self.grpc_port = build_grpc_server(
+            self.service, auth, address, settings.max_request_body_bytes
+        )
         await self.grpc.start()
         rest = build_rest_app(self.service, auth, settings.max_request_body_bytes)
         config = uvicorn.Config(
