@@ -28,6 +28,8 @@ from tests.spec import spec_path
 
 SCHEMA = schemathesis.openapi.from_path(spec_path())
 OPERATIONS = {op.label: op for op in (result.ok() for result in SCHEMA.get_all_operations())}
+
+
 # Examples per (operation, mode): most for create, whose body is the largest surface; the whole file
 # stays near a minute on 2 cores.
 def examples(label: str, mode: GenerationMode) -> int:
