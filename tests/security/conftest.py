@@ -6,6 +6,7 @@ Deployments:
     claude-sonnet-4-5   anthropic/scenario-text  the Anthropic fake
     chat-model          hosted_vllm/scenario-text the Chat Completions fake (the chat bridge)
     *                   openai/*                 the OpenAI fake, accepting any model name
+    garbage             openai/garbage           an upstream answering 200 with bytes that are not JSON
 """
 
 from __future__ import annotations
@@ -39,6 +40,26 @@ ERROR_KEYS = {"message", "type", "param", "code"}
 UNEXPECTED = "failed unexpectedly"
 
 
+GARBAGE_MODEL = "garbage"
+GARBAGE = b'{"id": "resp_1", "object": "response", oops'
+
+
+async def garbage_upstream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """200 with a cut-off JSON body, or an SSE stream whose first event is cut off the same way."""
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    streams = b'"stream": true' in body or b'"stream":true' in body
+    kind = b"text/event-stream" if streams else b"application/json"
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", kind)]})
+    await send({"type": "http.response.body", "body": b"data: " + GARBAGE + b"\n\n" if streams else GARBAGE})
+
+
 @dataclass
 class Env:
     gw: InProcessGateway
@@ -48,7 +69,7 @@ class Env:
         return f"{self.gw.http_base}/v1"
 
 
-def gateway_config(oa: str, anth: str, chat: str, store: Path) -> dict[str, Any]:
+def gateway_config(oa: str, anth: str, chat: str, garbage: str, store: Path) -> dict[str, Any]:
     def deployment(name: str, model: str, base: str) -> dict[str, Any]:
         return {"model_name": name, "litellm_params": {"model": model, "api_base": base, "api_key": KEY}}
 
@@ -58,6 +79,7 @@ def gateway_config(oa: str, anth: str, chat: str, store: Path) -> dict[str, Any]
             deployment("claude-sonnet-4-5", "anthropic/scenario-text", anth),
             deployment("chat-model", "hosted_vllm/scenario-text", f"{chat}/v1"),
             deployment("*", "openai/*", f"{oa}/v1"),
+            deployment(GARBAGE_MODEL, "openai/garbage", f"{garbage}/v1"),
         ],
         "general_settings": {"master_key": MASTER_KEY},
         "gateway_settings": {
@@ -72,10 +94,16 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     oa = make_openai_app(KEY, known_models=None)
     anth, chat = FakeAnthropic(api_key=KEY), FakeChat(api_key=KEY)
     tmp = tmp_path_factory.mktemp("security")
-    with serve_app(oa) as oa_base, anth.serve() as anth_base, chat.serve() as chat_base:
+    with (
+        serve_app(oa) as oa_base,
+        anth.serve() as anth_base,
+        chat.serve() as chat_base,
+        serve_app(garbage_upstream) as garbage_base,
+    ):
         oa.base_url = oa_base
         cfg = tmp / "gateway.json"
-        cfg.write_text(json.dumps(gateway_config(oa_base, anth_base, chat_base, tmp / "responses.db")))
+        config = gateway_config(oa_base, anth_base, chat_base, garbage_base, tmp / "responses.db")
+        cfg.write_text(json.dumps(config))
         gw = InProcessGateway(cfg, grace_seconds=1)
         try:
             yield Env(gw)
