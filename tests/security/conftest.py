@@ -45,8 +45,20 @@ GARBAGE = b'{"id": "resp_1", "object": "response", oops'
 
 
 async def garbage_upstream(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """200 with a cut-off JSON body, or an SSE stream whose first event is cut off the same way."""
+    """POST /v1/responses: 200 with a cut-off JSON body, or an SSE stream whose first event is cut off the
+    same way. Anything else is a plain 404 (the gateway asks every native upstream about unknown ids)."""
     if scope["type"] != "http":
+        return
+    if (scope["method"], scope["path"]) != ("POST", "/v1/responses"):
+        missing = b'{"error": {"message": "Not found", "type": "invalid_request_error"}}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 404,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": missing})
         return
     body = b""
     while True:
