@@ -12,6 +12,7 @@ Deployments:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ GRPC_AUTH = (("authorization", f"Bearer {MASTER_KEY}"),)
 BODY_LIMIT = 1024 * 1024
 MODELS = ("gpt-4.1", "claude-sonnet-4-5", "chat-model", "any-model-at-all")
 ERROR_KEYS = {"message", "type", "param", "code"}
+# FUZZ_SCALE=10 multiplies every fuzz budget, for a deeper run by hand (CI runs the default 1).
+FUZZ_SCALE = max(1, int(os.environ.get("FUZZ_SCALE", "1")))
 # What as_gateway_error says for an exception nobody mapped: a client input must never end there.
 UNEXPECTED = "failed unexpectedly"
 

@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 from responses_gateway import codec
 from responses_gateway.v1 import models_pb2, request_pb2, response_pb2
 from responses_gateway.v1 import responses_service_pb2 as rs
-from tests.security.conftest import BODY_LIMIT, GRPC_AUTH, MASTER_KEY, MODELS, grpc_error_info, grpc_problem
+from tests.security.conftest import (
+    BODY_LIMIT,
+    FUZZ_SCALE,
+    GRPC_AUTH,
+    MASTER_KEY,
+    MODELS,
+    grpc_error_info,
+    grpc_problem,
+)
 
 SERVICE = "/responses_gateway.v1.ResponsesService/"
 # method -> (streams its reply, a valid request to mutate)
@@ -82,7 +90,7 @@ def test_malformed_bytes(channel: grpc.Channel, method: str) -> None:
 
     @seed(20261201)
     @settings(
-        max_examples=40,
+        max_examples=40 * FUZZ_SCALE,
         deadline=None,
         database=None,
         phases=[Phase.explicit, Phase.generate],

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from responses_gateway import codec
-from tests.security.conftest import GRPC_AUTH, MODELS, grpc_problem
+from tests.security.conftest import FUZZ_SCALE, GRPC_AUTH, MODELS, grpc_problem
 from tests.security.test_grpc_fuzz import METHODS
 
 SAFE = st.text(alphabet=st.characters(exclude_characters="/?#%", exclude_categories=["Cc", "Cs"]), max_size=8)
@@ -97,7 +97,7 @@ def test_random_well_formed_requests(channel: grpc.Channel, method: str) -> None
 
     @seed(20261201)
     @settings(
-        max_examples=40,
+        max_examples=40 * FUZZ_SCALE,
         deadline=None,
         database=None,
         phases=[Phase.explicit, Phase.generate],

@@ -22,6 +22,7 @@ from responses_gateway.errors import (
     echo,
 )
 from responses_gateway.v1 import events_pb2, items_pb2, request_pb2
+from tests.security.conftest import FUZZ_SCALE
 
 # Random JSON, deep more often than not (lists and objects nest freely).
 JSON = st.recursive(
@@ -97,7 +98,9 @@ def test_the_parsed_walk_refuses_what_the_codec_refuses() -> None:
 
 
 @seed(20261201)
-@settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=150 * FUZZ_SCALE, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
 @given(value=JSON, place=st.sampled_from(list(PLACES)))
 def test_random_json_is_refused_or_reparses(value: Any, place: str) -> None:
     try:

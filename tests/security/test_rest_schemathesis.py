@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from tests.security.conftest import AUTH, MODELS, Env, check_rest, rest_problem
+from tests.security.conftest import AUTH, FUZZ_SCALE, MODELS, Env, check_rest, rest_problem
 from tests.spec import spec_path
 
 SCHEMA = schemathesis.openapi.from_path(spec_path())
@@ -92,7 +92,7 @@ def test_no_5xx_and_openai_errors(env: Env, label: str, mode: GenerationMode) ->
 
     @seed(20261201)
     @settings(
-        max_examples=examples(label, mode),
+        max_examples=examples(label, mode) * FUZZ_SCALE,
         deadline=None,
         database=None,
         phases=[Phase.explicit, Phase.generate],
