@@ -99,10 +99,12 @@ ERROR_TABLE: dict[Reason, ErrorMapping] = {
 }
 
 
-# Longest client-supplied value an error message quotes, and the longest message and param at all:
-# a 100,000-character id must not come back whole (a gRPC trailer over 16 KiB fails the call).
+# Longest client-supplied value an error message quotes, and the longest message (UTF-8 bytes) and
+# param / metadata value at all: a 100,000-character id must not come back whole. gRPC sends the
+# message twice in the trailers (percent-encoded: up to 3x; and in the base64 status details), and a
+# client refuses trailers over 16 KiB; 2 KiB of message keeps them under 11 KiB.
 ECHO_CHARS = 64
-MAX_MESSAGE_CHARS = 2048
+MAX_MESSAGE_BYTES = 2048
 MAX_PARAM_CHARS = 256
 
 
@@ -116,7 +118,10 @@ def echo(value: object, limit: int = ECHO_CHARS) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}... (cut at {limit} characters)"
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) <= limit:
+        return text
+    return raw[:limit].decode("utf-8", "ignore") + f"... (cut at {limit} bytes)"
 
 
 class GatewayError(Exception):
@@ -134,7 +139,7 @@ class GatewayError(Exception):
         metadata: dict[str, str] | None = None,
     ) -> None:
         # A backstop for messages built from upstream text or values nobody passed through echo().
-        message = _clip(message, MAX_MESSAGE_CHARS)
+        message = _clip(message, MAX_MESSAGE_BYTES)
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -174,11 +179,11 @@ class GatewayError(Exception):
         }
 
     def error_info_metadata(self) -> dict[str, str]:
-        meta = dict(self.metadata)
+        meta = {k: echo(v, MAX_PARAM_CHARS) for k, v in self.metadata.items()}
         if self.param:
             meta["param"] = self.param
         if self.code:
-            meta["code"] = self.code
+            meta["code"] = echo(self.code, MAX_PARAM_CHARS)  # an upstream's, possibly
         if self.retry_after is not None:
             meta["retry_after"] = f"{self.retry_after:g}"
         if self.upstream_status is not None:

@@ -254,3 +254,16 @@ def test_conversation_on_a_non_native_model(channel: grpc.Channel, model: str) -
     for method in (SERVICE + "CreateResponse", SERVICE + "StreamResponse"):
         error = verdict(lambda m=method: call_raw(channel, m, request.SerializeToString()))
         assert error is not None and error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize("char", ["a", "\u00e9", "\U0001f600"])
+def test_an_upstream_echo_of_a_huge_key_still_fits_the_trailers(channel: grpc.Channel, char: str) -> None:
+    """The native upstream quotes an unknown parameter in its 400; a 100,000-character key must still
+    come back as INVALID_ARGUMENT, not as a call broken by trailers over gRPC's 16 KiB."""
+    request = request_pb2.CreateResponseRequest(model="gpt-4.1")
+    request.input.text = "hi"
+    request.extra_fields[char * 100_000].string_value = "x"
+    error = verdict(lambda: call_raw(channel, SERVICE + "CreateResponse", request.SerializeToString()))
+    assert error is not None and error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
+    info = grpc_error_info(error)
+    assert info is not None and info.metadata.get("upstream_status") == "400"

@@ -15,7 +15,7 @@ from responses_gateway.codec.values import MAX_DEPTH, PROTOBUF_MAX_DEPTH
 from responses_gateway.domain.shell import response_shell
 from responses_gateway.errors import (
     ERROR_TABLE,
-    MAX_MESSAGE_CHARS,
+    MAX_MESSAGE_BYTES,
     GatewayError,
     Reason,
     as_gateway_error,
@@ -128,7 +128,10 @@ def test_echo_cuts_and_escapes() -> None:
 
 def test_messages_and_params_are_capped() -> None:
     error = GatewayError(Reason.INVALID_REQUEST, "x" * 100_000, param="p" * 10_000)
-    assert len(error.message) <= MAX_MESSAGE_CHARS + 40
+    assert len(error.message) <= MAX_MESSAGE_BYTES + 40
+    wide = GatewayError(Reason.INVALID_REQUEST, "\U0001f600" * 100_000, metadata={"k": "v" * 10_000})
+    assert len(wide.message.encode()) <= MAX_MESSAGE_BYTES + 40  # bytes: what the trailer carries
+    assert all(len(v) < 300 for v in wide.error_info_metadata().values())
     assert error.param is not None and len(error.param) < 300
     assert len(str(error.openai_body())) < 3000
 

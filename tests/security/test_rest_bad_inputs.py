@@ -12,7 +12,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from responses_gateway.errors import MAX_MESSAGE_CHARS
+from responses_gateway.errors import MAX_MESSAGE_BYTES
 from tests.security.conftest import BODY_LIMIT, check_rest
 
 ID_OPS = [  # (method, path template) of every operation that takes a response id
@@ -79,7 +79,7 @@ def test_previous_response_id_bad(http: httpx.Client, model: str) -> None:
         r = http.post("/responses", json={"model": model, "input": "hi", "previous_response_id": rid})
         error = _error(r)
         # The native upstream's own message may quote the id too: the gateway relays it cut short.
-        assert r.status_code in (400, 404) and len(error["message"]) <= MAX_MESSAGE_CHARS + 40, r.text[:300]
+        assert r.status_code in (400, 404) and len(error["message"]) <= MAX_MESSAGE_BYTES + 40, r.text[:300]
 
 
 # ------------------------------------------------------------------------------------------ query params
