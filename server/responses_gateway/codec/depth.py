@@ -7,56 +7,55 @@ what the JSON codec would refuse, so both transports store only what can be read
 
 from __future__ import annotations
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from typing import Any
+
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from responses_gateway.codec.values import MAX_DEPTH
 from responses_gateway.v1 import annotations_pb2 as ann
 
-# Per message type: its message-typed fields as (field, levels its values sit below it, value is a message).
-_Nested = list[tuple[FieldDescriptor, int, bool]]
-_nested: dict[str, _Nested] = {}
+# How each message-typed field nests (scalar fields are never looked at): its values sit one level
+# down, or two for a map's values (the entry, then the value); a map of scalars only has its entries.
+_SINGLE, _REPEATED, _MAP_OF_MESSAGES, _MAP_OF_SCALARS = range(4)
+_kinds: dict[FieldDescriptor, int | None] = {}
 
 
-def _nested_fields(desc: Descriptor) -> _Nested:
-    found = _nested.get(desc.full_name)
-    if found is None:
-        found = []
-        for fd in desc.fields:
-            mt = fd.message_type
-            if mt is None:
-                continue
-            if mt.GetOptions().map_entry:
-                value = mt.fields_by_name["value"]
-                found.append((fd, 2, value.message_type is not None))  # the entry, then its value
-            else:
-                found.append((fd, 1, True))
-        _nested[desc.full_name] = found
-    return found
+def _kind(fd: FieldDescriptor) -> int | None:
+    kind = _kinds.get(fd, -1)
+    if kind == -1:
+        mt = fd.message_type
+        if mt is None:
+            kind = None
+        elif mt.GetOptions().map_entry:
+            kind = (
+                _MAP_OF_MESSAGES if mt.fields_by_name["value"].message_type is not None else _MAP_OF_SCALARS
+            )
+        else:
+            kind = _REPEATED if fd.is_repeated else _SINGLE
+        _kinds[fd] = kind
+    return kind
 
 
-def _field_exceeds(
-    msg: Message, fd: FieldDescriptor, down: int, is_message: bool, level: int, limit: int
-) -> bool:
-    """Whether the values of one message-typed field of `msg` (at `level`) go deeper than `limit`."""
-    if fd.is_repeated:
-        values = getattr(msg, fd.name)
-        if not values:
-            return False
-        if not is_message:  # a map of scalars: its entries are one level down, and nothing below
-            return level + 1 > limit
-        children = values.values() if down == 2 else values
-        return any(_exceeds(child, level + down, limit) for child in children)
-    return msg.HasField(fd.name) and _exceeds(getattr(msg, fd.name), level + 1, limit)
+def _field_exceeds(fd: FieldDescriptor, value: Any, level: int, limit: int) -> bool:
+    """Whether one set field of a message at `level` goes deeper than `limit`."""
+    kind = _kind(fd)
+    if kind is None:
+        return False
+    if kind == _SINGLE:
+        return _exceeds(value, level + 1, limit)
+    if kind == _REPEATED:
+        return any(_exceeds(child, level + 1, limit) for child in value)
+    if kind == _MAP_OF_MESSAGES:
+        return any(_exceeds(child, level + 2, limit) for child in value.values())
+    return level + 1 > limit
 
 
 def _exceeds(msg: Message, level: int, limit: int) -> bool:
     if level > limit:
         return True
-    return any(
-        _field_exceeds(msg, fd, down, is_message, level, limit)
-        for fd, down, is_message in _nested_fields(msg.DESCRIPTOR)  # type: ignore[arg-type]
-    )
+    # ListFields: only what is set (a union has dozens of arms, one of them set).
+    return any(_field_exceeds(fd, value, level, limit) for fd, value in msg.ListFields())
 
 
 def too_deep(msg: Message, size: int | None = None, limit: int = MAX_DEPTH) -> str | None:
@@ -65,7 +64,7 @@ def too_deep(msg: Message, size: int | None = None, limit: int = MAX_DEPTH) -> s
     two bytes (a tag and a length), so a small message cannot be too deep and is not walked."""
     if size is not None and size < 2 * limit:
         return None
-    for fd, down, is_message in _nested_fields(msg.DESCRIPTOR):  # type: ignore[arg-type]
-        if _field_exceeds(msg, fd, down, is_message, 1, limit):
+    for fd, value in msg.ListFields():
+        if _field_exceeds(fd, value, 1, limit):
             return fd.GetOptions().Extensions[ann.json_name] or fd.name
     return None
