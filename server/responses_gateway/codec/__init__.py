@@ -38,7 +38,7 @@ def to_json(msg: Message) -> Any:
 def from_json(msg: M, data: Any) -> M:
     """Fill `msg` from an OpenAI JSON value; raises CodecError (with a `param` path) when it does not fit."""
     try:
-        plan_for(_descriptor(msg)).decode(msg, data)
+        plan_for(_descriptor(msg)).decode(msg, data, 1)
     except RecursionError:
         raise CodecError(_TOO_DEEP) from None
     return msg

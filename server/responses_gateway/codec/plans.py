@@ -7,7 +7,6 @@ path is a loop over the fields that are actually set.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -75,37 +74,15 @@ class CodecError(ValueError):
 
 
 Encoder = Callable[[Any], Any]
-Decoder = Callable[[Message, Any], None]
+# (message, JSON value, depth): `depth` is the message's level below the decoded root (the root is 1),
+# counted as protobuf counts nesting (values.py's MAX_DEPTH); scalar decoders ignore it.
+Decoder = Callable[[Message, Any, int], None]
 
 
-class _Depth(threading.local):
-    """How many message levels down the decoder is (values.py's MAX_DEPTH); per thread, since test
-    code and an in-process gateway decode side by side."""
-
-    level = 0
-
-
-_depth = _Depth()
-
-
-def depth() -> int:
-    return _depth.level
-
-
-def _counted(decode: Callable[..., None]) -> Callable[..., None]:
-    """`decode` one message level further down, refused past MAX_DEPTH."""
-
-    def counted(msg: Message, v: Any, *rest: Any) -> None:
-        level = _depth.level + 1
-        if level > MAX_DEPTH:
-            raise CodecError(TOO_DEEP)
-        _depth.level = level
-        try:
-            decode(msg, v, *rest)
-        finally:
-            _depth.level = level - 1
-
-    return counted
+def check_depth(depth: int) -> None:
+    """Every message plan's decoder starts here: past MAX_DEPTH, protobuf could not parse it back."""
+    if depth > MAX_DEPTH:
+        raise CodecError(TOO_DEEP)
 
 
 def value_error(e: ValueError | OverflowError, path: list[str | int]) -> CodecError:
@@ -299,23 +276,23 @@ def _build_decoder(fd: FieldDescriptor, key: str) -> Decoder:
         sub = plan_for(message_type(fd))
         if fd.is_repeated:
 
-            def dec_repeated_msg(msg: Message, v: Any) -> None:
+            def dec_repeated_msg(msg: Message, v: Any, depth: int) -> None:
                 if type(v) is not list:
                     raise _expected("an array", v)
                 items = getattr(msg, name)
                 for i, x in enumerate(v):
                     try:
-                        sub.decode(items.add(), x)
+                        sub.decode(items.add(), x, depth + 1)
                     except CodecError as e:
                         e.path.insert(0, i)
                         raise
 
             return dec_repeated_msg
 
-        def dec_msg(msg: Message, v: Any) -> None:
+        def dec_msg(msg: Message, v: Any, depth: int) -> None:
             target = getattr(msg, name)
             target.SetInParent()
-            sub.decode(target, v)
+            sub.decode(target, v, depth + 1)
 
         return dec_msg
     if fd.type == FieldDescriptor.TYPE_ENUM:
@@ -323,14 +300,14 @@ def _build_decoder(fd: FieldDescriptor, key: str) -> Decoder:
     check = _scalar_check(fd)
     if fd.is_repeated:
 
-        def dec_repeated(msg: Message, v: Any) -> None:
+        def dec_repeated(msg: Message, v: Any, depth: int) -> None:
             if type(v) is not list:
                 raise _expected("an array", v)
             getattr(msg, name).extend([check(x) for x in v])
 
         return dec_repeated
 
-    def dec_scalar(msg: Message, v: Any) -> None:
+    def dec_scalar(msg: Message, v: Any, depth: int) -> None:
         try:
             setattr(msg, name, check(v))
         except ValueError as e:  # out of range for the field's integer type
@@ -346,26 +323,26 @@ def _enum_decoder(fd: FieldDescriptor, key: str) -> Decoder:
     name = fd.name
     numbers = enum_plan(enum_type(fd)).from_json
 
-    def keep(msg: Message, v: Any) -> None:
-        py_to_value(msg.extra_fields[key], v, depth() + 2)  # type: ignore[attr-defined]
+    def keep(msg: Message, v: Any, depth: int) -> None:
+        py_to_value(msg.extra_fields[key], v, depth + 2)  # type: ignore[attr-defined]
 
     if fd.is_repeated:
 
-        def dec_repeated_enum(msg: Message, v: Any) -> None:
+        def dec_repeated_enum(msg: Message, v: Any, depth: int) -> None:
             if type(v) is not list:
                 raise _expected("an array", v)
             found = [numbers.get(_check_str(x)) for x in v]
             if None in found:
-                keep(msg, v)
+                keep(msg, v, depth)
             else:
                 getattr(msg, name).extend(found)
 
         return dec_repeated_enum
 
-    def dec_enum(msg: Message, v: Any) -> None:
+    def dec_enum(msg: Message, v: Any, depth: int) -> None:
         number = numbers.get(_check_str(v))
         if number is None:
-            keep(msg, v)
+            keep(msg, v, depth)
         else:
             setattr(msg, name, number)
 
@@ -378,20 +355,16 @@ def _map_decoder(fd: FieldDescriptor) -> Decoder:
     if value_fd.type == FieldDescriptor.TYPE_MESSAGE:
         sub = plan_for(message_type(value_fd))
 
-        def dec_msg_map(msg: Message, v: Any) -> None:
+        def dec_msg_map(msg: Message, v: Any, depth: int) -> None:
             if type(v) is not dict:
                 raise _expected("an object", v)
             target = getattr(msg, name)
-            _depth.level += 1  # each value sits in a map entry, a level of its own
-            try:
-                for k, x in v.items():
-                    try:
-                        sub.decode(target[k], x)
-                    except CodecError as e:
-                        e.path.insert(0, k)
-                        raise
-            finally:
-                _depth.level -= 1
+            for k, x in v.items():
+                try:
+                    sub.decode(target[k], x, depth + 2)  # the map entry, then the value
+                except CodecError as e:
+                    e.path.insert(0, k)
+                    raise
 
         return dec_msg_map
     check: Callable[[Any], Any]
@@ -408,7 +381,7 @@ def _map_decoder(fd: FieldDescriptor) -> Decoder:
     else:
         check = _scalar_check(value_fd)
 
-    def dec_scalar_map(msg: Message, v: Any) -> None:
+    def dec_scalar_map(msg: Message, v: Any, depth: int) -> None:
         if type(v) is not dict:
             raise _expected("an object", v)
         target = getattr(msg, name)
@@ -440,7 +413,7 @@ class MessagePlan:
     """Encoder and decoder of one message type; `encode(msg)` → JSON value, `decode(msg, json)`."""
 
     encode: Callable[[Message], Any]
-    decode: Callable[..., None]  # (message, json) — objects also take the keys a union consumed
+    decode: Callable[..., None]  # (message, json, depth) — objects also take the keys a union consumed
 
     def __init__(self, desc: Descriptor) -> None:
         self.desc = desc
@@ -449,7 +422,7 @@ class MessagePlan:
         if full == "google.protobuf.Struct":
             self.encode, self.decode = struct_to_py, _struct_decode  # type: ignore[assignment]
         elif full == "google.protobuf.Value":
-            self.encode, self.decode = value_to_py, _value_decode  # type: ignore[assignment]
+            self.encode, self.decode = value_to_py, py_to_value  # type: ignore[assignment]
         elif full == "google.protobuf.ListValue":
             self.encode, self.decode = list_to_py, _list_value_decode  # type: ignore[assignment]
         elif opts.Extensions[ann.list]:
@@ -462,23 +435,18 @@ class MessagePlan:
             self.encode, self.decode = build_union_plan(desc)
         else:
             self.encode, self.decode = build_object_plan(desc)
-        self.decode = _counted(self.decode)
 
 
-def _struct_decode(msg: Message, v: Any) -> None:
+def _struct_decode(msg: Message, v: Any, depth: int) -> None:
     if type(v) is not dict:
         raise _expected("an object", v)
-    py_to_struct(msg, v, depth())  # type: ignore[arg-type]
+    py_to_struct(msg, v, depth)  # type: ignore[arg-type]
 
 
-def _value_decode(msg: Message, v: Any) -> None:
-    py_to_value(msg, v, depth())  # type: ignore[arg-type]
-
-
-def _list_value_decode(msg: Message, v: Any) -> None:
+def _list_value_decode(msg: Message, v: Any, depth: int) -> None:
     if type(v) is not list:
         raise _expected("an array", v)
-    py_to_list(msg, v, depth())  # type: ignore[arg-type]
+    py_to_list(msg, v, depth)  # type: ignore[arg-type]
 
 
 def object_fields(desc: Descriptor, only: Callable[[FieldDescriptor], bool] | None = None) -> list[FieldPlan]:
@@ -497,9 +465,9 @@ def encode_fields(present: dict[Any, Any], fields: list[FieldPlan], out: dict[st
             out[fp.json] = fp.encode(v)
 
 
-def decode_field(fp: FieldPlan, msg: Message, v: Any) -> None:
+def decode_field(fp: FieldPlan, msg: Message, v: Any, depth: int) -> None:
     try:
-        fp.decode(msg, v)
+        fp.decode(msg, v, depth)
     except CodecError as e:
         e.path.insert(0, fp.json)
         raise
@@ -527,8 +495,9 @@ def build_object_plan(desc: Descriptor) -> tuple[Callable[[Message], Any], Calla
                     out[k] = value_to_py(x)
         return out
 
-    def decode(msg: Message, v: Any, skip: frozenset[str] = _NO_SKIP) -> None:
+    def decode(msg: Message, v: Any, depth: int, skip: frozenset[str] = _NO_SKIP) -> None:
         """`skip`: keys a union consumed already (`type`, its common fields)."""
+        check_depth(depth)
         if type(v) is not dict:
             raise _expected("an object", v)
         for k, x in v.items():
@@ -539,10 +508,10 @@ def build_object_plan(desc: Descriptor) -> tuple[Callable[[Message], Any], Calla
                 if extra_fd is None:
                     raise CodecError("Unknown parameter", [k])
                 try:
-                    py_to_value(msg.extra_fields[k], x, depth() + 2)  # type: ignore[attr-defined]
+                    py_to_value(msg.extra_fields[k], x, depth + 2)  # type: ignore[attr-defined]
                 except (ValueError, OverflowError) as e:
                     raise value_error(e, [k]) from None
             elif x is not None:
-                decode_field(fp, msg, x)
+                decode_field(fp, msg, x, depth)
 
     return encode, decode
