@@ -102,7 +102,9 @@ class Gateway:
             _bind(host, self.listen.grpc_port, "gRPC").close()
         address = f"{host}:{self.listen.grpc_port}"
         try:
-            self.grpc, servicer, self.grpc_port = build_grpc_server(self.service, auth, address, self.health)
+            self.grpc, servicer, self.grpc_port = build_grpc_server(
+                self.service, auth, address, self.health, settings.max_request_body_bytes
+            )
         except RuntimeError as e:  # taken between the check and now
             raise StartupError(f"cannot listen on {address} for gRPC: {e}") from None
         self.grpc_health = GrpcHealth(servicer, self.health)

@@ -57,8 +57,10 @@ ERROR_TABLE: dict[Reason, ErrorMapping] = {
     Reason.UNSUPPORTED_PARAMETER: ErrorMapping(
         grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid_request_error", "unsupported_parameter"
     ),
+    # RESOURCE_EXHAUSTED is what gRPC core itself answers for a message over the receive limit, so a
+    # body refused by the gateway and one refused by gRPC core read the same to a client.
     Reason.REQUEST_TOO_LARGE: ErrorMapping(
-        grpc.StatusCode.INVALID_ARGUMENT, 413, "invalid_request_error", "request_too_large"
+        grpc.StatusCode.RESOURCE_EXHAUSTED, 413, "invalid_request_error", "request_too_large"
     ),
     Reason.UNAUTHENTICATED: ErrorMapping(
         grpc.StatusCode.UNAUTHENTICATED, 401, "invalid_request_error", "invalid_api_key"
@@ -75,14 +77,20 @@ ERROR_TABLE: dict[Reason, ErrorMapping] = {
     Reason.NOT_CANCELLABLE: ErrorMapping(
         grpc.StatusCode.FAILED_PRECONDITION, 400, "invalid_request_error", None
     ),
-    Reason.NOT_IMPLEMENTED: ErrorMapping(grpc.StatusCode.UNIMPLEMENTED, 501, "invalid_request_error", None),
+    # A feature the model's provider lacks (token counts, compaction): the client can pick another
+    # model, so it is a 400 as OpenAI answers for "not supported with this model", never a 5xx.
+    Reason.NOT_IMPLEMENTED: ErrorMapping(
+        grpc.StatusCode.UNIMPLEMENTED, 400, "invalid_request_error", "unsupported_model"
+    ),
     Reason.PROVIDER_NOT_CONFIGURED: ErrorMapping(
         grpc.StatusCode.FAILED_PRECONDITION, 503, "server_error", "provider_not_configured"
     ),
     Reason.RATE_LIMITED: ErrorMapping(
         grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "rate_limit_error", "rate_limit_exceeded"
     ),
-    Reason.UPSTREAM_ERROR: ErrorMapping(grpc.StatusCode.INTERNAL, 500, "server_error", "server_error"),
+    # The upstream failed or sent what the gateway cannot read: a bad gateway, not the client's fault.
+    # An upstream's own 5xx status is relayed as it is (see GatewayError.http_status).
+    Reason.UPSTREAM_ERROR: ErrorMapping(grpc.StatusCode.INTERNAL, 502, "server_error", "bad_gateway"),
     Reason.UPSTREAM_UNAVAILABLE: ErrorMapping(
         grpc.StatusCode.UNAVAILABLE, 503, "server_error", "server_error"
     ),
@@ -102,6 +110,31 @@ ERROR_TABLE: dict[Reason, ErrorMapping] = {
 }
 
 
+# Longest client-supplied value an error message quotes, and the longest message (UTF-8 bytes) and
+# param / metadata value at all: a 100,000-character id must not come back whole. gRPC sends the
+# message twice in the trailers (percent-encoded: up to 3x; and in the base64 status details); a
+# client starts refusing trailers over 8 KiB (all over 16 KiB). 1 KiB of message stays under 6 KiB.
+ECHO_CHARS = 64
+MAX_MESSAGE_BYTES = 1024
+MAX_PARAM_CHARS = 256
+
+
+def echo(value: object, limit: int = ECHO_CHARS) -> str:
+    """A client-supplied value as an error message quotes it: control characters escaped, and cut to
+    a short prefix (with its full length) when long. Every message that interpolates input uses this."""
+    text = value if isinstance(value, str) else repr(value)
+    cut = text[:limit]
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+    return shown if len(text) <= limit else f"{shown}... ({len(text)} characters)"
+
+
+def _clip(text: str, limit: int) -> str:
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) <= limit:
+        return text
+    return raw[:limit].decode("utf-8", "ignore") + f"... (cut at {limit} bytes)"
+
+
 class GatewayError(Exception):
     """An error with a neutral reason; each transport maps it through ERROR_TABLE."""
 
@@ -116,10 +149,12 @@ class GatewayError(Exception):
         upstream_status: int | None = None,
         metadata: dict[str, str] | None = None,
     ) -> None:
+        # A backstop for messages built from upstream text or values nobody passed through echo().
+        message = _clip(message, MAX_MESSAGE_BYTES)
         super().__init__(message)
         self.reason = reason
         self.message = message
-        self.param = param
+        self.param = echo(param, MAX_PARAM_CHARS) if param is not None else None
         self._code = code
         self.retry_after = retry_after
         self.upstream_status = upstream_status
@@ -135,6 +170,12 @@ class GatewayError(Exception):
 
     @property
     def http_status(self) -> int:
+        if (
+            self.reason == Reason.UPSTREAM_ERROR
+            and self.upstream_status
+            and 500 <= self.upstream_status < 600
+        ):
+            return self.upstream_status  # the upstream's own server error, as the upstream said it
         return self.mapping.http_status
 
     def openai_body(self) -> dict[str, Any]:
@@ -149,11 +190,11 @@ class GatewayError(Exception):
         }
 
     def error_info_metadata(self) -> dict[str, str]:
-        meta = dict(self.metadata)
+        meta = {k: echo(v, MAX_PARAM_CHARS) for k, v in self.metadata.items()}
         if self.param:
             meta["param"] = self.param
         if self.code:
-            meta["code"] = self.code
+            meta["code"] = echo(self.code, MAX_PARAM_CHARS)  # an upstream's, possibly
         if self.retry_after is not None:
             meta["retry_after"] = f"{self.retry_after:g}"
         if self.upstream_status is not None:

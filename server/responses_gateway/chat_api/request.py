@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.errors import GatewayError, Reason, echo
 
 _CHAT_ONLY = (
     "frequency_penalty",
@@ -27,6 +27,26 @@ def _bad(message: str, param: str) -> GatewayError:
     return GatewayError(Reason.INVALID_REQUEST, message, param=param)
 
 
+# Every nested value is checked for its shape before it is read: a chat body is client JSON of any
+# shape, and a string where an object belongs must be a 400 naming it, not an AttributeError.
+def _obj(value: Any, param: str) -> dict[str, Any]:
+    """An optional JSON object (absent or null reads as empty)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _bad(f"Invalid type for '{param}': expected an object.", param)
+    return value
+
+
+def _list(value: Any, param: str) -> list[Any]:
+    """An optional JSON array (absent or null reads as empty)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _bad(f"Invalid type for '{param}': expected an array.", param)
+    return value
+
+
 def _user_part(part: Any, param: str) -> dict[str, Any]:
     if not isinstance(part, dict):
         raise _bad("Each content part must be an object.", param)
@@ -34,7 +54,7 @@ def _user_part(part: Any, param: str) -> dict[str, Any]:
     if kind == "text":
         return {"type": "input_text", "text": part.get("text", "")}
     if kind == "image_url":
-        image = part.get("image_url") or {}
+        image = _obj(part.get("image_url"), f"{param}.image_url")
         out = {"type": "input_image", "image_url": image.get("url", "")}
         if image.get("detail"):
             out["detail"] = image["detail"]
@@ -42,9 +62,9 @@ def _user_part(part: Any, param: str) -> dict[str, Any]:
     if kind == "input_audio":
         return {"type": "input_audio", "input_audio": part.get("input_audio") or {}}
     if kind == "file":
-        f = part.get("file") or {}
+        f = _obj(part.get("file"), f"{param}.file")
         return {"type": "input_file", **{k: f[k] for k in ("file_data", "file_id", "filename") if k in f}}
-    raise _bad(f"Unsupported content part type: {kind!r}.", f"{param}.type")
+    raise _bad(f"Unsupported content part type: '{echo(kind)}'.", f"{param}.type")
 
 
 def _text(content: Any) -> str:
@@ -73,8 +93,9 @@ def _message_items(message: Any, i: int) -> list[dict[str, Any]]:
         text = _text(content)
         if text:
             items.append({"type": "message", "role": "assistant", "content": text})
-        for call in message.get("tool_calls") or []:
-            fn = call.get("function") or {}
+        for j, call in enumerate(_list(message.get("tool_calls"), f"{param}.tool_calls")):
+            call = _obj(call, f"{param}.tool_calls[{j}]")
+            fn = _obj(call.get("function"), f"{param}.tool_calls[{j}].function")
             items.append(
                 {
                     "type": "function_call",
@@ -92,13 +113,13 @@ def _message_items(message: Any, i: int) -> list[dict[str, Any]]:
                 "output": _text(content),
             }
         ]
-    raise _bad(f"Invalid value for 'role': {role!r}.", f"{param}.role")
+    raise _bad(f"Invalid value for 'role': '{echo(role)}'.", f"{param}.role")
 
 
 def _tool(tool: Any, i: int) -> dict[str, Any]:
     if not isinstance(tool, dict) or tool.get("type") != "function":
         raise _bad("Only `function` tools are supported.", f"tools[{i}].type")
-    fn = tool.get("function") or {}
+    fn = _obj(tool.get("function"), f"tools[{i}].function")
     return {
         "type": "function",
         **{k: fn[k] for k in ("name", "description", "parameters", "strict") if k in fn},
@@ -109,7 +130,10 @@ def _tool_choice(choice: Any) -> Any:
     if isinstance(choice, str):
         return choice
     if isinstance(choice, dict) and choice.get("type") == "function":
-        return {"type": "function", "name": (choice.get("function") or {}).get("name", "")}
+        return {
+            "type": "function",
+            "name": _obj(choice.get("function"), "tool_choice.function").get("name", ""),
+        }
     raise _bad("Unsupported tool_choice.", "tool_choice")
 
 
@@ -131,8 +155,11 @@ def responses_request(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         out["model"] = body["model"]
     if isinstance(body.get("mock_response"), str):
         out["mock_response"] = body["mock_response"]  # LiteLLM's testing switch, honoured by the domain
-    if body.get("tools"):
-        out["tools"] = [_tool(t, i) for i, t in enumerate(body["tools"])]
+    tools = _list(body.get("tools"), "tools")
+    if tools:
+        out["tools"] = [_tool(t, i) for i, t in enumerate(tools)]
+    # Read by the transport when streaming; checked here with the rest of the body.
+    _obj(body.get("stream_options"), "stream_options")
     if body.get("tool_choice") is not None:
         out["tool_choice"] = _tool_choice(body["tool_choice"])
     for key in (
@@ -159,7 +186,8 @@ def responses_request(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     fmt = body.get("response_format")
     if isinstance(fmt, dict):
         if fmt.get("type") == "json_schema":
-            out["text"] = {"format": {"type": "json_schema", **(fmt.get("json_schema") or {})}}
+            schema = _obj(fmt.get("json_schema"), "response_format.json_schema")
+            out["text"] = {"format": {"type": "json_schema", **schema}}
         elif fmt.get("type") == "json_object":
             out["text"] = {"format": {"type": "json_object"}}
     return out, dropped

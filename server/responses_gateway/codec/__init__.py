@@ -11,10 +11,11 @@ import orjson
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
+from responses_gateway.codec.depth import too_deep
 from responses_gateway.codec.plans import CodecError, plan_for
 from responses_gateway.codec.unions import union_tags
 
-__all__ = ["CodecError", "dumps", "from_json", "loads", "to_json", "union_tags"]
+__all__ = ["CodecError", "dumps", "from_json", "loads", "to_json", "too_deep", "union_tags"]
 
 M = TypeVar("M", bound=Message)
 
@@ -37,7 +38,7 @@ def to_json(msg: Message) -> Any:
 def from_json(msg: M, data: Any) -> M:
     """Fill `msg` from an OpenAI JSON value; raises CodecError (with a `param` path) when it does not fit."""
     try:
-        plan_for(_descriptor(msg)).decode(msg, data)
+        plan_for(_descriptor(msg)).decode(msg, data, 1)
     except RecursionError:
         raise CodecError(_TOO_DEEP) from None
     return msg
@@ -51,5 +52,6 @@ def loads(msg: M, raw: bytes | str) -> M:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
-        raise CodecError(f"We could not parse the JSON body of your request: {e}") from None
+        # Neutral wording: loads() reads upstream payloads, which are not "your request".
+        raise CodecError(f"The JSON could not be parsed: {e}") from None
     return from_json(msg, data)

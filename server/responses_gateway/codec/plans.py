@@ -14,6 +14,9 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescript
 from google.protobuf.message import Message
 
 from responses_gateway.codec.values import (
+    MAX_DEPTH,
+    TOO_DEEP,
+    NestingTooDeep,
     list_to_py,
     number_to_json,
     py_to_list,
@@ -22,6 +25,7 @@ from responses_gateway.codec.values import (
     struct_to_py,
     value_to_py,
 )
+from responses_gateway.errors import echo
 from responses_gateway.v1 import annotations_pb2 as ann
 
 EXTRA_FIELDS = "extra_fields"
@@ -70,7 +74,22 @@ class CodecError(ValueError):
 
 
 Encoder = Callable[[Any], Any]
-Decoder = Callable[[Message, Any], None]
+# (message, JSON value, depth): `depth` is the message's level below the decoded root (the root is 1),
+# counted as protobuf counts nesting (values.py's MAX_DEPTH); scalar decoders ignore it.
+Decoder = Callable[[Message, Any, int], None]
+
+
+def check_depth(depth: int) -> None:
+    """Every message plan's decoder starts here: past MAX_DEPTH, protobuf could not parse it back."""
+    if depth > MAX_DEPTH:
+        raise CodecError(TOO_DEEP)
+
+
+def value_error(e: ValueError | OverflowError, path: list[str | int]) -> CodecError:
+    """A value protobuf cannot hold (out of range, a lone surrogate, nested too deeply)."""
+    return CodecError(
+        str(e) if isinstance(e, NestingTooDeep) else f"Invalid value: {echo(str(e), 200)}", path
+    )
 
 
 def _describe(v: Any) -> str:
@@ -257,23 +276,23 @@ def _build_decoder(fd: FieldDescriptor, key: str) -> Decoder:
         sub = plan_for(message_type(fd))
         if fd.is_repeated:
 
-            def dec_repeated_msg(msg: Message, v: Any) -> None:
+            def dec_repeated_msg(msg: Message, v: Any, depth: int) -> None:
                 if type(v) is not list:
                     raise _expected("an array", v)
                 items = getattr(msg, name)
                 for i, x in enumerate(v):
                     try:
-                        sub.decode(items.add(), x)
+                        sub.decode(items.add(), x, depth + 1)
                     except CodecError as e:
                         e.path.insert(0, i)
                         raise
 
             return dec_repeated_msg
 
-        def dec_msg(msg: Message, v: Any) -> None:
+        def dec_msg(msg: Message, v: Any, depth: int) -> None:
             target = getattr(msg, name)
             target.SetInParent()
-            sub.decode(target, v)
+            sub.decode(target, v, depth + 1)
 
         return dec_msg
     if fd.type == FieldDescriptor.TYPE_ENUM:
@@ -281,20 +300,20 @@ def _build_decoder(fd: FieldDescriptor, key: str) -> Decoder:
     check = _scalar_check(fd)
     if fd.is_repeated:
 
-        def dec_repeated(msg: Message, v: Any) -> None:
+        def dec_repeated(msg: Message, v: Any, depth: int) -> None:
             if type(v) is not list:
                 raise _expected("an array", v)
             getattr(msg, name).extend([check(x) for x in v])
 
         return dec_repeated
 
-    def dec_scalar(msg: Message, v: Any) -> None:
+    def dec_scalar(msg: Message, v: Any, depth: int) -> None:
         try:
             setattr(msg, name, check(v))
         except ValueError as e:  # out of range for the field's integer type
             if isinstance(e, CodecError):
                 raise
-            raise CodecError(f"Invalid value: {e}") from None
+            raise CodecError(f"Invalid value: {echo(str(e), 200)}") from None
 
     return dec_scalar
 
@@ -304,26 +323,26 @@ def _enum_decoder(fd: FieldDescriptor, key: str) -> Decoder:
     name = fd.name
     numbers = enum_plan(enum_type(fd)).from_json
 
-    def keep(msg: Message, v: Any) -> None:
-        py_to_value(msg.extra_fields[key], v)  # type: ignore[attr-defined]
+    def keep(msg: Message, v: Any, depth: int) -> None:
+        py_to_value(msg.extra_fields[key], v, depth + 2)  # type: ignore[attr-defined]
 
     if fd.is_repeated:
 
-        def dec_repeated_enum(msg: Message, v: Any) -> None:
+        def dec_repeated_enum(msg: Message, v: Any, depth: int) -> None:
             if type(v) is not list:
                 raise _expected("an array", v)
             found = [numbers.get(_check_str(x)) for x in v]
             if None in found:
-                keep(msg, v)
+                keep(msg, v, depth)
             else:
                 getattr(msg, name).extend(found)
 
         return dec_repeated_enum
 
-    def dec_enum(msg: Message, v: Any) -> None:
+    def dec_enum(msg: Message, v: Any, depth: int) -> None:
         number = numbers.get(_check_str(v))
         if number is None:
-            keep(msg, v)
+            keep(msg, v, depth)
         else:
             setattr(msg, name, number)
 
@@ -336,13 +355,13 @@ def _map_decoder(fd: FieldDescriptor) -> Decoder:
     if value_fd.type == FieldDescriptor.TYPE_MESSAGE:
         sub = plan_for(message_type(value_fd))
 
-        def dec_msg_map(msg: Message, v: Any) -> None:
+        def dec_msg_map(msg: Message, v: Any, depth: int) -> None:
             if type(v) is not dict:
                 raise _expected("an object", v)
             target = getattr(msg, name)
             for k, x in v.items():
                 try:
-                    sub.decode(target[k], x)
+                    sub.decode(target[k], x, depth + 2)  # the map entry, then the value
                 except CodecError as e:
                     e.path.insert(0, k)
                     raise
@@ -355,14 +374,14 @@ def _map_decoder(fd: FieldDescriptor) -> Decoder:
         def check_enum(x: Any) -> Any:
             number = numbers.get(_check_str(x))
             if number is None:
-                raise CodecError(f"Invalid value: {x!r}")
+                raise CodecError(f"Invalid value: '{echo(x)}'")
             return number
 
         check = check_enum
     else:
         check = _scalar_check(value_fd)
 
-    def dec_scalar_map(msg: Message, v: Any) -> None:
+    def dec_scalar_map(msg: Message, v: Any, depth: int) -> None:
         if type(v) is not dict:
             raise _expected("an object", v)
         target = getattr(msg, name)
@@ -394,7 +413,7 @@ class MessagePlan:
     """Encoder and decoder of one message type; `encode(msg)` → JSON value, `decode(msg, json)`."""
 
     encode: Callable[[Message], Any]
-    decode: Callable[..., None]  # (message, json) — objects also take the keys a union consumed
+    decode: Callable[..., None]  # (message, json, depth) — objects also take the keys a union consumed
 
     def __init__(self, desc: Descriptor) -> None:
         self.desc = desc
@@ -418,16 +437,16 @@ class MessagePlan:
             self.encode, self.decode = build_object_plan(desc)
 
 
-def _struct_decode(msg: Message, v: Any) -> None:
+def _struct_decode(msg: Message, v: Any, depth: int) -> None:
     if type(v) is not dict:
         raise _expected("an object", v)
-    py_to_struct(msg, v)  # type: ignore[arg-type]
+    py_to_struct(msg, v, depth)  # type: ignore[arg-type]
 
 
-def _list_value_decode(msg: Message, v: Any) -> None:
+def _list_value_decode(msg: Message, v: Any, depth: int) -> None:
     if type(v) is not list:
         raise _expected("an array", v)
-    py_to_list(msg, v)  # type: ignore[arg-type]
+    py_to_list(msg, v, depth)  # type: ignore[arg-type]
 
 
 def object_fields(desc: Descriptor, only: Callable[[FieldDescriptor], bool] | None = None) -> list[FieldPlan]:
@@ -446,17 +465,14 @@ def encode_fields(present: dict[Any, Any], fields: list[FieldPlan], out: dict[st
             out[fp.json] = fp.encode(v)
 
 
-def decode_field(fp: FieldPlan, msg: Message, v: Any) -> None:
+def decode_field(fp: FieldPlan, msg: Message, v: Any, depth: int) -> None:
     try:
-        fp.decode(msg, v)
+        fp.decode(msg, v, depth)
     except CodecError as e:
         e.path.insert(0, fp.json)
         raise
-    except (
-        ValueError,
-        OverflowError,
-    ) as e:  # protobuf cannot hold it: an integer out of range, a lone surrogate
-        raise CodecError(f"Invalid value: {e}", [fp.json]) from None
+    except (ValueError, OverflowError) as e:
+        raise value_error(e, [fp.json]) from None
 
 
 _NO_SKIP: frozenset[str] = frozenset()
@@ -479,8 +495,9 @@ def build_object_plan(desc: Descriptor) -> tuple[Callable[[Message], Any], Calla
                     out[k] = value_to_py(x)
         return out
 
-    def decode(msg: Message, v: Any, skip: frozenset[str] = _NO_SKIP) -> None:
+    def decode(msg: Message, v: Any, depth: int, skip: frozenset[str] = _NO_SKIP) -> None:
         """`skip`: keys a union consumed already (`type`, its common fields)."""
+        check_depth(depth)
         if type(v) is not dict:
             raise _expected("an object", v)
         for k, x in v.items():
@@ -491,10 +508,10 @@ def build_object_plan(desc: Descriptor) -> tuple[Callable[[Message], Any], Calla
                 if extra_fd is None:
                     raise CodecError("Unknown parameter", [k])
                 try:
-                    py_to_value(msg.extra_fields[k], x)  # type: ignore[attr-defined]
+                    py_to_value(msg.extra_fields[k], x, depth + 2)  # type: ignore[attr-defined]
                 except (ValueError, OverflowError) as e:
-                    raise CodecError(f"Invalid value: {e}", [k]) from None
+                    raise value_error(e, [k]) from None
             elif x is not None:
-                decode_field(fp, msg, x)
+                decode_field(fp, msg, x, depth)
 
     return encode, decode

@@ -17,6 +17,7 @@ from responses_gateway.codec.plans import (
     UNKNOWN_ARM,
     CodecError,
     FieldPlan,
+    check_depth,
     decode_field,
     encode_fields,
     enum_plan,
@@ -26,6 +27,7 @@ from responses_gateway.codec.plans import (
     plan_for,
 )
 from responses_gateway.codec.values import number_to_json, py_to_value, value_to_py
+from responses_gateway.errors import echo
 from responses_gateway.v1 import annotations_pb2 as ann
 
 Encode = Callable[[Message], Any]
@@ -43,8 +45,9 @@ def build_list_plan(desc: Descriptor) -> tuple[Encode, Decode]:
     def encode(msg: Message) -> list[Any]:
         return fp.encode(getattr(msg, name))  # type: ignore[no-any-return]
 
-    def decode(msg: Message, v: Any) -> None:
-        fp.decode(msg, v)
+    def decode(msg: Message, v: Any, depth: int) -> None:
+        check_depth(depth)
+        fp.decode(msg, v, depth)
 
     return encode, decode
 
@@ -115,19 +118,20 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
             encode_fields(dict(msg.ListFields()), common, out)
         return out
 
-    def decode_common(msg: Message, v: dict[str, Any]) -> None:
+    def decode_common(msg: Message, v: dict[str, Any], depth: int) -> None:
         for fp in common:
             x = v.get(fp.json)
             if x is not None:
-                decode_field(fp, msg, x)
+                decode_field(fp, msg, x, depth)
 
-    def keep_unknown(msg: Message, v: Any) -> None:
+    def keep_unknown(msg: Message, v: Any, depth: int) -> None:
         if common_keys and type(v) is dict:
-            decode_common(msg, v)
+            decode_common(msg, v, depth)
             v = {k: x for k, x in v.items() if k not in common_keys}
-        py_to_value(getattr(msg, unknown_name), v)
+        py_to_value(getattr(msg, unknown_name), v, depth + 1)
 
-    def decode(msg: Message, v: Any) -> None:
+    def decode(msg: Message, v: Any, depth: int) -> None:
+        check_depth(depth)
         kind = type(v)
         arm: FieldDescriptor | None = None
         if kind is dict:
@@ -142,9 +146,9 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
             if arm is not None:
                 target = getattr(msg, arm.name)
                 target.SetInParent()
-                plan_for(message_type(arm)).decode(target, v, arm_skip)
+                plan_for(message_type(arm)).decode(target, v, depth + 1, arm_skip)
                 if common:
-                    decode_common(msg, v)
+                    decode_common(msg, v, depth)
                 return
         elif kind is str:
             if arms.enum is not None and v in enum_numbers:
@@ -156,7 +160,7 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
         elif kind is list and arms.array is not None:
             target = getattr(msg, arms.array.name)
             target.SetInParent()
-            plan_for(message_type(arms.array)).decode(target, v)
+            plan_for(message_type(arms.array)).decode(target, v, depth + 1)
             return
         elif kind is bool and arms.boolean is not None:
             setattr(msg, arms.boolean.name, v)
@@ -165,9 +169,9 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
             try:
                 setattr(msg, arms.number.name, v)
             except (TypeError, ValueError):
-                raise CodecError(f"Invalid value: {v!r}") from None
+                raise CodecError(f"Invalid value: '{echo(v)}'") from None
             return
-        keep_unknown(msg, v)
+        keep_unknown(msg, v, depth)
 
     return encode, decode
 

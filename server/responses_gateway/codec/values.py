@@ -9,6 +9,21 @@ from google.protobuf import struct_pb2
 # Doubles hold integers exactly up to 2**53; beyond that an integral float stays a float.
 _MAX_EXACT_INT = 2**53
 
+# protobuf's C runtime (upb) will not parse a message nested more than 100 levels deep, and every
+# sub-message, map entry and Struct / Value / ListValue counts: a JSON object inside a Value is three
+# levels (Value, Struct, map entry), an array two. JSON is refused when it would sit deeper than
+# MAX_DEPTH (the root message is level 1), which leaves room for the messages that carry a decoded
+# one further down (an event holds its Response two levels down, a list reply its items one), so
+# whatever the gateway accepted can always be parsed again: from the store, by a gRPC client.
+PROTOBUF_MAX_DEPTH = 100
+MAX_DEPTH = PROTOBUF_MAX_DEPTH - 10
+TOO_DEEP = f"The JSON is nested too deeply (protobuf keeps at most {MAX_DEPTH} levels)."
+
+
+class NestingTooDeep(ValueError):
+    def __init__(self) -> None:
+        super().__init__(TOO_DEEP)
+
 
 def number_to_json(f: float) -> int | float:
     """Emit integral doubles as JSON integers, as OpenAI does (`created_at`, token counts in Structs)."""
@@ -40,8 +55,10 @@ def list_to_py(lv: struct_pb2.ListValue) -> list[Any]:
     return [value_to_py(x) for x in lv.values]
 
 
-def py_to_value(target: struct_pb2.Value, py: Any) -> None:
-    """Write a JSON value into `target` (a Value inside some message)."""
+def py_to_value(target: struct_pb2.Value, py: Any, depth: int = 1) -> None:
+    """Write a JSON value into `target` (a Value inside some message), `depth` levels down."""
+    if depth > MAX_DEPTH:
+        raise NestingTooDeep()
     if py is None:
         target.null_value = struct_pb2.NULL_VALUE
     elif isinstance(py, bool):
@@ -51,23 +68,27 @@ def py_to_value(target: struct_pb2.Value, py: Any) -> None:
     elif isinstance(py, str):
         target.string_value = py
     elif isinstance(py, dict):
-        py_to_struct(target.struct_value, py)
+        py_to_struct(target.struct_value, py, depth + 1)
     elif isinstance(py, list):
-        py_to_list(target.list_value, py)
+        py_to_list(target.list_value, py, depth + 1)
     else:
         raise TypeError(f"not a JSON value: {type(py).__name__}")
 
 
-def py_to_struct(target: struct_pb2.Struct, py: dict[str, Any]) -> None:
+def py_to_struct(target: struct_pb2.Struct, py: dict[str, Any], depth: int = 1) -> None:
+    if depth > MAX_DEPTH:
+        raise NestingTooDeep()
     target.SetInParent()
     fields = target.fields
     for k, x in py.items():
         if not isinstance(k, str):
             raise TypeError("object keys must be strings")
-        py_to_value(fields[k], x)
+        py_to_value(fields[k], x, depth + 2)  # the map entry, then the Value
 
 
-def py_to_list(target: struct_pb2.ListValue, py: list[Any]) -> None:
+def py_to_list(target: struct_pb2.ListValue, py: list[Any], depth: int = 1) -> None:
+    if depth > MAX_DEPTH:
+        raise NestingTooDeep()
     target.SetInParent()
     for x in py:
-        py_to_value(target.values.add(), x)
+        py_to_value(target.values.add(), x, depth + 1)

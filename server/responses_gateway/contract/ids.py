@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.errors import GatewayError, Reason, echo
 
 _BLOCK = 4096
 _ID_BYTES = 24
@@ -32,11 +32,6 @@ def new_id(prefix: str) -> str:
 # gateway's own ids and OpenAI's (`resp_` + hex), and any id with the same strict alphabet. The bound
 # keeps error messages, log lines and URLs short.
 _ID_CHARS = re.compile(r"[A-Za-z0-9_-]{1,128}")
-_MAX_ECHO = 40
-
-
-def _shown(value: str) -> str:
-    return value if len(value) <= _MAX_ECHO else value[:_MAX_ECHO] + "…"
 
 
 def check_response_id(value: str, param: str = "response_id") -> str:
@@ -44,7 +39,7 @@ def check_response_id(value: str, param: str = "response_id") -> str:
     if not (value.startswith("resp_") and _ID_CHARS.fullmatch(value)):
         raise GatewayError(
             Reason.INVALID_REQUEST,
-            f"Invalid '{param}': {_shown(value)!r}. Expected an ID that begins with 'resp_' followed by "
+            f"Invalid '{param}': '{echo(value)}'. Expected an ID that begins with 'resp_' followed by "
             "at most 123 letters, digits, '_' or '-'.",
             param=param,
         )
@@ -56,7 +51,7 @@ def check_item_id(value: str, param: str) -> str:
     if not _ID_CHARS.fullmatch(value):
         raise GatewayError(
             Reason.INVALID_REQUEST,
-            f"Invalid '{param}': {_shown(value)!r}. Expected an item ID of at most 128 letters, digits, "
+            f"Invalid '{param}': '{echo(value)}'. Expected an item ID of at most 128 letters, digits, "
             "'_' or '-'.",
             param=param,
         )

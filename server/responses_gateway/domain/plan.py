@@ -11,7 +11,7 @@ from responses_gateway.contract.ids import check_response_id
 from responses_gateway.contract.items import input_items, with_ids
 from responses_gateway.domain.context import CallContext
 from responses_gateway.domain.history import history
-from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.errors import GatewayError, Reason, echo
 from responses_gateway.providers.base import SupportsNativeState
 from responses_gateway.store.base import ResponseStore, StoredResponse
 from responses_gateway.v1 import items_pb2, request_pb2
@@ -85,7 +85,7 @@ async def upstream_request(
     if request.previous_response_id and prev is None and not native:
         raise GatewayError(
             Reason.INVALID_REQUEST,
-            f"Previous response with id '{request.previous_response_id}' not found.",
+            f"Previous response with id '{echo(request.previous_response_id)}' not found.",
             param="previous_response_id",
         )
     if replay or request.background:

@@ -21,7 +21,7 @@ from responses_gateway.domain.context import CallContext
 from responses_gateway.domain.interrupts import Interrupts
 from responses_gateway.domain.plan import make_plan, upstream_key
 from responses_gateway.domain.run import ResponseRun, RunDeps, TurnHook
-from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.errors import GatewayError, Reason, echo
 from responses_gateway.providers.base import (
     Provider,
     SupportsCompact,
@@ -47,7 +47,7 @@ Event = events_pb2.ResponseStreamEvent
 
 def _not_found(response_id: str) -> GatewayError:
     return GatewayError(
-        Reason.RESPONSE_NOT_FOUND, f"Response with id '{response_id}' not found.", param="response_id"
+        Reason.RESPONSE_NOT_FOUND, f"Response with id '{echo(response_id)}' not found.", param="response_id"
     )
 
 

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from responses_gateway.config.loader import LoadedConfig
 from responses_gateway.config.resolve import ResolvedDeployment
-from responses_gateway.errors import RETRYABLE, GatewayError, Reason
+from responses_gateway.errors import RETRYABLE, GatewayError, Reason, echo
 from responses_gateway.providers.base import Provider
 from responses_gateway.providers.registry import ProviderRegistry
 
@@ -41,7 +41,7 @@ class Router:
         if not found:
             raise GatewayError(
                 Reason.MODEL_NOT_FOUND,
-                f"The model `{model}` does not exist or you do not have access to it.",
+                f"The model `{echo(model)}` does not exist or you do not have access to it.",
                 param="model",
             )
         enabled = [d for d in found if d.enabled]
@@ -49,7 +49,7 @@ class Router:
             reasons = "; ".join(sorted({d.disabled_reason or "disabled" for d in found}))
             raise GatewayError(
                 Reason.PROVIDER_NOT_CONFIGURED,
-                f"The model `{model}` is not available: {reasons}.",
+                f"The model `{echo(model)}` is not available: {reasons}.",
                 param="model",
             )
         now = time.monotonic()

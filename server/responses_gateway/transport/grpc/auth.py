@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from responses_gateway.auth import Authenticator
-from responses_gateway.errors import GatewayError
+from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.telemetry import metrics
 from responses_gateway.transport.grpc.errors import abort
 
@@ -53,8 +53,17 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             return handler
         if handler_call_details.method.startswith(_OPEN):
             return handler
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        value = metadata.get("authorization")
+        values = [v for k, v in handler_call_details.invocation_metadata or () if k == "authorization"]
+        if len(values) > 1:
+            # Which one would count? A proxy may check the first and the gateway the last: refuse both.
+            return _rejecting(
+                handler,
+                GatewayError(
+                    Reason.UNAUTHENTICATED,
+                    f"Send one `authorization` metadata entry, not {len(values)}.",
+                ),
+            )
+        value = values[0] if values else None
         try:
             self.authenticator.check(value if isinstance(value, str) else None)
         except GatewayError as e:

@@ -13,6 +13,7 @@ from responses_gateway.auth import Authenticator
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.health import Health
 from responses_gateway.transport.grpc.auth import AuthInterceptor
+from responses_gateway.transport.grpc.intake import IntakeInterceptor
 from responses_gateway.transport.grpc.method import MethodInterceptor
 from responses_gateway.transport.grpc.servicer import ModelsServicer, ResponsesServicer
 from responses_gateway.v1 import (
@@ -30,7 +31,8 @@ SERVICE_NAMES = (
     models_pb2.DESCRIPTOR.services_by_name["ModelsService"].full_name,
 )
 
-_MAX_MESSAGE = 64 * 1024 * 1024
+# Replies (a Response with a long output, a page of input items) may be larger than requests may be.
+_MAX_SEND = 64 * 1024 * 1024
 # Trailer of a health Check answered NOT_SERVING: why (the health protocol has no field for it).
 REASON_TRAILER = "health-reason"
 
@@ -53,13 +55,21 @@ class _HealthServicer(AsyncHealthServicer):  # type: ignore[misc]
 
 
 def build_grpc_server(
-    service: ResponsesService, authenticator: Authenticator, address: str, health: Health | None = None
+    service: ResponsesService,
+    authenticator: Authenticator,
+    address: str,
+    health: Health | None = None,
+    max_request_bytes: int = _MAX_SEND,
 ) -> tuple[grpc.aio.Server, Any, int]:
+    """`max_request_bytes`: gateway_settings.max_request_body_bytes, as REST enforces it; gRPC core
+    refuses a larger message itself, with RESOURCE_EXHAUSTED (the code REQUEST_TOO_LARGE maps to)."""
     server = grpc.aio.server(
-        interceptors=[MethodInterceptor(), AuthInterceptor(authenticator)],
+        # The method first (metrics label), then authentication: an unauthenticated caller learns
+        # nothing about its message.
+        interceptors=[MethodInterceptor(), AuthInterceptor(authenticator), IntakeInterceptor()],
         options=[
-            ("grpc.max_receive_message_length", _MAX_MESSAGE),
-            ("grpc.max_send_message_length", _MAX_MESSAGE),
+            ("grpc.max_receive_message_length", max_request_bytes),
+            ("grpc.max_send_message_length", _MAX_SEND),
             ("grpc.so_reuseport", 0),
         ],
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -14,6 +14,7 @@ from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason, as_gateway_error
 from responses_gateway.telemetry import metrics
 from responses_gateway.transport.grpc.errors import abort
+from responses_gateway.transport.grpc.intake import admitted
 from responses_gateway.transport.grpc.method import CURRENT_METHOD
 from responses_gateway.v1 import (
     events_pb2,
@@ -29,6 +30,7 @@ from responses_gateway.v1 import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+R = TypeVar("R")
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
@@ -51,9 +53,11 @@ def _trailers(context: Context, ctx: CallContext | None) -> None:
         context.set_trailing_metadata(tuple(ctx.notes.items()))
 
 
-async def unary(context: Context, work: Awaitable[T], ctx: CallContext | None = None) -> T:
+async def unary(
+    context: Context, request: R, op: Callable[[R], Awaitable[T]], ctx: CallContext | None = None
+) -> T:
     try:
-        result = await work
+        result = await op(admitted(request))
         _trailers(context, ctx)
         return result
     except Exception as e:
@@ -61,24 +65,28 @@ async def unary(context: Context, work: Awaitable[T], ctx: CallContext | None = 
     raise AssertionError("abort returns only by raising")
 
 
-async def streaming(
-    context: Context,
-    opening: Awaitable[AsyncGenerator[events_pb2.ResponseStreamEvent, None]],
-    ctx: CallContext | None = None,
-) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
-    """Relay events; closing the domain stream (client cancelled, deadline) cancels the upstream call.
-    An error before the first event (raised by `opening`) is the call's status."""
-    events: AsyncGenerator[events_pb2.ResponseStreamEvent, None] | None = None
-    try:
-        events = await opening
-        async for event in events:
-            yield event
-        _trailers(context, ctx)
-    except Exception as e:
-        await abort(context, _domain_error(e))
-    finally:
-        if events is not None:
-            await events.aclose()
+class Relay:
+    """Error mapping and clean-up around one server-streaming call, whose method relays the events
+    itself (one generator between the domain and grpc.aio, not a stack of them). An error before the
+    first event (raised while opening) is the call's status; closing the domain stream (client
+    cancelled, deadline) cancels the upstream call."""
+
+    def __init__(self, context: Context, ctx: CallContext | None = None) -> None:
+        self.context, self.ctx = context, ctx
+        self.events: AsyncGenerator[events_pb2.ResponseStreamEvent, None] | None = None
+
+    async def __aenter__(self) -> Relay:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, _: Any) -> None:
+        try:
+            if error is None:
+                _trailers(self.context, self.ctx)
+            elif isinstance(error, Exception):
+                await abort(self.context, _domain_error(error))
+        finally:
+            if self.events is not None:
+                await self.events.aclose()
 
 
 class ResponsesServicer(responses_service_pb2_grpc.ResponsesServiceServicer):
@@ -89,48 +97,56 @@ class ResponsesServicer(responses_service_pb2_grpc.ResponsesServiceServicer):
         self, request: request_pb2.CreateResponseRequest, context: Context
     ) -> response_pb2.Response:
         ctx = call_context(context)
-        return await unary(context, self.service.create(request, ctx), ctx)
+        return await unary(context, request, lambda r: self.service.create(r, ctx), ctx)
 
     async def StreamResponse(
         self, request: request_pb2.CreateResponseRequest, context: Context
     ) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
         ctx = call_context(context)
-        async for event in streaming(context, self.service.stream(request, ctx), ctx):
-            yield event
+        async with Relay(context, ctx) as relay:
+            events = relay.events = await self.service.stream(admitted(request), ctx)
+            async for event in events:
+                yield event
 
     async def GetResponse(self, request: rs.GetResponseRequest, context: Context) -> response_pb2.Response:
-        return await unary(context, self.service.get(request, call_context(context)))
+        return await unary(context, request, lambda r: self.service.get(r, call_context(context)))
 
     async def StreamGetResponse(
         self, request: rs.GetResponseRequest, context: Context
     ) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
-        async for event in streaming(context, self.service.stream_get(request, call_context(context))):
-            yield event
+        async with Relay(context) as relay:
+            events = relay.events = await self.service.stream_get(admitted(request), call_context(context))
+            async for event in events:
+                yield event
 
     async def DeleteResponse(
         self, request: rs.DeleteResponseRequest, context: Context
     ) -> rs.DeleteResponseResponse:
-        return await unary(context, self.service.delete(request, call_context(context)))
+        return await unary(context, request, lambda r: self.service.delete(r, call_context(context)))
 
     async def CancelResponse(
         self, request: rs.CancelResponseRequest, context: Context
     ) -> response_pb2.Response:
-        return await unary(context, self.service.cancel(request, call_context(context)))
+        return await unary(context, request, lambda r: self.service.cancel(r, call_context(context)))
 
     async def ListInputItems(
         self, request: rs.ListInputItemsRequest, context: Context
     ) -> rs.ListInputItemsResponse:
-        return await unary(context, self.service.list_input_items(request, call_context(context)))
+        return await unary(
+            context, request, lambda r: self.service.list_input_items(r, call_context(context))
+        )
 
     async def CompactResponse(
         self, request: rs.CompactResponseRequest, context: Context
     ) -> rs.CompactResponseResponse:
-        return await unary(context, self.service.compact(request, call_context(context)))
+        return await unary(context, request, lambda r: self.service.compact(r, call_context(context)))
 
     async def CountInputTokens(
         self, request: rs.CountInputTokensRequest, context: Context
     ) -> rs.CountInputTokensResponse:
-        return await unary(context, self.service.count_input_tokens(request, call_context(context)))
+        return await unary(
+            context, request, lambda r: self.service.count_input_tokens(r, call_context(context))
+        )
 
 
 class ModelsServicer(models_pb2_grpc.ModelsServiceServicer):
@@ -140,4 +156,4 @@ class ModelsServicer(models_pb2_grpc.ModelsServiceServicer):
     async def ListModels(
         self, request: models_pb2.ListModelsRequest, context: Context
     ) -> models_pb2.ListModelsResponse:
-        return await unary(context, self.service.list_models(call_context(context)))
+        return await unary(context, request, lambda _: self.service.list_models(call_context(context)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -57,16 +58,23 @@ def _bool(request: Request, name: str) -> bool | None:
     raise GatewayError(Reason.INVALID_REQUEST, f"Invalid value for '{name}': expected a boolean.", param=name)
 
 
+# Plain decimal only: Python's int() would also take " 5", "1_000" and 4,300 digits of anything.
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+_INT64 = (-(2**63), 2**63 - 1)  # the proto fields are int64: protobuf refuses anything beyond
+
+
 def _int(request: Request, name: str) -> int | None:
     value = request.query_params.get(name)
     if value is None:
         return None
-    try:
-        return int(value)
-    except ValueError:
+    number = int(value) if _INTEGER.fullmatch(value) else None
+    if number is None or not _INT64[0] <= number <= _INT64[1]:
         raise GatewayError(
-            Reason.INVALID_REQUEST, f"Invalid value for '{name}': expected an integer.", param=name
-        ) from None
+            Reason.INVALID_REQUEST,
+            f"Invalid value for '{name}': expected an integer between {_INT64[0]} and {_INT64[1]}.",
+            param=name,
+        )
+    return number
 
 
 def _includes(request: Request) -> list[str]:
