@@ -39,6 +39,7 @@ class Reason(enum.Enum):
     SHUTTING_DOWN = "SHUTTING_DOWN"
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     INTERNAL = "INTERNAL"
+    UPSTREAM_AUTH_FAILED = "UPSTREAM_AUTH_FAILED"
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ ERROR_TABLE: dict[Reason, ErrorMapping] = {
         grpc.StatusCode.UNIMPLEMENTED, 400, "invalid_request_error", "unsupported_model"
     ),
     Reason.PROVIDER_NOT_CONFIGURED: ErrorMapping(
-        grpc.StatusCode.FAILED_PRECONDITION, 503, "server_error", "provider_not_configured"
+        grpc.StatusCode.UNAVAILABLE, 503, "server_error", "provider_not_configured"
     ),
     Reason.RATE_LIMITED: ErrorMapping(
         grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "rate_limit_error", "rate_limit_exceeded"
@@ -107,6 +108,10 @@ ERROR_TABLE: dict[Reason, ErrorMapping] = {
         grpc.StatusCode.UNAVAILABLE, 503, "server_error", "store_unavailable"
     ),
     Reason.INTERNAL: ErrorMapping(grpc.StatusCode.INTERNAL, 500, "server_error", "server_error"),
+    # The upstream refused the deployment's key: the operator's problem, never the caller's 401.
+    Reason.UPSTREAM_AUTH_FAILED: ErrorMapping(
+        grpc.StatusCode.INTERNAL, 502, "server_error", "upstream_auth_failed"
+    ),
 }
 
 
@@ -218,8 +223,15 @@ def as_gateway_error(exc: Exception) -> GatewayError:
 
 
 # Failures worth another try on the same or another deployment (before anything reached the client).
+# Another deployment may hold a key the upstream accepts, so a refused key is retried elsewhere too.
 RETRYABLE = frozenset(
-    {Reason.RATE_LIMITED, Reason.UPSTREAM_ERROR, Reason.UPSTREAM_UNAVAILABLE, Reason.UPSTREAM_TIMEOUT}
+    {
+        Reason.RATE_LIMITED,
+        Reason.UPSTREAM_ERROR,
+        Reason.UPSTREAM_UNAVAILABLE,
+        Reason.UPSTREAM_TIMEOUT,
+        Reason.UPSTREAM_AUTH_FAILED,
+    }
 )
 
 
@@ -227,10 +239,8 @@ def upstream_status_reason(status: int) -> Reason:
     """Reason for an HTTP status an upstream provider answered with."""
     if status in (400, 422):
         return Reason.INVALID_REQUEST
-    if status == 401:
-        return Reason.UNAUTHENTICATED
-    if status == 403:
-        return Reason.PERMISSION_DENIED
+    if status in (401, 403):
+        return Reason.UPSTREAM_AUTH_FAILED
     if status == 404:
         return Reason.NOT_FOUND
     if status == 409:

@@ -16,8 +16,9 @@ from tests.providers.conftest import Adapter, Env, Spec, check_stream, stream
 # upstream status -> (gateway status, OpenAI error type)
 STATUSES = {
     400: (400, "invalid_request_error"),
-    401: (401, "invalid_request_error"),
-    403: (403, "invalid_request_error"),
+    # The upstream refused the deployment's own key: the operator's problem, a bad gateway.
+    401: (502, "server_error"),
+    403: (502, "server_error"),
     404: (404, "invalid_request_error"),
     413: (413, "invalid_request_error"),
     429: (429, "rate_limit_error"),
@@ -154,3 +155,22 @@ def test_conversation_on_a_provider_without_conversations_is_a_400_naming_it(
         stub.CreateResponse(codec.from_json(request_pb2.CreateResponseRequest(), body), timeout=10)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert adapter.calls() == []
+
+
+@pytest.mark.parametrize("upstream", [401, 403])
+def test_a_refused_upstream_key_is_the_upstreams_error_not_the_callers(
+    adapter: Adapter, http: httpx.Client, stub, upstream: int
+) -> None:
+    adapter.fail_next(upstream)
+    resp = http.post("/responses", json={"model": adapter.model(), "input": "hi"})
+    assert resp.status_code == 502, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "upstream_auth_failed" and error["type"] == "server_error"
+    adapter.fail_next(upstream)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.CreateResponse(request_pb2.CreateResponseRequest(model=adapter.model(), input={"text": "hi"}))
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    status = rpc_status.from_call(caught.value)
+    info = error_details_pb2.ErrorInfo()
+    status.details[0].Unpack(info)
+    assert info.reason == "UPSTREAM_AUTH_FAILED"

@@ -80,7 +80,7 @@ def test_upstream_errors(name: str) -> None:
     mapped = translate.upstream_error(err["status"], json.dumps(err["body"]).encode(), "OpenAI", retry)
     expected = {
         400: Reason.INVALID_REQUEST,
-        401: Reason.UNAUTHENTICATED,
+        401: Reason.UPSTREAM_AUTH_FAILED,  # the deployment's key, not the caller's
         404: Reason.NOT_FOUND,
         429: Reason.RATE_LIMITED,
     }
@@ -88,7 +88,9 @@ def test_upstream_errors(name: str) -> None:
     assert mapped.reason == expected[err["status"]] and mapped.upstream_status == err["status"]
     assert mapped.message == f"OpenAI returned {err['status']}: {err['body']['error']['message']}"
     assert mapped.param == err["body"]["error"]["param"] and mapped.retry_after == retry
-    if isinstance(err["body"]["error"]["code"], str):
+    if mapped.reason == Reason.UPSTREAM_AUTH_FAILED:
+        assert mapped.code == "upstream_auth_failed"  # the upstream's `invalid_api_key` would blame the caller
+    elif isinstance(err["body"]["error"]["code"], str):
         assert mapped.code == err["body"]["error"]["code"]
 
 

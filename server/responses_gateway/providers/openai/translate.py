@@ -65,8 +65,12 @@ def upstream_error(status: int, raw: bytes, provider: str, retry_after: float | 
             message = err
     except (orjson.JSONDecodeError, AttributeError):
         message = raw[:500].decode("utf-8", "replace").strip()
+    reason = upstream_status_reason(status)
+    if reason == Reason.UPSTREAM_AUTH_FAILED:
+        # The upstream's `invalid_api_key` is about the deployment's key, not the caller's.
+        param = code = None
     return GatewayError(
-        upstream_status_reason(status),
+        reason,
         f"{provider} returned {status}: {message or 'no message'}",
         param=param,
         code=code,

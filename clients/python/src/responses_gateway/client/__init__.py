@@ -33,6 +33,7 @@ from responses_gateway.client._errors import (
     UnimplementedError,
     UpstreamError,
     from_rpc_error,
+    reason_name,
     status_code,
 )
 from responses_gateway.client._sync import ResponsesClient, ResponseStream
@@ -57,6 +58,7 @@ __all__ = [
     "UpstreamError",
     "from_rpc_error",
     "output_text",
+    "reason_name",
     "status_code",
     "status_name",
     "terminal_response",

@@ -9,6 +9,8 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from responses_gateway.v1 import errors_pb2
+
 ERROR_DOMAIN = "responses-gateway"
 
 # rpc_status and google.rpc.Status carry the code as a number; map it back to the enum so it prints by name.
@@ -120,17 +122,32 @@ class InternalServerError(GatewayError):
     """The gateway failed (INTERNAL, UNKNOWN, DATA_LOSS)."""
 
 
+def reason_name(reason: errors_pb2.ErrorReason.ValueType) -> str:
+    """The ErrorInfo `reason` string of an `ErrorReason` constant (`ERROR_REASON_RATE_LIMITED` ->
+    ``"RATE_LIMITED"``), so code can compare `error.reason` with the generated constants."""
+    return errors_pb2.ErrorReason.Name(reason).removeprefix("ERROR_REASON_")
+
+
+_R = errors_pb2.ErrorReason
 _BY_REASON: dict[str, type[GatewayError]] = {
-    "UNAUTHENTICATED": AuthenticationError,
-    "PERMISSION_DENIED": PermissionDeniedError,
-    "MODEL_NOT_FOUND": NotFoundError,
-    "RESPONSE_NOT_FOUND": NotFoundError,
-    "NOT_FOUND": NotFoundError,
-    "RATE_LIMITED": RateLimitError,
-    "UPSTREAM_ERROR": UpstreamError,
-    "UPSTREAM_UNAVAILABLE": UpstreamError,
-    "UPSTREAM_TIMEOUT": UpstreamError,
-    "PROVIDER_NOT_CONFIGURED": UnavailableError,
+    reason_name(r): cls
+    for r, cls in (
+        (_R.ERROR_REASON_UNAUTHENTICATED, AuthenticationError),
+        (_R.ERROR_REASON_PERMISSION_DENIED, PermissionDeniedError),
+        (_R.ERROR_REASON_MODEL_NOT_FOUND, NotFoundError),
+        (_R.ERROR_REASON_RESPONSE_NOT_FOUND, NotFoundError),
+        (_R.ERROR_REASON_NOT_FOUND, NotFoundError),
+        (_R.ERROR_REASON_RATE_LIMITED, RateLimitError),
+        # RESOURCE_EXHAUSTED on gRPC, but the request's size, not a rate.
+        (_R.ERROR_REASON_REQUEST_TOO_LARGE, InvalidRequestError),
+        (_R.ERROR_REASON_UPSTREAM_ERROR, UpstreamError),
+        (_R.ERROR_REASON_UPSTREAM_UNAVAILABLE, UpstreamError),
+        (_R.ERROR_REASON_UPSTREAM_TIMEOUT, UpstreamError),
+        (_R.ERROR_REASON_UPSTREAM_AUTH_FAILED, UpstreamError),
+        (_R.ERROR_REASON_PROVIDER_NOT_CONFIGURED, UnavailableError),
+        (_R.ERROR_REASON_SHUTTING_DOWN, UnavailableError),
+        (_R.ERROR_REASON_STORE_UNAVAILABLE, UnavailableError),
+    )
 }
 
 _BY_CODE: dict[grpc.StatusCode, type[GatewayError]] = {
