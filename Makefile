@@ -62,10 +62,11 @@ generate: setup ## regenerate the client code from proto/, and the Python _sync.
 check-generate: setup ## fail if the committed generated code is stale
 	scripts/generate.sh --check
 
-lint: setup ## ruff, ruff format --check, mypy, buf lint/format/breaking (vs main)
+lint: setup ## ruff, ruff format --check, mypy, import-linter layers, buf lint/format/breaking (vs main)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(MYPY_DIRS)
+	$(VENV)/bin/lint-imports --no-cache
 	@if [[ ! -d proto ]]; then echo "lint: no proto/ yet, skipping buf"; exit 0; fi; \
 	echo "$(BUF) lint"; $(BUF) lint; \
 	echo "$(BUF) format --diff --exit-code"; $(BUF) format --diff --exit-code; \

@@ -210,15 +210,26 @@ class GatewayError(Exception):
         return f"GatewayError({self.reason.value}, {self.message!r}, param={self.param!r})"
 
 
+class InvalidInput(ValueError):
+    """Input that does not fit the contract (the codec's CodecError is one): the client's error, a 400,
+    unless the input came from an upstream (which the adapter then reports as the upstream's fault)."""
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+    @property
+    def param(self) -> str | None:
+        return None
+
+
 def as_gateway_error(exc: Exception) -> GatewayError:
     """Any exception a request ended with, as the domain error both transports map (JSON that does not
     fit the contract is the client's error; anything unexpected is the gateway's)."""
-    from responses_gateway.codec import CodecError
-
     if isinstance(exc, GatewayError):
         return exc
-    if isinstance(exc, CodecError):
-        return GatewayError(Reason.INVALID_REQUEST, exc.reason, param=exc.param)
+    if isinstance(exc, InvalidInput):
+        return GatewayError(Reason.INVALID_REQUEST, exc.message, param=exc.param)
     return GatewayError(Reason.INTERNAL, f"The gateway failed unexpectedly ({type(exc).__name__}).")
 
 

@@ -89,7 +89,9 @@ def test_upstream_errors(name: str) -> None:
     assert mapped.message == f"OpenAI returned {err['status']}: {err['body']['error']['message']}"
     assert mapped.param == err["body"]["error"]["param"] and mapped.retry_after == retry
     if mapped.reason == Reason.UPSTREAM_AUTH_FAILED:
-        assert mapped.code == "upstream_auth_failed"  # the upstream's `invalid_api_key` would blame the caller
+        assert (
+            mapped.code == "upstream_auth_failed"
+        )  # the upstream's `invalid_api_key` would blame the caller
     elif isinstance(err["body"]["error"]["code"], str):
         assert mapped.code == err["body"]["error"]["code"]
 

@@ -25,7 +25,7 @@ from responses_gateway.codec.values import (
     struct_to_py,
     value_to_py,
 )
-from responses_gateway.errors import echo
+from responses_gateway.errors import InvalidInput, echo
 from responses_gateway.v1 import annotations_pb2 as ann
 
 EXTRA_FIELDS = "extra_fields"
@@ -53,13 +53,17 @@ _INT_TYPES = frozenset(
 _FLOAT_TYPES = frozenset({FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT})
 
 
-class CodecError(ValueError):
+class CodecError(InvalidInput):
     """JSON that does not fit the contract. `param` is the dotted path OpenAI puts in `error.param`."""
 
     def __init__(self, message: str, path: list[str | int] | None = None) -> None:
         super().__init__(message)
         self.reason = message
         self.path: list[str | int] = path if path is not None else []
+
+    @property
+    def message(self) -> str:
+        return self.reason
 
     @property
     def param(self) -> str | None:
@@ -398,6 +402,9 @@ def _map_decoder(fd: FieldDescriptor) -> Decoder:
 # --- message plans -------------------------------------------------------------------------------
 
 _plans: dict[str, MessagePlan] = {}
+# The plan builders of the wrapper shapes (`list`, `union`), which unions.py registers when it is
+# imported (codec/__init__ does): plans.py never imports unions.py, so the two do not import each other.
+SHAPES: dict[str, Callable[[Descriptor], tuple[Callable[[Message], Any], Callable[..., None]]]] = {}
 
 
 def plan_for(desc: Descriptor) -> MessagePlan:
@@ -426,13 +433,9 @@ class MessagePlan:
         elif full == "google.protobuf.ListValue":
             self.encode, self.decode = list_to_py, _list_value_decode  # type: ignore[assignment]
         elif opts.Extensions[ann.list]:
-            from responses_gateway.codec.unions import build_list_plan
-
-            self.encode, self.decode = build_list_plan(desc)
+            self.encode, self.decode = SHAPES["list"](desc)
         elif opts.Extensions[ann.union]:
-            from responses_gateway.codec.unions import build_union_plan
-
-            self.encode, self.decode = build_union_plan(desc)
+            self.encode, self.decode = SHAPES["union"](desc)
         else:
             self.encode, self.decode = build_object_plan(desc)
 

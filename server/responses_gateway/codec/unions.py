@@ -13,6 +13,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from responses_gateway.codec.plans import (
+    SHAPES,
     UNION_ONEOF,
     UNKNOWN_ARM,
     CodecError,
@@ -215,3 +216,7 @@ def _tagged_encoder(tag: str, desc: Descriptor) -> Callable[[Message], dict[str,
 def union_tags(desc: Descriptor) -> dict[str, str]:
     """Arm field name → JSON `type` tag, for the tagged arms of a union message."""
     return dict(_Arms(desc).tag_of)
+
+
+SHAPES["list"] = build_list_plan
+SHAPES["union"] = build_union_plan
