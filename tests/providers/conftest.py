@@ -334,7 +334,7 @@ def assemble(
     from responses_gateway.v1 import request_pb2
 
     req = codec.from_json(request_pb2.CreateResponseRequest(), request or {"model": "m", "input": "hi"})
-    asm = Assembler(response_shell(req, req.model), own_indices=False)
+    asm = Assembler(response_shell(req, req.model), translated=True)
     for event in events:
         asm.accept(event)
     as_json = [codec.to_json(e) for e in events]

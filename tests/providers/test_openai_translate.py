@@ -53,7 +53,7 @@ def test_recorded_streams_parse_and_fold(spec: Spec, scenario: str) -> None:
     recorded = [e for e in transcript("openai", scenario) if isinstance(e, dict) and "type" in e]
     events = [translate.parse_event(json.dumps(e), "OpenAI") for e in recorded]
     request = codec.from_json(request_pb2.CreateResponseRequest(), {"model": "gpt-4.1", "input": "hi"})
-    asm = Assembler(response_shell(request, "gpt-4.1"), own_indices=True)
+    asm = Assembler(response_shell(request, "gpt-4.1"), translated=False)
     for event in events:
         asm.accept(event)
     as_json = [codec.to_json(e) for e in events]

@@ -63,115 +63,132 @@ def response_of(event: Event) -> response_pb2.Response | None:
 
 
 # --- typed constructors: one per event a gateway-built stream emits ------------------------------------
-# (Built on the arm itself, so the field names are checked statically; indices and sequence numbers are
-# the response run's to set.)
+# (Built on the arm itself, so the field names are checked statically. Sequence numbers are the
+# response run's to set; indices the builder of the stream's, who knows its items. A message's or a
+# reasoning item's single content part is content_index 0, the proto's default.)
 
 
-def item_added(item: items_pb2.Item) -> Event:
+def item_added(item: items_pb2.Item, output_index: int = 0) -> Event:
     event = Event()
     event.response_output_item_added.item.CopyFrom(item)
+    event.response_output_item_added.output_index = output_index
     return event
 
 
-def item_done(item: items_pb2.Item) -> Event:
+def item_done(item: items_pb2.Item, output_index: int = 0) -> Event:
     event = Event()
     event.response_output_item_done.item.CopyFrom(item)
+    event.response_output_item_done.output_index = output_index
     return event
 
 
-def part_added(item_id: str, part: content_pb2.ContentPart) -> Event:
+def part_added(item_id: str, part: content_pb2.ContentPart, output_index: int = 0) -> Event:
     event = Event()
     event.response_content_part_added.item_id = item_id
     event.response_content_part_added.part.CopyFrom(part)
+    event.response_content_part_added.output_index = output_index
     return event
 
 
-def part_done(item_id: str, part: content_pb2.ContentPart) -> Event:
+def part_done(item_id: str, part: content_pb2.ContentPart, output_index: int = 0) -> Event:
     event = Event()
     event.response_content_part_done.item_id = item_id
     event.response_content_part_done.part.CopyFrom(part)
+    event.response_content_part_done.output_index = output_index
     return event
 
 
-def text_delta(item_id: str, delta: str) -> Event:
+def text_delta(item_id: str, delta: str, output_index: int = 0) -> Event:
     event = Event()
     event.response_output_text_delta.item_id = item_id
     event.response_output_text_delta.delta = delta
+    event.response_output_text_delta.output_index = output_index
     return event
 
 
-def text_done(item_id: str, text: str) -> Event:
+def text_done(item_id: str, text: str, output_index: int = 0) -> Event:
     event = Event()
     event.response_output_text_done.item_id = item_id
     event.response_output_text_done.text = text
+    event.response_output_text_done.output_index = output_index
     return event
 
 
-def refusal_delta(item_id: str, delta: str) -> Event:
+def refusal_delta(item_id: str, delta: str, output_index: int = 0) -> Event:
     event = Event()
     event.response_refusal_delta.item_id = item_id
     event.response_refusal_delta.delta = delta
+    event.response_refusal_delta.output_index = output_index
     return event
 
 
-def refusal_done(item_id: str, refusal: str) -> Event:
+def refusal_done(item_id: str, refusal: str, output_index: int = 0) -> Event:
     event = Event()
     event.response_refusal_done.item_id = item_id
     event.response_refusal_done.refusal = refusal
+    event.response_refusal_done.output_index = output_index
     return event
 
 
-def arguments_delta(item_id: str, delta: str) -> Event:
+def arguments_delta(item_id: str, delta: str, output_index: int = 0) -> Event:
     event = Event()
     event.response_function_call_arguments_delta.item_id = item_id
     event.response_function_call_arguments_delta.delta = delta
+    event.response_function_call_arguments_delta.output_index = output_index
     return event
 
 
-def arguments_done(item_id: str, name: str, arguments: str) -> Event:
+def arguments_done(item_id: str, name: str, arguments: str, output_index: int = 0) -> Event:
     event = Event()
     body = event.response_function_call_arguments_done
     body.item_id, body.name, body.arguments = item_id, name, arguments
+    event.response_function_call_arguments_done.output_index = output_index
     return event
 
 
-def summary_part_added(item_id: str) -> Event:
+def summary_part_added(item_id: str, output_index: int = 0) -> Event:
     event = Event()
     event.response_reasoning_summary_part_added.item_id = item_id
     event.response_reasoning_summary_part_added.part.summary_text.SetInParent()
+    event.response_reasoning_summary_part_added.output_index = output_index
     return event
 
 
-def summary_part_done(item_id: str, text: str) -> Event:
+def summary_part_done(item_id: str, text: str, output_index: int = 0) -> Event:
     event = Event()
     event.response_reasoning_summary_part_done.item_id = item_id
     event.response_reasoning_summary_part_done.part.summary_text.text = text
+    event.response_reasoning_summary_part_done.output_index = output_index
     return event
 
 
-def summary_text_delta(item_id: str, delta: str) -> Event:
+def summary_text_delta(item_id: str, delta: str, output_index: int = 0) -> Event:
     event = Event()
     event.response_reasoning_summary_text_delta.item_id = item_id
     event.response_reasoning_summary_text_delta.delta = delta
+    event.response_reasoning_summary_text_delta.output_index = output_index
     return event
 
 
-def summary_text_done(item_id: str, text: str) -> Event:
+def summary_text_done(item_id: str, text: str, output_index: int = 0) -> Event:
     event = Event()
     event.response_reasoning_summary_text_done.item_id = item_id
     event.response_reasoning_summary_text_done.text = text
+    event.response_reasoning_summary_text_done.output_index = output_index
     return event
 
 
-def reasoning_text_delta(item_id: str, delta: str) -> Event:
+def reasoning_text_delta(item_id: str, delta: str, output_index: int = 0) -> Event:
     event = Event()
     event.response_reasoning_text_delta.item_id = item_id
     event.response_reasoning_text_delta.delta = delta
+    event.response_reasoning_text_delta.output_index = output_index
     return event
 
 
-def reasoning_text_done(item_id: str, text: str) -> Event:
+def reasoning_text_done(item_id: str, text: str, output_index: int = 0) -> Event:
     event = Event()
     event.response_reasoning_text_done.item_id = item_id
     event.response_reasoning_text_done.text = text
+    event.response_reasoning_text_done.output_index = output_index
     return event

@@ -1,11 +1,11 @@
-"""The stream assembler: numbers events, keeps indices positional and folds the final Response.
+"""The stream assembler: numbers events and folds the final Response.
 
 Every adapter's events pass through here, so no adapter can get numbering wrong: `sequence_number`
 runs from 0 without gaps whatever the upstream sent, across every upstream turn of a response.
-Adapters that build their stream themselves (`own_indices=False`) also get `output_index` /
-`content_index` assigned and their lifecycle events filled from the gateway's Response shell; native
-pass-through streams keep the upstream's, shifted past the items of earlier turns. A response of
-several turns keeps its first turn's id, lists every turn's items and adds up their usage.
+Indices are the stream's own — a native upstream's, or the stream builder's for a translated one,
+which numbers items as they open — shifted past the items of earlier turns. Translated streams
+(`translated=True`) have their lifecycle events filled from the gateway's Response shell. A response
+of several turns keeps its first turn's id, lists every turn's items and adds up their usage.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from responses_gateway.v1 import items_pb2, response_pb2
 
 _ADDED = ev.ARM_OF_TAG[ev.ITEM_ADDED]
 _DONE = ev.ARM_OF_TAG[ev.ITEM_DONE]
-_PART_ADDED = ev.ARM_OF_TAG[ev.PART_ADDED]
 _ERROR = ev.ARM_OF_TAG[ev.ERROR]
 _REFUSAL_DELTA = ev.ARM_OF_TAG["response.refusal.delta"]
 _TEXT_DELTAS = frozenset({ev.ARM_OF_TAG["response.output_text.delta"], _REFUSAL_DELTA})
@@ -36,20 +35,17 @@ def _arms_with(field: str) -> frozenset[str]:
 
 
 _ITEM_ARMS = _arms_with("item_id") & _arms_with("output_index")
-_CONTENT_ARMS = _arms_with("content_index")
 
 
 class Assembler:
-    def __init__(self, shell: response_pb2.Response, *, own_indices: bool) -> None:
+    def __init__(self, shell: response_pb2.Response, *, translated: bool) -> None:
         self.shell = shell
-        self.own_indices = own_indices
+        self.translated = translated
         self.response: response_pb2.Response = shell
         self.items: list[items_pb2.Item] = []
         self.terminal_type: str | None = None
         self.saw_error: ev.Event | None = None
         self._seq = 0
-        self._index: dict[str, int] = {}
-        self._parts: dict[str, int] = {}
         # Text and arguments streamed so far, so a broken-off response keeps what the client saw.
         self._deltas: dict[tuple[str, int], list[str]] = {}
         self._refusals: set[tuple[str, int]] = set()
@@ -89,7 +85,8 @@ class Assembler:
     def own_item(self, item: items_pb2.Item) -> list[ev.Event]:
         """An item the gateway adds itself (between turns): its added / done events, numbered."""
         self._own_items = True
-        return [self.accept(ev.item_added(item)), self.accept(ev.item_done(item))]
+        n = len(self.items) - self._base  # the next turn's base is set after these: relative to this one
+        return [self.accept(ev.item_added(item, n)), self.accept(ev.item_done(item, n))]
 
     def accept(self, event: ev.Event) -> ev.Event:
         """Number `event`, fix it up in place, and fold it into the running state."""
@@ -104,24 +101,8 @@ class Assembler:
             self._item(event, arm)
         elif arm == _ERROR:
             self.saw_error = event
-        elif self.own_indices:
-            if self._base and arm in _ITEM_ARMS:
-                getattr(event, arm).output_index += self._base
-        else:
-            if arm == _PART_ADDED:
-                body = getattr(event, arm)
-                n = self._parts.get(body.item_id, 0)
-                self._parts[body.item_id] = n + 1
-                body.content_index = n
-            if arm in _ITEM_ARMS:
-                body = getattr(event, arm)
-                idx = self._index.get(body.item_id)
-                if idx is not None:
-                    body.output_index = idx
-                if arm in _CONTENT_ARMS and arm != _PART_ADDED:
-                    parts = self._parts.get(body.item_id)
-                    if parts:
-                        body.content_index = parts - 1
+        elif self._base and arm in _ITEM_ARMS:
+            getattr(event, arm).output_index += self._base
         if arm in _TEXT_DELTAS:
             body = getattr(event, arm)
             key = (body.item_id, body.content_index)
@@ -150,7 +131,7 @@ class Assembler:
         """A lifecycle event's response as the client sees it: on the gateway's shell (translated
         streams), one id across turns, every turn's items and usage in the terminal one."""
         merged = response
-        if not self.own_indices:
+        if self.translated:
             merged = response_pb2.Response()
             merged.CopyFrom(self.shell)
             merged.MergeFrom(response)
@@ -172,22 +153,12 @@ class Assembler:
 
     def _item(self, event: ev.Event, arm: str) -> None:
         body = getattr(event, arm)
-        iid = item_id(body.item)
-        if arm == _ADDED:
-            idx = len(self.items)
-            self.items.append(body.item)
-            if iid:
-                self._index[iid] = idx
+        body.output_index += self._base
+        idx = body.output_index
+        if idx < len(self.items):
+            self.items[idx] = body.item  # the done event, or an added one for the same place again
         else:
-            idx = self._index.get(iid, body.output_index) if iid else body.output_index
-            if 0 <= idx < len(self.items):
-                self.items[idx] = body.item
-            else:
-                idx = len(self.items)
-                self.items.append(body.item)
-        # Positional on every stream: a native turn's own indices are that too, shifted past the items
-        # of earlier turns; the gateway's own items get theirs here.
-        body.output_index = idx
+            self.items.append(body.item)
 
     def partial_output(self) -> list[items_pb2.Item]:
         """The output so far, items still in progress completed from their streamed deltas and marked

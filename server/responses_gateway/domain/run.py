@@ -140,7 +140,7 @@ class ResponseRun:
         self.error = None
         native = keeps_state(turn.provider)
         shell = response_pb2.Response() if native else response_shell(plan.request, plan.request.model)
-        asm = Assembler(shell, own_indices=native)
+        asm = Assembler(shell, translated=not native)
         recorder = (
             Recorder(
                 deps.store,

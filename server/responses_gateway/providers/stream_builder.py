@@ -24,6 +24,7 @@ _COMPLETED = items_pb2.ITEM_STATUS_COMPLETED
 class _Open:
     item: items_pb2.Item
     kind: str  # "text", "refusal", "function_call", "reasoning"
+    index: int  # its output_index: items are numbered as they open
     text: list[str] = field(default_factory=list)  # message text, call arguments, reasoning summary
     summary_open: bool = False
     content: list[str] | None = None  # raw reasoning text (reasoning_text content part), once started
@@ -32,7 +33,18 @@ class _Open:
 class StreamBuilder:
     def __init__(self) -> None:
         self._open: dict[str, _Open] = {}
-        self.items: list[items_pb2.Item] = []
+        self._done: dict[int, items_pb2.Item] = {}
+        self._opened = 0
+
+    @property
+    def items(self) -> list[items_pb2.Item]:
+        """The items closed so far, in output order (the order they opened, whenever they closed)."""
+        return [self._done[i] for i in sorted(self._done)]
+
+    def _add(self, item_id: str, item: items_pb2.Item, kind: str) -> int:
+        index, self._opened = self._opened, self._opened + 1
+        self._open[item_id] = _Open(item, kind, index)
+        return index
 
     # --- response lifecycle ----------------------------------------------------------------------
 
@@ -78,13 +90,15 @@ class StreamBuilder:
             empty.refusal.SetInParent()
         else:
             empty.output_text.SetInParent()
-        self._open[msg.id] = _Open(item, "refusal" if refusal else "text")
-        return msg.id, [ev.item_added(item), ev.part_added(msg.id, empty)]
+        n = self._add(msg.id, item, "refusal" if refusal else "text")
+        return msg.id, [ev.item_added(item, n), ev.part_added(msg.id, empty, n)]
 
     def text_delta(self, item_id: str, delta: str) -> Event:
         state = self._open[item_id]
         state.text.append(delta)
-        return ev.refusal_delta(item_id, delta) if state.kind == "refusal" else ev.text_delta(item_id, delta)
+        if state.kind == "refusal":
+            return ev.refusal_delta(item_id, delta, state.index)
+        return ev.text_delta(item_id, delta, state.index)
 
     # --- function calls ------------------------------------------------------------------------------
 
@@ -95,12 +109,12 @@ class StreamBuilder:
         fc.call_id = call_id
         fc.name = name
         fc.status = _IN_PROGRESS
-        self._open[fc.id] = _Open(item, "function_call")
-        return fc.id, [ev.item_added(item)]
+        return fc.id, [ev.item_added(item, self._add(fc.id, item, "function_call"))]
 
     def arguments_delta(self, item_id: str, delta: str) -> Event:
-        self._open[item_id].text.append(delta)
-        return ev.arguments_delta(item_id, delta)
+        state = self._open[item_id]
+        state.text.append(delta)
+        return ev.arguments_delta(item_id, delta, state.index)
 
     # --- reasoning -----------------------------------------------------------------------------------
 
@@ -108,17 +122,16 @@ class StreamBuilder:
         item = items_pb2.Item()
         r = item.reasoning
         r.id = new_id("rs")
-        self._open[r.id] = _Open(item, "reasoning")
-        return r.id, [ev.item_added(item)]
+        return r.id, [ev.item_added(item, self._add(r.id, item, "reasoning"))]
 
     def summary_delta(self, item_id: str, delta: str) -> list[Event]:
         state = self._open[item_id]
         out: list[Event] = []
         if not state.summary_open:
             state.summary_open = True
-            out.append(ev.summary_part_added(item_id))
+            out.append(ev.summary_part_added(item_id, state.index))
         state.text.append(delta)
-        out.append(ev.summary_text_delta(item_id, delta))
+        out.append(ev.summary_text_delta(item_id, delta, state.index))
         return out
 
     def reasoning_text_delta(self, item_id: str, delta: str) -> list[Event]:
@@ -129,9 +142,9 @@ class StreamBuilder:
             state.content = []
             empty = content_pb2.ContentPart()
             empty.reasoning_text.SetInParent()
-            out.append(ev.part_added(item_id, empty))
+            out.append(ev.part_added(item_id, empty, state.index))
         state.content.append(delta)
-        out.append(ev.reasoning_text_delta(item_id, delta))
+        out.append(ev.reasoning_text_delta(item_id, delta, state.index))
         return out
 
     def set_encrypted_content(self, item_id: str, value: str) -> None:
@@ -141,44 +154,45 @@ class StreamBuilder:
 
     def close(self, item_id: str) -> Iterator[Event]:
         state = self._open.pop(item_id)
-        text = "".join(state.text)
-        item = state.item
+        text, item, n = "".join(state.text), state.item, state.index
         if state.kind in ("text", "refusal"):
-            yield from self._close_message(item_id, item, text, state.kind == "refusal")
+            yield from self._close_message(item_id, item, text, state.kind == "refusal", n)
         elif state.kind == "function_call":
             text = text or "{}"  # a call without parameters still has a JSON object of arguments
             item.function_call.arguments = text
             item.function_call.status = _COMPLETED
-            yield ev.arguments_done(item_id, item.function_call.name, text)
+            yield ev.arguments_done(item_id, item.function_call.name, text, n)
         else:
             if state.content is not None:
-                yield from self._close_reasoning_text(item_id, item, "".join(state.content))
+                yield from self._close_reasoning_text(item_id, item, "".join(state.content), n)
             if state.summary_open:
                 item.reasoning.summary.add().summary_text.text = text
-                yield ev.summary_text_done(item_id, text)
-                yield ev.summary_part_done(item_id, text)
-        done = ev.item_done(item)
-        self.items.append(done.response_output_item_done.item)
+                yield ev.summary_text_done(item_id, text, n)
+                yield ev.summary_part_done(item_id, text, n)
+        done = ev.item_done(item, n)
+        self._done[n] = done.response_output_item_done.item
         yield done
 
-    def _close_reasoning_text(self, item_id: str, item: items_pb2.Item, text: str) -> Iterator[Event]:
+    def _close_reasoning_text(self, item_id: str, item: items_pb2.Item, text: str, n: int) -> Iterator[Event]:
         part = content_pb2.ContentPart()
         part.reasoning_text.text = text
         item.reasoning.content.append(part)
-        yield ev.reasoning_text_done(item_id, text)
-        yield ev.part_done(item_id, part)
+        yield ev.reasoning_text_done(item_id, text, n)
+        yield ev.part_done(item_id, part, n)
 
     def is_open(self, item_id: str | None) -> bool:
         return item_id is not None and item_id in self._open
 
-    def _close_message(self, item_id: str, item: items_pb2.Item, text: str, refusal: bool) -> Iterator[Event]:
+    def _close_message(
+        self, item_id: str, item: items_pb2.Item, text: str, refusal: bool, n: int
+    ) -> Iterator[Event]:
         part = content_pb2.ContentPart()
         if refusal:
             part.refusal.refusal = text
-            yield ev.refusal_done(item_id, text)
+            yield ev.refusal_done(item_id, text, n)
         else:
             part.output_text.text = text
-            yield ev.text_done(item_id, text)
-        yield ev.part_done(item_id, part)
+            yield ev.text_done(item_id, text, n)
+        yield ev.part_done(item_id, part, n)
         item.message.content.parts.parts.append(part)
         item.message.status = _COMPLETED
