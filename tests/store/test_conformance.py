@@ -146,6 +146,7 @@ async def test_watch_wakes_on_changes_from_another_replica(open_stores: OpenStor
     b = await open_stores() if a.shared else a
     await a.put(record("resp_w"))
     async with b.watch("resp_w") as watch:
+        await watch.wait(0.3)  # the put's own signal may still be on its way
         assert await watch.wait(0.05) is False
         await a.append_events("resp_w", [delta(0)])
         assert await watch.wait(5) is True

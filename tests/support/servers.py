@@ -68,7 +68,17 @@ def postgres_server() -> Iterator[Server]:
     port = free_port()
     try:
         subprocess.run(
-            [*as_user, _pg_bin("initdb"), "-D", str(data / "db"), "-U", "gateway", "--auth=trust", "-E", "UTF8"],
+            [
+                *as_user,
+                _pg_bin("initdb"),
+                "-D",
+                str(data / "db"),
+                "-U",
+                "gateway",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
             check=True,
             capture_output=True,
         )
@@ -126,7 +136,19 @@ def redis_server() -> Iterator[Server]:
     data = Path(tempfile.mkdtemp(prefix="rg-redis-"))
     port = free_port()
     proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(data)],
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
