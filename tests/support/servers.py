@@ -162,3 +162,21 @@ def redis_server() -> Iterator[Server]:
         if proc.poll() is None:
             proc.kill()
         shutil.rmtree(data, ignore_errors=True)
+
+
+_databases = iter(range(1, 1 << 30))
+
+
+def new_database(server: Server) -> str:
+    """The URL of an empty store on `server`: a new PostgreSQL database, or Redis flushed."""
+    if server.url.startswith("redis"):
+        import redis
+
+        with redis.Redis.from_url(server.url) as client:
+            client.flushall()
+        return server.url
+    name = f"t{next(_databases)}"
+    subprocess.run(
+        ["psql", server.url, "-q", "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True
+    )
+    return server.url.rsplit("/", 1)[0] + f"/{name}"
