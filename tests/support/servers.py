@@ -12,6 +12,7 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -50,18 +51,26 @@ class Server:
     url: str
     port: int
     proc: subprocess.Popen[bytes]
+    argv: list[str]
+    # How `stop` ends it: connections dropped at once, data kept (postgres: SIGINT, its fast shutdown).
+    stop_signal: int = signal.SIGTERM
+    user: str | None = None
 
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
+    def stop(self) -> None:
+        """An outage as clients see it: connections dropped, then refused (the data stays, for `start`)."""
+        self.proc.send_signal(self.stop_signal)
+        self.proc.wait(20)
+
+    def start(self) -> None:
+        """Start it again on the same port, with the same data."""
+        self.proc = _start(self.argv, self.user)
+        _wait_port(self.port, self.proc, self.argv[0])
 
 
 @contextlib.contextmanager
 def postgres_server() -> Iterator[Server]:
-    as_user: list[str] = []
     root = os.geteuid() == 0
-    if root:
-        as_user = ["runuser", "-u", "postgres", "--"]
+    user = "postgres" if root else None  # setuid in the child: signals reach postgres itself
     data = Path(tempfile.mkdtemp(prefix="rg-pg-"))
     if root:
         shutil.chown(data, "postgres", "postgres")
@@ -69,7 +78,6 @@ def postgres_server() -> Iterator[Server]:
     try:
         subprocess.run(
             [
-                *as_user,
                 _pg_bin("initdb"),
                 "-D",
                 str(data / "db"),
@@ -81,37 +89,37 @@ def postgres_server() -> Iterator[Server]:
             ],
             check=True,
             capture_output=True,
+            user=user,
         )
-        proc = subprocess.Popen(
-            [
-                *as_user,
-                _pg_bin("postgres"),
-                "-D",
-                str(data / "db"),
-                "-p",
-                str(port),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                f"unix_socket_directories={data}",
-                "-c",
-                "fsync=off",  # a test server: durability across power loss is not what is tested
-                "-c",
-                "max_connections=200",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        argv = [
+            _pg_bin("postgres"),
+            "-D",
+            str(data / "db"),
+            "-p",
+            str(port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={data}",
+            "-c",
+            "fsync=off",  # a test server: durability across power loss is not what is tested
+            "-c",
+            "max_connections=200",
+        ]
+        server = Server(
+            f"postgresql://gateway@127.0.0.1:{port}/postgres",
+            port,
+            _start(argv, user),
+            argv,
+            signal.SIGINT,
+            user,
         )
         try:
-            _wait_port(port, proc, "postgres")
+            _wait_port(port, server.proc, "postgres")
             _wait_pg_ready(port)
-            yield Server(f"postgresql://gateway@127.0.0.1:{port}/postgres", port, proc)
+            yield server
         finally:
-            proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(10)
-            if proc.poll() is None:
-                proc.kill()
+            _end(server.proc)
     finally:
         shutil.rmtree(data, ignore_errors=True)
 
@@ -135,33 +143,39 @@ def redis_server() -> Iterator[Server]:
         raise RuntimeError("redis-server is not installed: run `make test-servers`")
     data = Path(tempfile.mkdtemp(prefix="rg-redis-"))
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(data),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # appendonly: a Redis that was stopped and started again (an outage) still has what it acknowledged.
+    argv = [
+        exe,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--dir",
+        str(data),
+    ]
+    server = Server(f"redis://127.0.0.1:{port}/0", port, _start(argv), argv)
     try:
-        _wait_port(port, proc, "redis-server")
-        yield Server(f"redis://127.0.0.1:{port}/0", port, proc)
+        _wait_port(port, server.proc, "redis-server")
+        yield server
     finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
-        if proc.poll() is None:
-            proc.kill()
+        _end(server.proc)
         shutil.rmtree(data, ignore_errors=True)
+
+
+def _start(argv: list[str], user: str | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, user=user)
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(10)
+    if proc.poll() is None:
+        proc.kill()
 
 
 _databases = iter(range(1, 1 << 30))
