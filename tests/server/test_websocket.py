@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
@@ -356,3 +359,39 @@ async def test_the_upgrade_with_the_key(secured, check):
     async with socket(secured, MASTER_KEY) as ws:
         await ws.send(create(check.ws_spec, model="mock"))
         assert text_of(completed(await check.turn(ws))) == MOCK_TEXT
+
+
+# --------------------------------------------------------------------------------------- the listener's bounds
+async def test_an_upgraded_connection_outlives_the_request_timeouts_and_counts_as_a_connection(
+    spawn_gateway, check
+):
+    """The head / body timeouts time the upgrade request only; the connection limit counts open sockets."""
+    gw = spawn_gateway(
+        grace=1,
+        settings={"http": {"header_timeout_seconds": 0.3, "body_timeout_seconds": 0.3, "max_connections": 2}},
+    )
+    async with socket(gw) as first, socket(gw) as second:
+        await asyncio.sleep(1.0)  # past both timeouts: an HTTP request would have been cut by now
+        for ws in (first, second):
+            await ws.send(create(check.ws_spec, model="mock"))
+            assert text_of(completed(await check.turn(ws))) == MOCK_TEXT
+        async with httpx.AsyncClient(base_url=gw.http_base, timeout=10) as http:
+            busy = await http.get("/healthz")
+        assert busy.status_code == 503 and busy.json()["error"]["code"] == "too_many_connections"
+    async with httpx.AsyncClient(base_url=gw.http_base, timeout=10) as http:
+        for _ in range(50):  # the closed sockets leave the count as the server sees them go
+            if (await http.get("/healthz")).status_code == 200:
+                break
+            await asyncio.sleep(0.05)
+        assert (await http.get("/healthz")).status_code == 200
+
+
+# --------------------------------------------------------------------------------------- the README
+def test_the_readme_example_runs(gateway, capsys):
+    """README.md's WebSocket block, as written but for its address."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = [b for b in re.findall(r"^```python\n(.*?)^```", text, re.M | re.S) if "websockets.sync" in b]
+    assert len(blocks) == 1
+    code = blocks[0].replace("ws://localhost:8080", f"ws://127.0.0.1:{gateway.http_port}")
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out == MOCK_TEXT + "\n"

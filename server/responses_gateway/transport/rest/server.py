@@ -111,8 +111,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def handle_websocket_upgrade(self) -> None:
-        # The head is in; the WebSocket protocol takes the transport over, and this protocol never
-        # hears of it again (no connection_lost): its timers must not fire on the upgraded connection.
+        # The WebSocket protocol takes the transport over, and this protocol never hears of it again
+        # (no connection_lost). on_message_complete has normally cancelled the body timer already; this
+        # makes sure nothing armed here can fire on (and close) the upgraded connection.
         self._in_head = False
         self._cancel_timers()
         super().handle_websocket_upgrade()
