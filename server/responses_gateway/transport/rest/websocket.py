@@ -185,7 +185,6 @@ class Connection:
             error = as_gateway_error(e)
             if error is not e and error.reason == Reason.INTERNAL:
                 log.exception("websocket turn failed")
-            metrics.observe_error(ROUTE, error)
             with contextlib.suppress(WebSocketDisconnect):  # the client may be gone already
                 await self.send_error(error)
             return
@@ -197,6 +196,7 @@ class Connection:
             await self.ws.send_text(text)
 
     async def send_error(self, error: GatewayError) -> None:
+        metrics.observe_error(ROUTE, error)  # every error this endpoint answers, as REST counts its own
         await self.send(error_message(error))
 
 
