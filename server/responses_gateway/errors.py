@@ -40,6 +40,8 @@ class Reason(enum.Enum):
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     INTERNAL = "INTERNAL"
     UPSTREAM_AUTH_FAILED = "UPSTREAM_AUTH_FAILED"
+    PREVIOUS_RESPONSE_NOT_FOUND = "PREVIOUS_RESPONSE_NOT_FOUND"
+    RESPONSE_IN_FLIGHT = "RESPONSE_IN_FLIGHT"
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,14 @@ ERROR_TABLE: dict[Reason, ErrorMapping] = {
     # The upstream refused the deployment's key: the operator's problem, never the caller's 401.
     Reason.UPSTREAM_AUTH_FAILED: ErrorMapping(
         grpc.StatusCode.INTERNAL, 502, "server_error", "upstream_auth_failed"
+    ),
+    # OpenAI answers an unknown `previous_response_id` with a 400 of its own code (HTTP and WebSocket).
+    Reason.PREVIOUS_RESPONSE_NOT_FOUND: ErrorMapping(
+        grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid_request_error", "previous_response_not_found"
+    ),
+    # WebSocket mode: a second response.create while one runs (the client waits for the terminal event).
+    Reason.RESPONSE_IN_FLIGHT: ErrorMapping(
+        grpc.StatusCode.FAILED_PRECONDITION, 400, "invalid_request_error", "response_already_in_flight"
     ),
 }
 
@@ -193,6 +203,15 @@ class GatewayError(Exception):
                 "code": self.code,
             }
         }
+
+    def websocket_event(self) -> dict[str, Any]:
+        """The Open Responses `WebSocketErrorEvent`: the HTTP-style status beside OpenAI's error object.
+        Its `code` is required there: where the table has no OpenAI code, the reason's name (lower case)
+        is the machine-readable one."""
+        body = self.openai_body()["error"]
+        if body["code"] is None:
+            body["code"] = self.reason.value.lower()
+        return {"type": "error", "status": self.http_status, "error": body}
 
     def error_info_metadata(self) -> dict[str, str]:
         meta = {k: echo(v, MAX_PARAM_CHARS) for k, v in self.metadata.items()}

@@ -81,6 +81,13 @@ const (
 	// The upstream refused the gateway's own credentials for the deployment (its 401 / 403): the
 	// operator's to fix, not the caller's. INTERNAL, 502.
 	ErrorReason_ERROR_REASON_UPSTREAM_AUTH_FAILED ErrorReason = 23
+	// `previous_response_id` names no response the gateway holds (its store, or on a WebSocket the
+	// connection's last `store: false` response), and the upstream cannot continue it either: send the
+	// whole conversation without it. INVALID_ARGUMENT, 400 (OpenAI's `previous_response_not_found`).
+	ErrorReason_ERROR_REASON_PREVIOUS_RESPONSE_NOT_FOUND ErrorReason = 24
+	// A WebSocket connection runs one response at a time: a `response.create` arrived before the one in
+	// flight reached its terminal event. The connection stays usable. FAILED_PRECONDITION, 400.
+	ErrorReason_ERROR_REASON_RESPONSE_IN_FLIGHT ErrorReason = 25
 )
 
 // Enum value maps for ErrorReason.
@@ -110,32 +117,36 @@ var (
 		21: "ERROR_REASON_STORE_UNAVAILABLE",
 		22: "ERROR_REASON_INTERNAL",
 		23: "ERROR_REASON_UPSTREAM_AUTH_FAILED",
+		24: "ERROR_REASON_PREVIOUS_RESPONSE_NOT_FOUND",
+		25: "ERROR_REASON_RESPONSE_IN_FLIGHT",
 	}
 	ErrorReason_value = map[string]int32{
-		"ERROR_REASON_UNSPECIFIED":             0,
-		"ERROR_REASON_INVALID_REQUEST":         1,
-		"ERROR_REASON_INVALID_JSON":            2,
-		"ERROR_REASON_UNSUPPORTED_PARAMETER":   3,
-		"ERROR_REASON_REQUEST_TOO_LARGE":       4,
-		"ERROR_REASON_UNAUTHENTICATED":         5,
-		"ERROR_REASON_PERMISSION_DENIED":       6,
-		"ERROR_REASON_MODEL_NOT_FOUND":         7,
-		"ERROR_REASON_RESPONSE_NOT_FOUND":      8,
-		"ERROR_REASON_NOT_FOUND":               9,
-		"ERROR_REASON_CONFLICT":                10,
-		"ERROR_REASON_NOT_CANCELLABLE":         11,
-		"ERROR_REASON_NOT_IMPLEMENTED":         12,
-		"ERROR_REASON_PROVIDER_NOT_CONFIGURED": 13,
-		"ERROR_REASON_RATE_LIMITED":            14,
-		"ERROR_REASON_UPSTREAM_ERROR":          15,
-		"ERROR_REASON_UPSTREAM_UNAVAILABLE":    16,
-		"ERROR_REASON_UPSTREAM_TIMEOUT":        17,
-		"ERROR_REASON_DEADLINE_EXCEEDED":       18,
-		"ERROR_REASON_CANCELLED":               19,
-		"ERROR_REASON_SHUTTING_DOWN":           20,
-		"ERROR_REASON_STORE_UNAVAILABLE":       21,
-		"ERROR_REASON_INTERNAL":                22,
-		"ERROR_REASON_UPSTREAM_AUTH_FAILED":    23,
+		"ERROR_REASON_UNSPECIFIED":                 0,
+		"ERROR_REASON_INVALID_REQUEST":             1,
+		"ERROR_REASON_INVALID_JSON":                2,
+		"ERROR_REASON_UNSUPPORTED_PARAMETER":       3,
+		"ERROR_REASON_REQUEST_TOO_LARGE":           4,
+		"ERROR_REASON_UNAUTHENTICATED":             5,
+		"ERROR_REASON_PERMISSION_DENIED":           6,
+		"ERROR_REASON_MODEL_NOT_FOUND":             7,
+		"ERROR_REASON_RESPONSE_NOT_FOUND":          8,
+		"ERROR_REASON_NOT_FOUND":                   9,
+		"ERROR_REASON_CONFLICT":                    10,
+		"ERROR_REASON_NOT_CANCELLABLE":             11,
+		"ERROR_REASON_NOT_IMPLEMENTED":             12,
+		"ERROR_REASON_PROVIDER_NOT_CONFIGURED":     13,
+		"ERROR_REASON_RATE_LIMITED":                14,
+		"ERROR_REASON_UPSTREAM_ERROR":              15,
+		"ERROR_REASON_UPSTREAM_UNAVAILABLE":        16,
+		"ERROR_REASON_UPSTREAM_TIMEOUT":            17,
+		"ERROR_REASON_DEADLINE_EXCEEDED":           18,
+		"ERROR_REASON_CANCELLED":                   19,
+		"ERROR_REASON_SHUTTING_DOWN":               20,
+		"ERROR_REASON_STORE_UNAVAILABLE":           21,
+		"ERROR_REASON_INTERNAL":                    22,
+		"ERROR_REASON_UPSTREAM_AUTH_FAILED":        23,
+		"ERROR_REASON_PREVIOUS_RESPONSE_NOT_FOUND": 24,
+		"ERROR_REASON_RESPONSE_IN_FLIGHT":          25,
 	}
 )
 
@@ -170,7 +181,7 @@ var File_responses_gateway_v1_errors_proto protoreflect.FileDescriptor
 
 const file_responses_gateway_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"!responses_gateway/v1/errors.proto\x12\x14responses_gateway.v1*\xba\x06\n" +
+	"!responses_gateway/v1/errors.proto\x12\x14responses_gateway.v1*\x8d\a\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12\x1d\n" +
@@ -196,7 +207,9 @@ const file_responses_gateway_v1_errors_proto_rawDesc = "" +
 	"\x1aERROR_REASON_SHUTTING_DOWN\x10\x14\x12\"\n" +
 	"\x1eERROR_REASON_STORE_UNAVAILABLE\x10\x15\x12\x19\n" +
 	"\x15ERROR_REASON_INTERNAL\x10\x16\x12%\n" +
-	"!ERROR_REASON_UPSTREAM_AUTH_FAILED\x10\x17BaZ_github.com/responses-gateway/responses-gateway/clients/go/responsesgatewayv1;responsesgatewayv1b\x06proto3"
+	"!ERROR_REASON_UPSTREAM_AUTH_FAILED\x10\x17\x12,\n" +
+	"(ERROR_REASON_PREVIOUS_RESPONSE_NOT_FOUND\x10\x18\x12#\n" +
+	"\x1fERROR_REASON_RESPONSE_IN_FLIGHT\x10\x19BaZ_github.com/responses-gateway/responses-gateway/clients/go/responsesgatewayv1;responsesgatewayv1b\x06proto3"
 
 var (
 	file_responses_gateway_v1_errors_proto_rawDescOnce sync.Once

@@ -14,7 +14,7 @@ from responses_gateway.domain.history import history
 from responses_gateway.errors import GatewayError, Reason, echo
 from responses_gateway.providers.base import SupportsNativeState
 from responses_gateway.store.base import ResponseStore, StoredResponse
-from responses_gateway.v1 import items_pb2, request_pb2
+from responses_gateway.v1 import items_pb2, request_pb2, response_pb2
 
 
 def upstream_key(deployment: ResolvedDeployment) -> str:
@@ -49,14 +49,19 @@ async def make_plan(
     mode: str,
     log_all_events: bool,
     flush_seconds: float = 0.05,
+    previous: StoredResponse | None = None,
 ) -> Plan:
+    """`previous`: a turn the caller holds itself (a WebSocket connection's last `store: false`
+    response, see `kept_turn`), taken instead of the store when `previous_response_id` names it."""
     if not request.model:
         raise GatewayError(Reason.INVALID_REQUEST, "Missing required parameter: 'model'.", param="model")
     items = with_ids(input_items(request))
-    previous = None
     if request.previous_response_id:
         check_response_id(request.previous_response_id, "previous_response_id")
-        previous = await store.get(request.previous_response_id)
+        if previous is None or previous.response.id != request.previous_response_id:
+            previous = await store.get(request.previous_response_id)
+    else:
+        previous = None
     keep = request.store if request.HasField("store") else True
     return Plan(
         request,
@@ -84,7 +89,7 @@ async def upstream_request(
     replay = prev is not None and not (native and prev.upstream_id == upstream_key(deployment))
     if request.previous_response_id and prev is None and not native:
         raise GatewayError(
-            Reason.INVALID_REQUEST,
+            Reason.PREVIOUS_RESPONSE_NOT_FOUND,
             f"Previous response with id '{echo(request.previous_response_id)}' not found.",
             param="previous_response_id",
         )
@@ -99,3 +104,32 @@ async def upstream_request(
             request.input.items.items.extend(earlier)
             request.input.items.items.extend(plan.items)
     return request
+
+
+def kept_turn(
+    request: request_pb2.CreateResponseRequest,
+    response: response_pb2.Response,
+    continued: StoredResponse | None,
+) -> StoredResponse:
+    """A finished turn as a WebSocket connection keeps it in memory, so that the next turn can continue
+    it with `previous_response_id` although the store never saw it (`store: false`).
+
+    `continued` is the kept turn this one continued, if it did: the connection keeps only its last
+    turn, so that turn's items are folded into this one's input, and `history()` reads the whole
+    conversation from the kept turn alone (then from the store, where the chain started in it). No
+    upstream holds the turn (`upstream_id` is empty), so a continuation always replays it."""
+    kept = response_pb2.Response()
+    kept.CopyFrom(response)
+    items: list[items_pb2.Item] = []
+    before = request.previous_response_id or None
+    if continued is not None:
+        items.extend(continued.input_items)
+        items.extend(continued.response.output)
+        earlier = continued.response
+        before = earlier.previous_response_id if earlier.HasField("previous_response_id") else None
+    if before is None:
+        kept.ClearField("previous_response_id")
+    else:
+        kept.previous_response_id = before
+    items.extend(with_ids(input_items(request)))
+    return StoredResponse(kept, items)

@@ -83,7 +83,11 @@ class ResponsesService:
     # --- create ----------------------------------------------------------------------------------
 
     async def _run(
-        self, request: request_pb2.CreateResponseRequest, ctx: CallContext, mode: str
+        self,
+        request: request_pb2.CreateResponseRequest,
+        ctx: CallContext,
+        mode: str,
+        previous: StoredResponse | None = None,
     ) -> ResponseRun:
         plan = await make_plan(
             request,
@@ -92,6 +96,7 @@ class ResponsesService:
             mode="background" if request.background else mode,
             log_all_events=self.log_all_events,
             flush_seconds=self.flush_seconds,
+            previous=previous,
         )
         return ResponseRun(plan, self.deps)
 
@@ -104,11 +109,17 @@ class ResponsesService:
         return await run.fold()
 
     async def stream(
-        self, request: request_pb2.CreateResponseRequest, ctx: CallContext
+        self,
+        request: request_pb2.CreateResponseRequest,
+        ctx: CallContext,
+        previous: StoredResponse | None = None,
     ) -> AsyncGenerator[Event, None]:
         """The events of a new response. Errors before the first event raise here (the transport
-        answers with a status); after it, a broken upstream ends the stream with `response.failed`."""
-        run = await self._run(request, ctx, "stream")
+        answers with a status); after it, a broken upstream ends the stream with `response.failed`.
+
+        `previous`: a turn the transport keeps itself (WebSocket mode's `store: false` continuation,
+        `plan.kept_turn`), used when `previous_response_id` names it instead of reading the store."""
+        run = await self._run(request, ctx, "stream", previous)
         if request.background:
             await self._start_background(run)
             return run.follow()

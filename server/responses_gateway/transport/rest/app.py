@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from responses_gateway import codec
 from responses_gateway.auth import Authenticator
@@ -31,6 +31,7 @@ from responses_gateway.telemetry import metrics
 from responses_gateway.transport.rest.errors import error_response, internal_error_response
 from responses_gateway.transport.rest.params import get_request, input_items_request, read_json_body
 from responses_gateway.transport.rest.sse import DONE, chat_frames, error_frame, frame
+from responses_gateway.transport.rest.websocket import WebSocketShim
 from responses_gateway.v1 import events_pb2, request_pb2
 from responses_gateway.v1 import responses_service_pb2 as rs
 
@@ -170,7 +171,7 @@ class RestShim:
     async def models(self, request: Request) -> Response:
         return json_response(await self.service.list_models(CallContext()))
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[BaseRoute]:
         table: list[tuple[str, Handler, list[str]]] = [
             ("/responses", self.create, ["POST"]),
             ("/responses/compact", self.compact, ["POST"]),
@@ -182,11 +183,14 @@ class RestShim:
             ("/models", self.models, ["GET"]),
             ("/chat/completions", self.chat_completions, ["POST"]),
         ]
-        routes = [
+        routes: list[BaseRoute] = [
             Route(prefix + path, self._guard(handler), methods=methods)
             for prefix in ("/v1", "")
             for path, handler, methods in table
         ]
+        # WebSocket mode: an upgrade on the path a create is POSTed to (transport/rest/websocket.py).
+        ws = WebSocketShim(self.service, self.auth, self.max_body)
+        routes.extend(WebSocketRoute(prefix + "/responses", ws.endpoint) for prefix in ("/v1", ""))
         routes.append(Route("/healthz", self.healthz, methods=["GET"]))
         return routes
 

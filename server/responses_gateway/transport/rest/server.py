@@ -11,7 +11,9 @@ long as the client likes, and its ``limit_concurrency`` is checked only once a r
 * a connection limit: past ``max_connections`` open connections, a new one is answered 503 and closed.
 
 Only receiving a request is timed: once its body is in, nothing here touches the connection, so a
-response may stream for as long as it needs.
+response may stream for as long as it needs. A WebSocket upgrade (`/v1/responses` in WebSocket mode)
+is timed like any request head; once upgraded, the connection belongs to uvicorn's WebSocket protocol
+(still counted against the connection limit, and pinged to find dead peers).
 """
 
 from __future__ import annotations
@@ -107,6 +109,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
         super().connection_lost(exc)
+
+    def handle_websocket_upgrade(self) -> None:
+        # The WebSocket protocol takes the transport over, and this protocol never hears of it again
+        # (no connection_lost). on_message_complete has normally cancelled the body timer already; this
+        # makes sure nothing armed here can fire on (and close) the upgraded connection.
+        self._in_head = False
+        self._cancel_timers()
+        super().handle_websocket_upgrade()
 
     def _cancel_timers(self) -> None:
         for timer in (self._head_timer, self._body_timer):
@@ -221,7 +231,9 @@ def build_server(app: Any, host: str, port: int, limits: HttpSettings, grace_sec
         lifespan="off",
         timeout_graceful_shutdown=math.ceil(grace_seconds),
         http=protocol_for(limits),
-        # No WebSocket routes: an upgraded connection would leave this protocol and its bounds.
-        ws="none",
+        # The sans-I/O implementation over the `websockets` package: it can answer a refused upgrade
+        # with an HTTP response of the app's (the 401 error JSON), and pauses reading until the app
+        # takes each message.
+        ws="websockets-sansio",
     )
     return ShimServer(config)

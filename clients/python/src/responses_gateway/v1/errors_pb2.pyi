@@ -80,6 +80,15 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The upstream refused the gateway's own credentials for the deployment (its 401 / 403): the
     operator's to fix, not the caller's. INTERNAL, 502.
     """
+    ERROR_REASON_PREVIOUS_RESPONSE_NOT_FOUND: _ErrorReason.ValueType  # 24
+    """`previous_response_id` names no response the gateway holds (its store, or on a WebSocket the
+    connection's last `store: false` response), and the upstream cannot continue it either: send the
+    whole conversation without it. INVALID_ARGUMENT, 400 (OpenAI's `previous_response_not_found`).
+    """
+    ERROR_REASON_RESPONSE_IN_FLIGHT: _ErrorReason.ValueType  # 25
+    """A WebSocket connection runs one response at a time: a `response.create` arrived before the one in
+    flight reached its terminal event. The connection stays usable. FAILED_PRECONDITION, 400.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why a call failed. Every error carries a `google.rpc.ErrorInfo` (domain `responses-gateway`) whose
@@ -145,5 +154,14 @@ ERROR_REASON_INTERNAL: ErrorReason.ValueType  # 22
 ERROR_REASON_UPSTREAM_AUTH_FAILED: ErrorReason.ValueType  # 23
 """The upstream refused the gateway's own credentials for the deployment (its 401 / 403): the
 operator's to fix, not the caller's. INTERNAL, 502.
+"""
+ERROR_REASON_PREVIOUS_RESPONSE_NOT_FOUND: ErrorReason.ValueType  # 24
+"""`previous_response_id` names no response the gateway holds (its store, or on a WebSocket the
+connection's last `store: false` response), and the upstream cannot continue it either: send the
+whole conversation without it. INVALID_ARGUMENT, 400 (OpenAI's `previous_response_not_found`).
+"""
+ERROR_REASON_RESPONSE_IN_FLIGHT: ErrorReason.ValueType  # 25
+"""A WebSocket connection runs one response at a time: a `response.create` arrived before the one in
+flight reached its terminal event. The connection stays usable. FAILED_PRECONDITION, 400.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
