@@ -880,7 +880,7 @@ def test_sidecar_example_replicas_need_a_shared_store(
 
 def test_readme_snippet_matches_helper_names() -> None:
     readme = (CHART / "README.md").read_text()
-    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    helpers = "".join(p.read_text() for p in sorted((CHART / "templates").glob("_*.tpl")))
     for name in set(re.findall(r'include "(responses-gateway\.[A-Za-z]+)"', readme)):
         assert f'define "{name}"' in helpers, f"README uses undefined helper {name}"
 
