@@ -26,7 +26,7 @@ SETUP_STAMP  := $(VENV)/.setup-stamp
 # Type-check only what exists (server/ etc. land separately); see [tool.mypy] in pyproject.toml.
 MYPY_DIRS     = $(wildcard server clients/python/src scripts)
 
-.PHONY: help setup python-env tools generate check-generate lint fmt test test-tools run bench lock clean distclean
+.PHONY: help setup python-env tools generate check-generate lint fmt test test-tools test-servers run bench lock clean distclean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -82,8 +82,11 @@ fmt: setup ## apply ruff fixes/formatting and buf format
 
 # Lint is part of `test` (adds ~30 s on CI's 2 cores). SKIP_LINT=1 drops it, e.g. to land
 # while a lint failure is being fixed elsewhere.
-test: setup check-generate $(if $(SKIP_LINT),,lint) test-tools ## what CI runs: setup, check-generate, lint, pytest
+test: setup check-generate $(if $(SKIP_LINT),,lint) test-tools test-servers ## what CI runs: setup, check-generate, lint, pytest
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-servers: ## the PostgreSQL and Redis servers the store tests start on loopback (Debian's packages)
+	scripts/install-store-servers.sh
 
 test-tools: ## tools the chart tests need: helm and the Kubernetes API schemas (into .tools/)
 	scripts/install-helm-tools.sh

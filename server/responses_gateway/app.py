@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from responses_gateway.auth import Authenticator
 from responses_gateway.config.loader import LoadedConfig
 from responses_gateway.config.models import GatewaySettings
+from responses_gateway.domain.leases import Leases
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.health import Health, StoreProbe
 from responses_gateway.providers.registry import ProviderRegistry
 from responses_gateway.routing.router import Router
 from responses_gateway.store.base import StoreUnavailable
-from responses_gateway.store.factory import open_store
+from responses_gateway.store.factory import describe_store, open_store
 from responses_gateway.transport.grpc.server import GrpcHealth, build_grpc_server
 from responses_gateway.transport.rest.app import build_metrics_app, build_rest_app, metrics_route
 from responses_gateway.transport.rest.server import ShimServer, build_server
@@ -72,12 +73,20 @@ class Gateway:
         try:
             self.store = await open_store(settings.store, on_unavailable=self.health.store_failed)
         except StoreUnavailable as e:
-            raise StartupError(f"cannot open the response store {settings.store.path}: {e.why}") from None
+            where = describe_store(settings.store)
+            raise StartupError(f"cannot open the response store {where}: {e.why}") from None
+        self.leases = Leases(self.store, settings.store)
+        try:
+            await self.leases.start()
+        except StoreUnavailable as e:
+            await self.store.close()
+            raise StartupError(f"the response store failed at start-up: {e.why}") from None
         self.providers = ProviderRegistry()
         self.service = ResponsesService(
             Router(self.loaded, self.providers),
             self.store,
             flush_seconds=settings.stream_event_flush_ms / 1000,
+            leases=self.leases,
         )
         self.probe = StoreProbe(self.store, self.health, settings.store.probe_seconds)
         try:
@@ -153,6 +162,7 @@ class Gateway:
             await asyncio.gather(server.serving, return_exceptions=True)
         await self.service.aclose()
         await self.providers.aclose()
+        await self.leases.stop()
         await self.store.close()
 
     async def stop(self) -> None:
@@ -176,6 +186,7 @@ class Gateway:
         await self.probe.stop()
         await self.service.aclose()
         await self.providers.aclose()
+        await self.leases.stop()
         await self.store.close()
 
     async def serve_until_signalled(self) -> None:

@@ -336,12 +336,14 @@ func (x *CancelResponseRequest) GetExtraFields() map[string]*structpb.Value {
 
 // Path and query parameters of `GET /v1/responses/{response_id}/input_items`.
 type ListInputItemsRequest struct {
-	state         protoimpl.MessageState     `protogen:"open.v1"`
-	ResponseId    string                     `protobuf:"bytes,1,opt,name=response_id,json=responseId,proto3" json:"response_id,omitempty"`
-	After         *string                    `protobuf:"bytes,2,opt,name=after,proto3,oneof" json:"after,omitempty"`
-	Limit         *int64                     `protobuf:"varint,3,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
-	Order         *ListOrder                 `protobuf:"varint,4,opt,name=order,proto3,enum=responses_gateway.v1.ListOrder,oneof" json:"order,omitempty"`
-	Include       []Include                  `protobuf:"varint,5,rep,packed,name=include,proto3,enum=responses_gateway.v1.Include" json:"include,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ResponseId string                 `protobuf:"bytes,1,opt,name=response_id,json=responseId,proto3" json:"response_id,omitempty"`
+	After      *string                `protobuf:"bytes,2,opt,name=after,proto3,oneof" json:"after,omitempty"`
+	Limit      *int64                 `protobuf:"varint,3,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
+	Order      *ListOrder             `protobuf:"varint,4,opt,name=order,proto3,enum=responses_gateway.v1.ListOrder,oneof" json:"order,omitempty"`
+	Include    []Include              `protobuf:"varint,5,rep,packed,name=include,proto3,enum=responses_gateway.v1.Include" json:"include,omitempty"`
+	// An item id to list items before (the other end of the page from `after`).
+	Before        *string                    `protobuf:"bytes,6,opt,name=before,proto3,oneof" json:"before,omitempty"`
 	ExtraFields   map[string]*structpb.Value `protobuf:"bytes,1000,rep,name=extra_fields,json=extraFields,proto3" json:"extra_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -410,6 +412,13 @@ func (x *ListInputItemsRequest) GetInclude() []Include {
 		return x.Include
 	}
 	return nil
+}
+
+func (x *ListInputItemsRequest) GetBefore() string {
+	if x != nil && x.Before != nil {
+		return *x.Before
+	}
+	return ""
 }
 
 func (x *ListInputItemsRequest) GetExtraFields() map[string]*structpb.Value {
@@ -944,21 +953,23 @@ const file_responses_gateway_v1_responses_service_proto_rawDesc = "" +
 	"\fextra_fields\x18\xe8\a \x03(\v2<.responses_gateway.v1.CancelResponseRequest.ExtraFieldsEntryR\vextraFields\x1aV\n" +
 	"\x10ExtraFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
-	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\xc1\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\xe9\x03\n" +
 	"\x15ListInputItemsRequest\x12\x1f\n" +
 	"\vresponse_id\x18\x01 \x01(\tR\n" +
 	"responseId\x12\x19\n" +
 	"\x05after\x18\x02 \x01(\tH\x00R\x05after\x88\x01\x01\x12\x19\n" +
 	"\x05limit\x18\x03 \x01(\x03H\x01R\x05limit\x88\x01\x01\x12:\n" +
 	"\x05order\x18\x04 \x01(\x0e2\x1f.responses_gateway.v1.ListOrderH\x02R\x05order\x88\x01\x01\x12=\n" +
-	"\ainclude\x18\x05 \x03(\x0e2\x1d.responses_gateway.v1.IncludeB\x04\x90\xb5\x18\x01R\ainclude\x12`\n" +
+	"\ainclude\x18\x05 \x03(\x0e2\x1d.responses_gateway.v1.IncludeB\x04\x90\xb5\x18\x01R\ainclude\x12\x1b\n" +
+	"\x06before\x18\x06 \x01(\tH\x03R\x06before\x88\x01\x01\x12`\n" +
 	"\fextra_fields\x18\xe8\a \x03(\v2<.responses_gateway.v1.ListInputItemsRequest.ExtraFieldsEntryR\vextraFields\x1aV\n" +
 	"\x10ExtraFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01B\b\n" +
 	"\x06_afterB\b\n" +
 	"\x06_limitB\b\n" +
-	"\x06_order\"\xea\x02\n" +
+	"\x06_orderB\t\n" +
+	"\a_before\"\xea\x02\n" +
 	"\x16ListInputItemsResponse\x12\x16\n" +
 	"\x06object\x18\x01 \x01(\tR\x06object\x12.\n" +
 	"\x04data\x18\x02 \x03(\v2\x1a.responses_gateway.v1.ItemR\x04data\x12\x19\n" +

@@ -131,6 +131,19 @@ class RouterSettings(_LiteLLMSection):
         return "simple-shuffle"
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: object) -> object:
+    """``"30d"`` / ``"12h"`` / ``"90m"`` / ``"45s"`` -> seconds; numbers pass through."""
+    if isinstance(value, str) and value[-1:] in _UNITS:
+        try:
+            return float(value[:-1]) * _UNITS[value[-1]]
+        except ValueError:
+            raise ValueError(f"{value!r} is not a duration (e.g. 3600, '90m', '12h', '30d')") from None
+    return value
+
+
 class StoreSettings(_Strict):
     """Where responses are stored (for ``previous_response_id``, GET, cancel...)."""
 
@@ -141,6 +154,12 @@ class StoreSettings(_Strict):
     url: str | None = Field(default=None, repr=False)
     # Seconds between the health checks' probes of the store (a small read and write; see health.py).
     probe_seconds: PositiveFloat = 5.0
+    # Responses older than this are deleted with their items and events: seconds, or "90m", "12h", "30d".
+    # Unset: kept until deleted.
+    ttl: Annotated[PositiveFloat | None, BeforeValidator(_duration)] = None
+    # A running response's lease, renewed by its replica every quarter of it. When a replica dies,
+    # another one (or the next start of a single SQLite replica) fails its responses once it expired.
+    lease_seconds: Annotated[PositiveFloat, BeforeValidator(_duration)] = 20.0
 
     @model_validator(mode="after")
     def _url_for_servers(self) -> StoreSettings:

@@ -16,7 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from responses_gateway.domain.assembler import Assembler
-from responses_gateway.store.base import ResponseStore, StoredResponse, StoreUnavailable
+from responses_gateway.domain.leases import Leases
+from responses_gateway.store.base import ResponseStore, StoredResponse, StoreUnavailable, is_running
 from responses_gateway.v1 import events_pb2, items_pb2, response_pb2
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,10 @@ class Recorder:
         upstream_id: str,
         log_events: bool,
         flush_seconds: float = 0.05,
+        leases: Leases | None = None,
     ) -> None:
         self._store = store
+        self._leases = leases
         self._input = input_items
         self._deployment = deployment
         self._upstream_id = upstream_id
@@ -72,6 +75,10 @@ class Recorder:
         record = StoredResponse(
             snapshot, self._input, deployment=self._deployment, upstream_id=self._upstream_id
         )
+        if self._leases is not None and is_running(snapshot):
+            # Held from before the write: a renewal may not miss it.
+            self._leases.hold(snapshot.id)
+            record.owner, record.lease_until = self._leases.owner, self._leases.until()
 
         async def put() -> None:
             await self._store.put(record)
@@ -121,6 +128,13 @@ class Recorder:
         self._then(lambda: self._store.update_response(final))
         if self._task is not None:
             await self._task
+        self._release()
+
+    def _release(self) -> None:
+        """Ended (or given up on): this replica no longer renews its lease. A record the store kept
+        `in_progress` after a failed final write is then failed by the lease upkeep."""
+        if self._leases is not None:
+            self._leases.release(self._response_id)
 
     async def failed_terminal(
         self, asm: Assembler, terminal: events_pb2.ResponseStreamEvent
@@ -139,4 +153,5 @@ class Recorder:
                 await self._store.update_response(asm.response)
             except StoreUnavailable:
                 pass  # the store is failing: the client has the truth, the record stays stale
+        self._release()
         return failed

@@ -25,6 +25,7 @@ from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.contract import events as ev
 from responses_gateway.domain.assembler import Assembler
 from responses_gateway.domain.interrupts import Interrupts, RunHandle
+from responses_gateway.domain.leases import Leases
 from responses_gateway.domain.plan import Plan, keeps_state, upstream_key, upstream_request
 from responses_gateway.domain.recorder import Recorder
 from responses_gateway.domain.shell import response_shell
@@ -65,6 +66,7 @@ class RunDeps:
     store: ResponseStore
     interrupts: Interrupts
     hook: TurnHook | None = None
+    leases: Leases | None = None
 
 
 @dataclass
@@ -149,6 +151,7 @@ class ResponseRun:
                 upstream_id=upstream_key(turn.deployment),
                 log_events=plan.log_events,
                 flush_seconds=plan.flush_seconds,
+                leases=deps.leases,
             )
             if plan.store
             else None

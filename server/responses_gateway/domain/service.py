@@ -18,7 +18,9 @@ from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.contract.ids import check_item_id, check_response_id
 from responses_gateway.contract.items import item_id
 from responses_gateway.domain.context import CallContext
+from responses_gateway.domain.follow import follow_stored
 from responses_gateway.domain.interrupts import Interrupts
+from responses_gateway.domain.leases import Leases
 from responses_gateway.domain.plan import make_plan, upstream_key
 from responses_gateway.domain.run import ResponseRun, RunDeps, TurnHook
 from responses_gateway.errors import GatewayError, Reason, echo
@@ -29,7 +31,7 @@ from responses_gateway.providers.base import (
     SupportsTokenCount,
 )
 from responses_gateway.routing.router import Router
-from responses_gateway.store.base import Order, ResponseStore, StoredResponse
+from responses_gateway.store.base import Order, ResponseStore, StoredResponse, is_running
 from responses_gateway.v1 import (
     events_pb2,
     models_pb2,
@@ -60,13 +62,20 @@ class ResponsesService:
         log_all_events: bool = False,
         flush_seconds: float = 0.05,
         hook: TurnHook | None = None,
+        leases: Leases | None = None,
+        cancel_wait_seconds: float = 5.0,
     ) -> None:
         self.router = router
         self.store = store
         self.interrupts = Interrupts()
-        self.deps = RunDeps(router, router.providers, store, self.interrupts, hook)
+        self.leases = leases
+        self.deps = RunDeps(router, router.providers, store, self.interrupts, hook, leases)
         # Background runs in this process, by response id, while they run.
         self.live: dict[str, ResponseRun] = {}
+        # Cancels asked for by other replicas, while they take effect here.
+        self._remote_cancels: set[asyncio.Task[response_pb2.Response]] = set()
+        self.cancel_wait_seconds = cancel_wait_seconds
+        store.on_cancel = self._cancel_requested
         self.log_all_events = log_all_events
         self.flush_seconds = flush_seconds
         self.started_at = int(time.time())
@@ -136,6 +145,9 @@ class ResponsesService:
         stored = await self.store.get(rid)
         if stored is None:
             raise _not_found(rid)
+        if stored.response.background and is_running(stored.response):
+            # Running on another replica (a shared store): follow it through the store.
+            return follow_stored(self.store, rid, after)
         events = await self.store.read_events(rid, after)
         if not events and not stored.response.background and not self.log_all_events:
             raise GatewayError(
@@ -174,21 +186,68 @@ class ResponsesService:
                 "Only responses created with background=true can be cancelled.",
                 param="response_id",
             )
-        return stored.response
+        if not is_running(stored.response):
+            return stored.response
+        return await self._cancel_elsewhere(rid)
+
+    async def _cancel_elsewhere(self, rid: str) -> response_pb2.Response:
+        """A background response another replica runs: ask it (through the store's signals) and wait
+        until the store says it ended. A replica that died is not waited for: its lease tells."""
+        async with self.store.watch(rid) as watch:
+            await self.store.request_cancel(rid)
+            deadline = time.monotonic() + self.cancel_wait_seconds
+            while True:
+                stored = await self.store.get(rid)
+                if stored is None:
+                    raise _not_found(rid)
+                if not is_running(stored.response):
+                    return stored.response
+                if stored.lease_until < time.time() and self.leases is not None:
+                    await self.leases.reap(time.time())  # its replica is gone: end it now
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise GatewayError(
+                        Reason.UPSTREAM_TIMEOUT,
+                        "The replica running the response did not confirm the cancel in time; retry.",
+                    )
+                await watch.wait(left)
+
+    def _cancel_requested(self, rid: str) -> None:
+        """Another replica relays a client's cancel of a response that runs here."""
+        run = self.live.get(rid)
+        if run is None or run.done:
+            return
+        task = asyncio.ensure_future(run.cancel())
+        self._remote_cancels.add(task)
+        task.add_done_callback(self._remote_cancels.discard)
 
     async def list_input_items(
         self, request: rs.ListInputItemsRequest, ctx: CallContext
     ) -> rs.ListInputItemsResponse:
         check_response_id(request.response_id)
-        if request.after:
-            check_item_id(request.after, "after")
+        for name in ("after", "before"):
+            if getattr(request, name):
+                check_item_id(getattr(request, name), name)
         limit = request.limit if request.HasField("limit") else 20
         if not 1 <= limit <= 100:
             raise GatewayError(Reason.INVALID_REQUEST, "limit must be between 1 and 100.", param="limit")
         order: Order = "asc" if request.order == rs.LIST_ORDER_ASC else "desc"
-        page = await self.store.list_input_items(
-            request.response_id, after=request.after or None, limit=limit, order=order
-        )
+        try:
+            page = await self.store.list_input_items(
+                request.response_id,
+                after=request.after or None,
+                before=request.before or None,
+                limit=limit,
+                order=order,
+            )
+        except KeyError as e:
+            cursor = str(e.args[0])
+            raise GatewayError(
+                Reason.INVALID_REQUEST,
+                f"No input item with id '{echo(cursor)}' in response '{echo(request.response_id)}'.",
+                param="before" if cursor == request.before else "after",
+            ) from None
         if page is None:
             return await self._native(request.response_id, lambda p: p.list_input_items(request))
         out = rs.ListInputItemsResponse(object="list", has_more=page.has_more)

@@ -1,13 +1,21 @@
-"""The response store's interface: responses, their input items and their event logs.
+"""The response store's interface: responses, their input items and their event logs, the leases of
+the responses still running, and the signals between replicas.
 
-Backends (SQLite embedded by default; shared backends for several replicas) implement this small
+Backends (SQLite embedded by default; PostgreSQL and Redis for several replicas) implement this
 protocol; the domain layer never sees SQL, and a backend's own failures reach it only as
-`StoreUnavailable`. Writes a follow-up request depends on are awaited before
-the terminal event is sent (read-your-writes).
+`StoreUnavailable`. Writes a follow-up request depends on are awaited before the terminal event is
+sent (read-your-writes).
+
+Signals: every write of a response's events or state wakes the `watch`ers of that response, on every
+replica sharing the store (PostgreSQL LISTEN/NOTIFY, Redis pub/sub, in process for SQLite); a
+`request_cancel` reaches the replica running the response through the same channel (`on_cancel`).
+Signals only say "look again": the store's rows are the truth, so a lost one costs a re-read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -35,6 +43,24 @@ class StoredResponse:
     # hand `previous_response_id` to it instead of replaying the history.
     deployment: str = ""
     upstream_id: str = ""
+    # While it runs: the replica running it and when its lease ends (epoch seconds); 0 once it ended.
+    owner: str = ""
+    lease_until: float = 0.0
+
+
+# The statuses of a response that is still running (holds a lease).
+RUNNING = (response_pb2.RESPONSE_STATUS_QUEUED, response_pb2.RESPONSE_STATUS_IN_PROGRESS)
+
+
+def is_running(response: response_pb2.Response) -> bool:
+    return response.status in RUNNING
+
+
+class Watch(Protocol):
+    async def wait(self, timeout: float) -> bool:
+        """Until the watched response's events or state changed since the last wait (True), or
+        `timeout` seconds passed (False). A change between two waits is not lost."""
+        ...
 
 
 @dataclass
@@ -44,6 +70,11 @@ class ItemPage:
 
 
 class ResponseStore(Protocol):
+    # Several gateway processes may share it (they see each other's responses and signals).
+    shared: bool
+    # Called with a response id when some replica asked to cancel it (set by the service).
+    on_cancel: Callable[[str], None] | None
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -60,9 +91,10 @@ class ResponseStore(Protocol):
         """True when something was deleted; the input items and event log go with it."""
 
     async def list_input_items(
-        self, response_id: str, *, after: str | None, limit: int, order: Order
+        self, response_id: str, *, after: str | None, before: str | None, limit: int, order: Order
     ) -> ItemPage | None:
-        """None when the response is not stored."""
+        """None when the response is not stored. `after` / `before` are item ids (cursors) in the
+        listing order; a cursor that is not an input item of the response raises KeyError."""
 
     async def append_events(self, response_id: str, events: list[events_pb2.ResponseStreamEvent]) -> None: ...
 
@@ -71,3 +103,25 @@ class ResponseStore(Protocol):
 
     async def probe(self) -> None:
         """A cheap read and a small write, for the health checks; raises StoreUnavailable if either fails."""
+
+    # --- leases ---------------------------------------------------------------------------------
+
+    async def renew(self, owner: str, response_ids: list[str], until: float) -> None:
+        """Extend the leases `owner` holds on these running responses to `until`."""
+
+    async def claim_expired(self, owner: str, now: float, until: float) -> list[StoredResponse]:
+        """Running responses whose lease ended before `now` (their replica stopped): each is taken over
+        by `owner` until `until`, atomically, so one replica alone ends it. With `now` = inf, every
+        running response (a single replica's start-up)."""
+
+    async def expire(self, created_before: float) -> int:
+        """Delete the responses created before this time (with their items and events); how many."""
+
+    # --- signals --------------------------------------------------------------------------------
+
+    def watch(self, response_id: str) -> AbstractAsyncContextManager[Watch]:
+        """Be woken by changes of this response, from any replica, while the context is open."""
+        ...
+
+    async def request_cancel(self, response_id: str) -> None:
+        """Ask whichever replica runs this response to cancel it (its `on_cancel`)."""

@@ -16,13 +16,21 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 from responses_gateway.contract.items import item_id
-from responses_gateway.store.base import ItemPage, Order, StoredResponse, StoreUnavailable
+from responses_gateway.store.base import (
+    ItemPage,
+    Order,
+    StoredResponse,
+    StoreUnavailable,
+    Watch,
+    is_running,
+)
+from responses_gateway.store.signals import LocalSignals
 from responses_gateway.v1 import events_pb2, items_pb2, response_pb2
 
 T = TypeVar("T")
@@ -35,6 +43,7 @@ CREATE TABLE IF NOT EXISTS responses (
     upstream_id TEXT NOT NULL,
     response BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS responses_by_age ON responses (created_at);
 CREATE TABLE IF NOT EXISTS input_items (
     response_id TEXT NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
     position INTEGER NOT NULL,
@@ -55,6 +64,24 @@ CREATE TABLE IF NOT EXISTS store_probe (
     pad BLOB NOT NULL
 );
 """
+
+# Schema versions after the first (PRAGMA user_version): each brings a file from the one before.
+_MIGRATIONS = {
+    2: """
+    ALTER TABLE responses ADD COLUMN running INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+    ALTER TABLE responses ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
+    CREATE INDEX responses_running ON responses (lease_until) WHERE running = 1;
+    """,
+}
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    db.executescript(_SCHEMA)
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for target in sorted(v for v in _MIGRATIONS if v > max(version, 1)):
+        db.executescript(f"BEGIN; {_MIGRATIONS[target]} PRAGMA user_version = {target}; COMMIT;")
+
 
 # The health probe's write: a few pages, so a store with no room left fails it (SQLite reuses the
 # pages the previous probe freed, so it does not grow the file).
@@ -82,6 +109,8 @@ def _guarded(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T
 
 
 class SqliteStore:
+    shared = False  # one process: its file is not for several replicas
+
     def __init__(
         self, path: str, *, on_unavailable: Callable[[StoreUnavailable], None] | None = None
     ) -> None:
@@ -90,6 +119,15 @@ class SqliteStore:
         self.on_unavailable = on_unavailable
         # One thread owns the connection; operations queue on it in order.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._signals = LocalSignals()
+
+    @property
+    def on_cancel(self) -> Callable[[str], None] | None:
+        return self._signals.on_cancel
+
+    @on_cancel.setter
+    def on_cancel(self, callback: Callable[[str], None] | None) -> None:
+        self._signals.on_cancel = callback
 
     @property
     def path(self) -> str:
@@ -135,7 +173,7 @@ class SqliteStore:
                 problems = [row[0] for row in db.execute("PRAGMA quick_check(1)")]
                 if problems != ["ok"]:
                     raise sqlite3.DatabaseError(f"database disk image is malformed ({problems[0]})")
-                db.executescript(_SCHEMA)
+                _migrate(db)
             except BaseException:
                 db.close()
                 raise
@@ -175,7 +213,17 @@ class SqliteStore:
 
     async def put(self, record: StoredResponse) -> None:
         r = record.response
-        row = (r.id, r.created_at, record.deployment, record.upstream_id, r.SerializeToString())
+        running = is_running(r)
+        row = (
+            r.id,
+            r.created_at,
+            record.deployment,
+            record.upstream_id,
+            r.SerializeToString(),
+            int(running),
+            record.owner if running else "",
+            record.lease_until if running else 0.0,
+        )
         items = [
             (r.id, i, item_id(item), item.SerializeToString()) for i, item in enumerate(record.input_items)
         ]
@@ -185,8 +233,8 @@ class SqliteStore:
                 db.execute("BEGIN")
                 db.execute("DELETE FROM input_items WHERE response_id = ?", (r.id,))
                 db.execute(
-                    "INSERT OR REPLACE INTO responses (id, created_at, deployment, upstream_id, response)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO responses (id, created_at, deployment, upstream_id, response,"
+                    " running, owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 )
                 db.executemany(
@@ -195,15 +243,23 @@ class SqliteStore:
                 )
 
         await self._run(put)
+        self._signals.notify(r.id)
 
     async def update_response(self, response: response_pb2.Response) -> None:
         blob, rid = response.SerializeToString(), response.id
-        await self._run(lambda db: db.execute("UPDATE responses SET response = ? WHERE id = ?", (blob, rid)))
+        if is_running(response):
+            sql, args = "UPDATE responses SET response = ? WHERE id = ?", (blob, rid)
+        else:  # ended: it holds no lease any more
+            sql = "UPDATE responses SET response = ?, running = 0, owner = '', lease_until = 0 WHERE id = ?"
+            args = (blob, rid)
+        await self._run(lambda db: db.execute(sql, args))
+        self._signals.notify(rid)
 
     async def get(self, response_id: str) -> StoredResponse | None:
-        def get(db: sqlite3.Connection) -> tuple[tuple[str, str, bytes] | None, list[bytes]]:
+        def get(db: sqlite3.Connection) -> tuple[tuple[str, str, bytes, str, float] | None, list[bytes]]:
             row = db.execute(
-                "SELECT deployment, upstream_id, response FROM responses WHERE id = ?", (response_id,)
+                "SELECT deployment, upstream_id, response, owner, lease_until FROM responses WHERE id = ?",
+                (response_id,),
             ).fetchone()
             if row is None:
                 return None, []
@@ -220,6 +276,8 @@ class SqliteStore:
             input_items=[items_pb2.Item.FromString(b) for b in blobs],
             deployment=row[0],
             upstream_id=row[1],
+            owner=row[3],
+            lease_until=row[4],
         )
 
     async def delete(self, response_id: str) -> bool:
@@ -228,10 +286,12 @@ class SqliteStore:
                 db.execute("BEGIN")
                 return db.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
 
-        return await self._run(delete)
+        deleted = await self._run(delete)
+        self._signals.notify(response_id)
+        return deleted
 
     async def list_input_items(
-        self, response_id: str, *, after: str | None, limit: int, order: Order
+        self, response_id: str, *, after: str | None, before: str | None, limit: int, order: Order
     ) -> ItemPage | None:
         desc = order == "desc"
 
@@ -239,14 +299,18 @@ class SqliteStore:
             if db.execute("SELECT 1 FROM responses WHERE id = ?", (response_id,)).fetchone() is None:
                 return None
             cond, args = "response_id = ?", [response_id]
-            if after:
+            # In the listing order: `after` comes before the page, `before` after it.
+            for cursor, later in ((after, not desc), (before, desc)):
+                if cursor is None:
+                    continue
                 row = db.execute(
                     "SELECT position FROM input_items WHERE response_id = ? AND item_id = ?",
-                    (response_id, after),
+                    (response_id, cursor),
                 ).fetchone()
-                if row is not None:
-                    cond += " AND position < ?" if desc else " AND position > ?"
-                    args.append(row[0])
+                if row is None:
+                    raise KeyError(cursor)
+                cond += " AND position > ?" if later else " AND position < ?"
+                args.append(row[0])
             direction = "DESC" if desc else "ASC"
             sql = f"SELECT item FROM input_items WHERE {cond} ORDER BY position {direction} LIMIT ?"
             return [b for (b,) in db.execute(sql, (*args, limit + 1)).fetchall()]
@@ -271,6 +335,7 @@ class SqliteStore:
                 )
 
         await self._run(append)
+        self._signals.notify(response_id)
 
     async def read_events(self, response_id: str, after: int) -> list[events_pb2.ResponseStreamEvent]:
         blobs = await self._run(
@@ -280,3 +345,58 @@ class SqliteStore:
             ).fetchall()
         )
         return [events_pb2.ResponseStreamEvent.FromString(b) for (b,) in blobs]
+
+    # --- leases ---------------------------------------------------------------------------------
+
+    async def renew(self, owner: str, response_ids: list[str], until: float) -> None:
+        if not response_ids:
+            return
+        rows = [(until, rid, owner) for rid in response_ids]
+
+        def renew(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("BEGIN")
+                db.executemany(
+                    "UPDATE responses SET lease_until = ? WHERE id = ? AND owner = ? AND running = 1", rows
+                )
+
+        await self._run(renew)
+
+    async def claim_expired(self, owner: str, now: float, until: float) -> list[StoredResponse]:
+        def claim(db: sqlite3.Connection) -> list[tuple[str, str, bytes]]:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                rows = db.execute(
+                    "SELECT deployment, upstream_id, response FROM responses"
+                    " WHERE running = 1 AND lease_until < ?",
+                    (now,),
+                ).fetchall()
+                db.execute(
+                    "UPDATE responses SET owner = ?, lease_until = ? WHERE running = 1 AND lease_until < ?",
+                    (owner, until, now),
+                )
+            return rows
+
+        rows = await self._run(claim)
+        return [
+            StoredResponse(response_pb2.Response.FromString(blob), [], dep, up, owner, until)
+            for dep, up, blob in rows
+        ]
+
+    async def expire(self, created_before: float) -> int:
+        def expire(db: sqlite3.Connection) -> int:
+            with db:
+                db.execute("BEGIN")
+                return db.execute("DELETE FROM responses WHERE created_at < ?", (created_before,)).rowcount
+
+        return await self._run(expire)
+
+    # --- signals: one process, so they stay in it -----------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def watch(self, response_id: str) -> AsyncIterator[Watch]:
+        async with self._signals.watch(response_id) as watch:
+            yield watch
+
+    async def request_cancel(self, response_id: str) -> None:
+        self._signals.cancel(response_id)

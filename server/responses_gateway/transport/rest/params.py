@@ -98,9 +98,10 @@ def get_request(request: Request) -> rs.GetResponseRequest:
 
 def input_items_request(request: Request) -> rs.ListInputItemsRequest:
     out = rs.ListInputItemsRequest(response_id=request.path_params["response_id"])
-    after = request.query_params.get("after")
-    if after:
-        out.after = after
+    for name in ("after", "before"):
+        cursor = request.query_params.get(name)
+        if cursor:
+            setattr(out, name, cursor)
     limit = _int(request, "limit")
     if limit is not None:
         out.limit = limit

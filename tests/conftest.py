@@ -1,0 +1,22 @@
+"""Fixtures every suite may use: the database servers of the shared stores, started once per session
+(and only by the suites that ask for them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.servers import Server, postgres_server, redis_server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Server]:
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis() -> Iterator[Server]:
+    with redis_server() as server:
+        yield server
