@@ -1132,6 +1132,25 @@ def test_boot_separate_metrics_port(helm: Path, tmp_path: Path, example_chart: P
         server.kill()
 
 
+def test_boot_store_ttl_and_lease(helm: Path, tmp_path: Path, example_chart: Path) -> None:
+    """store.ttl / store.leaseSeconds as rendered are keys the server accepts, and it serves."""
+    import httpx
+
+    server = boot(helm, tmp_path, example_chart, "service", {"store": {"ttl": "30d", "leaseSeconds": 15}})
+    try:
+        store = server.config["gateway_settings"]["store"]
+        assert (store["ttl"], store["lease_seconds"]) == ("30d", 15)
+        reply = httpx.post(
+            server.http_base + "/v1/responses", json={"model": "mock", "input": "ping"}, timeout=10
+        )
+        assert reply.status_code == 200, reply.text
+        assert (
+            httpx.get(f"{server.http_base}/v1/responses/{reply.json()['id']}", timeout=10).status_code == 200
+        )
+    finally:
+        server.kill()
+
+
 def fill_up(db: Any) -> None:
     """The store's "disk" full: no page beyond the current ones, and every free page used (run on
     the store's own connection and thread)."""
