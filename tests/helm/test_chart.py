@@ -48,6 +48,10 @@ INSTALL_HINT = "run `scripts/install-helm-tools.sh` (the Makefile does it before
 SERVER = ROOT / ".venv" / "bin" / "responses-gateway"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 HEALTH_SERVICE = "responses_gateway.v1.ResponsesService"
+LIVENESS_SERVICE = "liveness"  # transport/grpc/server.py: SERVING once started, whatever the store says
+STORE_URL_ENV = "RESPONSES_GATEWAY_STORE_URL"
+POSTGRES = {"type": "postgres", "url": {"secretName": "gw-store", "secretKey": "dsn"}}
+REDIS = {"type": "redis", "url": {"secretName": "gw-redis", "secretKey": "url"}}
 # Oldest supported (Chart.yaml kubeVersion), first with native sidecars, newest schemas shipped.
 KUBE_VERSIONS = ("1.27.0", "1.29.0", "1.37.0")
 SIDECAR_KUBE_VERSIONS = ("1.29.0", "1.37.0")
@@ -58,6 +62,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "default": {},
     "sidecar-mode": {"mode": "sidecar"},
     "autoscaling": {
+        "store": POSTGRES,
         "autoscaling": {
             "enabled": True,
             "minReplicas": 3,
@@ -77,18 +82,33 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     },
     "existing-configmap": {"existingConfigMap": "my-gateway-config", "existingConfigMapKey": "config.yaml"},
     "persistence": {
-        "replicaCount": 1,
-        "updateStrategy": {"type": "Recreate"},
-        "persistence": {
-            "enabled": True,
-            "storageClass": "fast-ssd",
-            "size": "5Gi",
-            "annotations": {"backup/enabled": "true"},
+        "store": {
+            "sqlite": {
+                "persistence": {
+                    "storageClass": "fast-ssd",
+                    "size": "5Gi",
+                    "annotations": {"backup/enabled": "true"},
+                }
+            }
         },
     },
     "persistence-existing-claim": {
-        "replicaCount": 1,
-        "persistence": {"enabled": True, "existingClaim": "gw-data"},
+        "updateStrategy": {"type": "Recreate"},
+        "store": {"sqlite": {"persistence": {"existingClaim": "gw-data"}}},
+    },
+    "sqlite-emptydir": {"store": {"sqlite": {"persistence": {"enabled": False}}}},
+    "postgres": {"replicaCount": 3, "store": {**POSTGRES, "ttl": "30d", "leaseSeconds": 15}},
+    "redis": {"store": {**REDIS, "ttl": 3600}, "autoscaling": {"enabled": True}},
+    "metrics-port": {
+        "metrics": {
+            "port": 9090,
+            "requireKey": True,
+            "serviceMonitor": {
+                "enabled": True,
+                "authorization": {"secretName": "gw-master-key", "secretKey": "key"},
+            },
+        },
+        "networkPolicy": {"enabled": True},
     },
     "metrics": {
         "metrics": {
@@ -161,6 +181,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "networkPolicy": {"enabled": True},
         "metrics": {"serviceMonitor": {"enabled": True, "namespace": "monitoring"}},
         "autoscaling": {"enabled": True},
+        "store": REDIS,
     },
 }
 
@@ -370,8 +391,10 @@ def test_default_deployment_probes_ports_security(helm: Path, tmp_path: Path) ->
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert set(c[probe]) & {"grpc", "exec", "httpGet", "tcpSocket"} == {"grpc"}, probe
         assert c[probe]["grpc"]["port"] == ports["grpc"]
+    # Readiness sees the store; liveness and start-up do not (a restart does not cure a store outage).
     assert c["readinessProbe"]["grpc"]["service"] == HEALTH_SERVICE
-    assert "service" not in c["livenessProbe"]["grpc"]
+    assert c["livenessProbe"]["grpc"]["service"] == LIVENESS_SERVICE
+    assert c["startupProbe"]["grpc"]["service"] == LIVENESS_SERVICE
 
     args = c["args"]
     assert arg_value(args, "--grpc-port") == str(ports["grpc"])
@@ -388,17 +411,31 @@ def test_default_deployment_probes_ports_security(helm: Path, tmp_path: Path) ->
     assert sports["http"]["appProtocol"] == "http" and sports["http"]["targetPort"] == "http"
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 
-    # The SQLite store is on the writable data volume.
+    # Default: one replica, SQLite on a PVC mounted writable where the file is, so Recreate.
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     config = yaml.safe_load(one(docs, "ConfigMap")["data"]["gateway.yaml"])
+    assert config["gateway_settings"]["store"] == {
+        "type": "sqlite",
+        "path": "/var/lib/responses-gateway/responses.db",
+    }
+    assert config["gateway_settings"]["metrics"] == {"require_key": False}
     data_mount = next(m for m in c["volumeMounts"] if m["name"] == "gateway-data")
-    assert config["gateway_settings"]["store"]["path"].startswith(data_mount["mountPath"] + "/")
+    assert config["gateway_settings"]["store"]["path"] == data_mount["mountPath"] + "/responses.db"
     assert not data_mount.get("readOnly")
+    pvc = one(docs, "PersistentVolumeClaim")
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["gateway-data"]["persistentVolumeClaim"] == {"claimName": pvc["metadata"]["name"]}
+    assert not any(e["name"] == STORE_URL_ENV for e in c.get("env", []))
     assert {d["kind"] for d in docs} == {
         "ConfigMap",
         "Deployment",
         "Service",
         "ServiceAccount",
         "PodDisruptionBudget",
+        "PersistentVolumeClaim",
         "Pod",
     }
 
@@ -424,7 +461,8 @@ def test_config_checksum_rolls_pods(helm: Path, tmp_path: Path) -> None:
         {"model_name": "claude", "litellm_params": {"model": "anthropic/claude-sonnet-4"}}
     )
     assert checksum({"config": changed}) != base
-    assert checksum({"replicaCount": 3}) == base
+    assert checksum({"store": {"ttl": "12h"}}) != base  # the store section is part of the config
+    assert checksum({"terminationGracePeriodSeconds": 90}) == base
     d = one(render(helm, tmp_path, SCENARIOS["existing-configmap"]), "Deployment")
     assert "checksum/gateway-config" not in (d["spec"]["template"]["metadata"].get("annotations") or {})
 
@@ -477,6 +515,7 @@ def test_persistence(helm: Path, tmp_path: Path) -> None:
     pvc = one(docs, "PersistentVolumeClaim")
     assert pvc["spec"]["storageClassName"] == "fast-ssd"
     assert pvc["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    assert pvc["metadata"]["annotations"] == {"backup/enabled": "true"}
     pod = one(docs, "Deployment")["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["gateway-data"] == {
@@ -487,8 +526,18 @@ def test_persistence(helm: Path, tmp_path: Path) -> None:
 
     docs = render(helm, tmp_path, SCENARIOS["persistence-existing-claim"])
     assert not by_kind(docs, "PersistentVolumeClaim")
-    volumes = {v["name"]: v for v in one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]}
+    deployment = one(docs, "Deployment")
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     assert volumes["gateway-data"]["persistentVolumeClaim"]["claimName"] == "gw-data"
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # set explicitly: allowed
+
+    # No persistence: an emptyDir per pod (lost with it), so nothing to wait for on a rollout.
+    docs = render(helm, tmp_path, SCENARIOS["sqlite-emptydir"])
+    assert not by_kind(docs, "PersistentVolumeClaim")
+    deployment = one(docs, "Deployment")
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["gateway-data"] == {"name": "gateway-data", "emptyDir": {"sizeLimit": "1Gi"}}
+    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate"}
 
 
 def test_metrics_servicemonitor(helm: Path, tmp_path: Path) -> None:
@@ -519,8 +568,13 @@ def test_network_policy(helm: Path, tmp_path: Path) -> None:
 
 
 def test_sidecar_mode_renders_config_only(helm: Path, tmp_path: Path) -> None:
-    docs = render(helm, tmp_path, {"mode": "sidecar", "persistence": {"enabled": True}})
+    docs = render(helm, tmp_path, {"mode": "sidecar"})
     assert {d["kind"] for d in docs} == {"ConfigMap", "PersistentVolumeClaim"}
+    docs = render(helm, tmp_path, {"mode": "sidecar", "store": POSTGRES})
+    assert {d["kind"] for d in docs} == {"ConfigMap"}
+    # The chart cannot see the application's replicas in sidecar mode: its own replicaCount is not
+    # the application's, so it is no reason to refuse (the application checks; see the example).
+    render(helm, tmp_path, {"mode": "sidecar", "replicaCount": 3})
 
 
 def test_values_schema_rejects_mistakes(helm: Path, tmp_path: Path) -> None:
@@ -531,6 +585,13 @@ def test_values_schema_rejects_mistakes(helm: Path, tmp_path: Path) -> None:
         {"probes": {"handler": "http"}},
         {"replicaCunt": 2},
         {"image": {"pullPolicy": "Sometimes"}},
+        {"store": {"type": "mysql"}},
+        {"store": {"ttl": "30 days"}},
+        {"store": {"leaseSeconds": 0}},
+        {"store": {"sqlite": {"path": "responses.db"}}},
+        {"persistence": {"enabled": True}},  # moved to store.sqlite.persistence
+        {"metrics": {"port": 70000}},
+        {"updateStrategy": {"type": "OnDelete"}},
     ):
         proc = run_helm(helm, "template", "rg", CHART, "--values", values_file(tmp_path, bad), check=False)
         assert proc.returncode != 0, f"accepted {bad}"
@@ -571,6 +632,177 @@ def test_values_documented() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
+# the response store, replicas and metrics
+
+SHARED_STORE_HINT = "store.type=postgres or store.type=redis with store.url.secretName"
+
+# Values the chart must refuse, and what the message has to say: what is wrong and what to set.
+FAILS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
+    "sqlite-replicas": (
+        {"replicaCount": 2},
+        ("replicaCount=2 with store.type=sqlite", "Set replicaCount=1", SHARED_STORE_HINT),
+    ),
+    "sqlite-hpa": (
+        {"autoscaling": {"enabled": True}},
+        (
+            "autoscaling.enabled=true with store.type=sqlite",
+            "Set autoscaling.enabled=false",
+            SHARED_STORE_HINT,
+        ),
+    ),
+    "sqlite-hpa-emptydir": (  # not the volume alone: separate files are the problem
+        {"autoscaling": {"enabled": True}, "store": {"sqlite": {"persistence": {"enabled": False}}}},
+        ("autoscaling.enabled=true with store.type=sqlite", SHARED_STORE_HINT),
+    ),
+    "postgres-no-secret": (
+        {"store": {"type": "postgres"}},
+        ("store.type=postgres reads its URL from a Secret", "set store.url.secretName"),
+    ),
+    "redis-no-secret": (
+        {"store": {"type": "redis"}, "replicaCount": 3},
+        ("store.type=redis reads its URL from a Secret", "set store.url.secretName"),
+    ),
+    "sqlite-pvc-rolling-update": (
+        {"updateStrategy": {"type": "RollingUpdate"}},
+        (
+            "updateStrategy.type=RollingUpdate with SQLite on a PersistentVolumeClaim",
+            "Set updateStrategy.type=Recreate",
+        ),
+    ),
+    "store-type-in-config": (
+        {"config": {"gateway_settings": {"store": {"type": "postgres"}}}},
+        ("config.gateway_settings.store.type is rendered by the chart", "set store.type instead"),
+    ),
+    "store-url-in-config": (
+        {"config": {"gateway_settings": {"store": {"url": "postgresql://u:pw@db/gw"}}}},
+        ("config.gateway_settings.store.url", "set store.url.secretName and store.url.secretKey instead"),
+    ),
+    "store-ttl-in-config": (
+        {"config": {"gateway_settings": {"store": {"ttl": "30d"}}}},
+        ("config.gateway_settings.store.ttl", "set store.ttl instead"),
+    ),
+    "store-lease-in-config": (
+        {"config": {"gateway_settings": {"store": {"lease_seconds": 20}}}},
+        ("config.gateway_settings.store.lease_seconds", "set store.leaseSeconds instead"),
+    ),
+    "store-path-in-config": (
+        {"config": {"gateway_settings": {"store": {"path": "/data/x.db"}}}},
+        ("config.gateway_settings.store.path", "set store.sqlite.path instead"),
+    ),
+    "metrics-in-config": (
+        {"config": {"gateway_settings": {"metrics": {"port": 9090}}}},
+        (
+            "config.gateway_settings.metrics is rendered by the chart",
+            "set metrics.port and metrics.requireKey",
+        ),
+    ),
+    "metrics-port-clash": (
+        {"metrics": {"port": 8080}},
+        ("metrics.port=8080 is already containerPorts.grpc or containerPorts.http",),
+    ),
+    "metrics-key-without-credentials": (
+        {"metrics": {"requireKey": True, "serviceMonitor": {"enabled": True}}},
+        ("metrics.requireKey=true", "Set metrics.serviceMonitor.authorization.secretName"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAILS))
+def test_refused_values_say_what_to_set(helm: Path, tmp_path: Path, case: str) -> None:
+    values, wanted = FAILS[case]
+    proc = run_helm(helm, "template", "rg", CHART, "--values", values_file(tmp_path, values), check=False)
+    assert proc.returncode != 0, f"rendered {values}"
+    message = proc.stderr.replace("\n", " ")
+    assert "execution error" in message, message  # a `fail`, not a schema or YAML error
+    for text in wanted:
+        assert text in message, f"{text!r} not in: {message}"
+
+
+def store_env(container: dict[str, Any]) -> dict[str, Any]:
+    (env,) = [e for e in container.get("env", []) if e["name"] == STORE_URL_ENV]
+    return env
+
+
+@pytest.mark.parametrize(
+    ("scenario", "secret", "key"), [("postgres", "gw-store", "dsn"), ("redis", "gw-redis", "url")]
+)
+def test_shared_store_url_from_secret(
+    helm: Path, tmp_path: Path, scenario: str, secret: str, key: str
+) -> None:
+    values = SCENARIOS[scenario]
+    docs = render(helm, tmp_path, values)
+    deployment = one(docs, "Deployment")
+    c = gateway_container(deployment)
+    config = yaml.safe_load(one(docs, "ConfigMap")["data"]["gateway.yaml"])
+    store = config["gateway_settings"]["store"]
+
+    # The URL never appears in the config: a reference to the variable the Secret fills.
+    assert store["type"] == values["store"]["type"]
+    assert store["url"] == f"os.environ/{STORE_URL_ENV}"
+    assert store_env(c)["valueFrom"] == {"secretKeyRef": {"name": secret, "key": key}}
+    assert "path" not in store
+    assert store["ttl"] == values["store"]["ttl"]
+    assert store.get("lease_seconds") == values["store"].get("leaseSeconds")
+
+    # No SQLite: no data volume, no claim, and rolling updates are fine.
+    assert not by_kind(docs, "PersistentVolumeClaim")
+    pod = deployment["spec"]["template"]["spec"]
+    assert "gateway-data" not in {v["name"] for v in pod["volumes"]}
+    assert "gateway-data" not in {m["name"] for m in c["volumeMounts"]}
+    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate"}
+    check_hardened(c, pod)
+    check_pod_wiring(docs, pod)
+    if values.get("autoscaling", {}).get("enabled"):
+        assert "replicas" not in deployment["spec"]
+        one(docs, "HorizontalPodAutoscaler")
+    else:
+        assert deployment["spec"]["replicas"] == values["replicaCount"]
+
+    # Provider keys still come from existingSecret beside the store URL.
+    docs = render(helm, tmp_path, {**values, "existingSecret": "keys", "secretEnv": {"OPENAI_API_KEY": "o"}})
+    c = gateway_container(one(docs, "Deployment"))
+    assert {e["name"] for e in c["env"]} == {STORE_URL_ENV, "OPENAI_API_KEY"}
+
+
+def test_store_passthrough_keys_and_ttl_forms(helm: Path, tmp_path: Path) -> None:
+    """Store keys the chart does not own (probe_seconds) pass through; ttl keeps its YAML type."""
+    values = {
+        "config": {"gateway_settings": {"store": {"probe_seconds": 2}, "request_timeout": 30}},
+        "store": {"ttl": 3600},
+    }
+    config = yaml.safe_load(one(render(helm, tmp_path, values), "ConfigMap")["data"]["gateway.yaml"])
+    gs = config["gateway_settings"]
+    assert gs["store"]["probe_seconds"] == 2 and gs["store"]["ttl"] == 3600
+    assert gs["store"]["type"] == "sqlite" and gs["request_timeout"] == 30
+    assert "lease_seconds" not in gs["store"]  # empty: the gateway's default
+
+
+def test_metrics_port_and_key(helm: Path, tmp_path: Path) -> None:
+    docs = render(helm, tmp_path, SCENARIOS["metrics-port"])
+    config = yaml.safe_load(one(docs, "ConfigMap")["data"]["gateway.yaml"])
+    assert config["gateway_settings"]["metrics"] == {"port": 9090, "require_key": True}
+    c = gateway_container(one(docs, "Deployment"))
+    assert {p["name"]: p["containerPort"] for p in c["ports"]}["metrics"] == 9090
+    service = one(docs, "Service")
+    sports = {p["name"]: p for p in service["spec"]["ports"]}
+    assert sports["metrics"]["port"] == 9090 and sports["metrics"]["targetPort"] == "metrics"
+    (endpoint,) = one(docs, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["port"] == "metrics"
+    assert endpoint["authorization"] == {
+        "type": "Bearer",
+        "credentials": {"name": "gw-master-key", "key": "key"},
+    }
+    (ingress,) = one(docs, "NetworkPolicy")["spec"]["ingress"]
+    assert {p["port"] for p in ingress["ports"]} == {50051, 8080, 9090}
+
+    # Without metrics.port the ServiceMonitor scrapes the http port, without a key.
+    docs = render(helm, tmp_path, SCENARIOS["metrics"])
+    (endpoint,) = one(docs, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["port"] == "http" and "authorization" not in endpoint
+    assert "metrics" not in {p["name"] for p in one(docs, "Service")["spec"]["ports"]}
+
+
+# ---------------------------------------------------------------------------------------------------
 # sidecar: the example application chart that includes the gateway helpers
 
 
@@ -592,9 +824,12 @@ def test_sidecar_example(helm: Path, tmp_path: Path, example_chart: Path, native
     for kube_version in SIDECAR_KUBE_VERSIONS:
         docs = render(helm, tmp_path, values, kube_version, chart=example_chart, release="shop")
         validate_all(docs, kube_version)
-    assert {d["kind"] for d in docs} == {"ConfigMap", "Deployment"}
+    # SQLite on a PVC by default: Recreate, and the pod's fsGroup makes the volume the gateway's.
+    assert {d["kind"] for d in docs} == {"ConfigMap", "Deployment", "PersistentVolumeClaim"}
     deployment = one(docs, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert pod["securityContext"] == {"fsGroup": 10001}
     c = gateway_container(deployment, "responses-gateway")
     in_init = any(x["name"] == "responses-gateway" for x in pod.get("initContainers", []))
     assert in_init is native
@@ -605,6 +840,8 @@ def test_sidecar_example(helm: Path, tmp_path: Path, example_chart: Path, native
         # kubelet probes the pod IP, which a loopback listener does not answer: probe from inside.
         assert "grpc" not in c[probe] and c[probe]["exec"]["command"][0] == "python"
         assert c[probe]["exec"]["command"][3] == "127.0.0.1:" + arg_value(c["args"], "--grpc-port")
+    assert c["livenessProbe"]["exec"]["command"][4] == LIVENESS_SERVICE
+    assert c["readinessProbe"]["exec"]["command"][4] == HEALTH_SERVICE
     check_hardened(c, None)
     check_pod_wiring(docs, pod)
     assert "checksum/gateway-config" in deployment["spec"]["template"]["metadata"]["annotations"]
@@ -613,9 +850,37 @@ def test_sidecar_example(helm: Path, tmp_path: Path, example_chart: Path, native
     assert {"name": "OPENAI_BASE_URL", "value": "http://127.0.0.1:8080/v1"} in app["env"]
 
 
+def test_sidecar_example_replicas_need_a_shared_store(
+    helm: Path, tmp_path: Path, example_chart: Path
+) -> None:
+    """Each application pod runs its own gateway: several pods on SQLite would not share responses."""
+    vf = values_file(tmp_path, {"replicaCount": 3})
+    proc = run_helm(helm, "template", "shop", example_chart, "--values", vf, check=False)
+    assert proc.returncode != 0
+    for text in (
+        "3 application replicas and responses-gateway.store.type=sqlite",
+        "Set responses-gateway.store.type=postgres or redis with responses-gateway.store.url.secretName",
+    ):
+        assert text in proc.stderr, proc.stderr
+
+    values = {"replicaCount": 3, "responses-gateway": {"store": POSTGRES}}
+    docs = render(helm, tmp_path, values, "1.29.0", chart=example_chart, release="shop")
+    validate_all(docs, "1.29.0")
+    assert {d["kind"] for d in docs} == {"ConfigMap", "Deployment"}
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 3
+    assert "strategy" not in deployment["spec"]  # the Deployment default, RollingUpdate
+    pod = deployment["spec"]["template"]["spec"]
+    assert "securityContext" not in pod and "gateway-data" not in {v["name"] for v in pod["volumes"]}
+    c = gateway_container(deployment, "responses-gateway")
+    assert store_env(c)["valueFrom"]["secretKeyRef"] == {"name": "gw-store", "key": "dsn"}
+    config = yaml.safe_load(one(docs, "ConfigMap")["data"]["gateway.yaml"])
+    assert config["gateway_settings"]["store"] == {"type": "postgres", "url": f"os.environ/{STORE_URL_ENV}"}
+
+
 def test_readme_snippet_matches_helper_names() -> None:
     readme = (CHART / "README.md").read_text()
-    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    helpers = "".join(p.read_text() for p in sorted((CHART / "templates").glob("_*.tpl")))
     for name in set(re.findall(r'include "(responses-gateway\.[A-Za-z]+)"', readme)):
         assert f'define "{name}"' in helpers, f"README uses undefined helper {name}"
 
@@ -677,11 +942,12 @@ class Booted:
         http_port: int,
         data_dir: Path,
         argv: list[str],
+        config: dict[str, Any],
     ) -> None:
         self.proc, self.log_path, self.container = proc, log_path, container
         self.grpc_target = f"127.0.0.1:{grpc_port}"
         self.http_base = f"http://127.0.0.1:{http_port}"
-        self.data_dir, self.argv = data_dir, argv
+        self.data_dir, self.argv, self.config = data_dir, argv, config
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
@@ -692,19 +958,28 @@ class Booted:
             self.proc.wait(timeout=10)
 
 
-def boot(helm: Path, tmp_path: Path, example_chart: Path, case: str) -> Booted:
-    """Start `.venv/bin/responses-gateway` with the args and the config the chart renders.
+def rendered_config(docs: list[dict[str, Any]], container: dict[str, Any], data_dir: Path) -> dict[str, Any]:
+    """The rendered config file, with the data volume's mount path moved into `data_dir`."""
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    config = yaml.safe_load(one(docs, "ConfigMap")["data"]["gateway.yaml"])
+    return dict(remap_paths(config, mounts["gateway-data"], str(data_dir)))
+
+
+def boot(
+    helm: Path, tmp_path: Path, example_chart: Path, case: str, extra: dict[str, Any] | None = None
+) -> Booted:
+    """Start `.venv/bin/responses-gateway` with the args and the config the chart renders
+    (`extra`: more values, service case). A metrics port in the config is moved to a free one.
 
     Needs the server (`responses-gateway serve`) installed in .venv; fails, never skips, without it.
     """
     if case == "service":
-        docs = render(helm, tmp_path, boot_values())
+        docs = render(helm, tmp_path, {**boot_values(), **(extra or {})})
         container = gateway_container(one(docs, "Deployment"))
     else:
         values = {"responses-gateway": {"mode": "sidecar", **boot_values()}}
         docs = render(helm, tmp_path, values, "1.29.0", chart=example_chart, release="shop")
         container = gateway_container(one(docs, "Deployment"), "responses-gateway")
-    config_map = one(docs, "ConfigMap")
 
     # The command kubelet runs: the container's command, else the image ENTRYPOINT, then args.
     argv = list(container.get("command") or dockerfile_instruction("ENTRYPOINT")) + list(container["args"])
@@ -722,9 +997,9 @@ def boot(helm: Path, tmp_path: Path, example_chart: Path, case: str) -> Booted:
     assert arg_value(argv, "--config") == mounts["gateway-config"].rstrip("/") + "/gateway.yaml"
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    config = remap_paths(
-        yaml.safe_load(config_map["data"]["gateway.yaml"]), mounts["gateway-data"], str(data_dir)
-    )
+    config = rendered_config(docs, container, data_dir)
+    if config["gateway_settings"]["metrics"].get("port"):
+        config["gateway_settings"]["metrics"]["port"] = free_port()
     config_path = tmp_path / "gateway.yaml"
     config_path.write_text(yaml.safe_dump(config))
     grpc_port, http_port = free_port(), free_port()
@@ -750,7 +1025,7 @@ def boot(helm: Path, tmp_path: Path, example_chart: Path, case: str) -> Booted:
         proc = subprocess.Popen(
             argv, cwd=data_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    booted = Booted(proc, log_path, container, grpc_port, http_port, data_dir, argv)
+    booted = Booted(proc, log_path, container, grpc_port, http_port, data_dir, argv, config)
     deadline = time.monotonic() + 60
     status = ""
     while time.monotonic() < deadline:
@@ -839,6 +1114,111 @@ def test_boot_sigterm_drains_and_exits_zero(
         assert code == 0, f"exit status {code} after SIGTERM:\n{server.log()}"
     finally:
         server.kill()
+
+
+def test_boot_separate_metrics_port(helm: Path, tmp_path: Path, example_chart: Path) -> None:
+    """metrics.port as rendered: /metrics answers there (what the ServiceMonitor's `metrics` port
+    scrapes), and no longer on the REST port."""
+    import httpx
+
+    server = boot(helm, tmp_path, example_chart, "service", {"metrics": {"port": 9090}})
+    try:
+        port = server.config["gateway_settings"]["metrics"]["port"]
+        path = yaml.safe_load((CHART / "values.yaml").read_text())["metrics"]["serviceMonitor"]["path"]
+        reply = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10)
+        assert reply.status_code == 200 and reply.text.strip(), reply.text
+        assert httpx.get(server.http_base + path, timeout=10).status_code == 404
+    finally:
+        server.kill()
+
+
+def test_boot_store_ttl_and_lease(helm: Path, tmp_path: Path, example_chart: Path) -> None:
+    """store.ttl / store.leaseSeconds as rendered are keys the server accepts, and it serves."""
+    import httpx
+
+    server = boot(helm, tmp_path, example_chart, "service", {"store": {"ttl": "30d", "leaseSeconds": 15}})
+    try:
+        store = server.config["gateway_settings"]["store"]
+        assert (store["ttl"], store["lease_seconds"]) == ("30d", 15)
+        reply = httpx.post(
+            server.http_base + "/v1/responses", json={"model": "mock", "input": "ping"}, timeout=10
+        )
+        assert reply.status_code == 200, reply.text
+        assert (
+            httpx.get(f"{server.http_base}/v1/responses/{reply.json()['id']}", timeout=10).status_code == 200
+        )
+    finally:
+        server.kill()
+
+
+def fill_up(db: Any) -> None:
+    """The store's "disk" full: no page beyond the current ones, and every free page used (run on
+    the store's own connection and thread)."""
+    import sqlite3
+
+    db.execute("CREATE TABLE IF NOT EXISTS filler (pad BLOB)")
+    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+    for size in (4000, 400, 40, 1):
+        while True:
+            try:
+                db.execute("INSERT INTO filler VALUES (zeroblob(?))", (size,))
+            except sqlite3.OperationalError as e:
+                assert "full" in str(e)
+                break
+
+
+def make_room(db: Any) -> None:
+    db.execute("PRAGMA max_page_count = 1073741823")
+    db.execute("DELETE FROM filler")
+
+
+def wait_for_status(target: str, service: str, want: str, seconds: float = 15) -> None:
+    deadline, status = time.monotonic() + seconds, ""
+    while time.monotonic() < deadline:
+        status = grpc_health(target, service)
+        if status == want:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"health of {service!r} is {status}, not {want}, after {seconds} s")
+
+
+def test_liveness_probe_survives_a_failing_store(helm: Path, tmp_path: Path) -> None:
+    """The probes' health services as rendered, against a gateway whose store fills up: readiness
+    goes NOT_SERVING (the pod leaves the endpoints), liveness and start-up stay SERVING (no restart),
+    and readiness comes back when the store does. An in-process gateway, so the test can reach its
+    store; the health checks go over a real gRPC channel."""
+    import httpx
+
+    from tests.support.inprocess import InProcessGateway
+
+    values = boot_values()
+    values["config"]["gateway_settings"] = {"store": {"probe_seconds": 0.2}}  # passes through
+    docs = render(helm, tmp_path, values)
+    container = gateway_container(one(docs, "Deployment"))
+    services = {
+        p: container[p]["grpc"].get("service", "")
+        for p in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    config = rendered_config(docs, container, data_dir)
+    assert config["gateway_settings"]["store"]["probe_seconds"] == 0.2
+    config_path = tmp_path / "gateway.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+
+    gw = InProcessGateway(config_path)
+    try:
+        for service in services.values():
+            assert grpc_health(gw.grpc_target, service) == "SERVING"
+        gw.run(gw.gw.store.run_raw(fill_up))
+        wait_for_status(gw.grpc_target, services["readinessProbe"], "NOT_SERVING")
+        assert httpx.get(gw.http_base + "/healthz", timeout=10).status_code == 503
+        assert grpc_health(gw.grpc_target, services["livenessProbe"]) == "SERVING"
+        assert grpc_health(gw.grpc_target, services["startupProbe"]) == "SERVING"
+        gw.run(gw.gw.store.run_raw(make_room))
+        wait_for_status(gw.grpc_target, services["readinessProbe"], "SERVING")
+    finally:
+        gw.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

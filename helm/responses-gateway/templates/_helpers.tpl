@@ -80,9 +80,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{/* The gateway config file as rendered into the chart's ConfigMap. */}}
+{{/* The gateway config file as rendered into the chart's ConfigMap: `config` plus the store and metrics
+sections rendered from `store.*` and `metrics.*` (_store.tpl), which the chart's own objects depend on. */}}
 {{- define "responses-gateway.configYaml" -}}
-{{- toYaml .Values.config -}}
+{{- $config := deepCopy .Values.config -}}
+{{- $gs := deepCopy (default (dict) .Values.config.gateway_settings) -}}
+{{- $_ := set $gs "store" (include "responses-gateway.storeSettings" . | fromYaml) -}}
+{{- $_ := set $gs "metrics" (include "responses-gateway.metricsSettings" . | fromYaml) -}}
+{{- $_ := set $config "gateway_settings" $gs -}}
+{{- toYaml $config -}}
 {{- end -}}
 
 {{/*
@@ -100,10 +106,10 @@ checksum/gateway-config: {{ include "responses-gateway.configYaml" . | sha256sum
 {{- printf "%s/gateway.yaml" (trimSuffix "/" .Values.configMountPath) -}}
 {{- end -}}
 
-{{/* Name of the PersistentVolumeClaim used when persistence.enabled. */}}
+{{/* Name of the PersistentVolumeClaim holding the SQLite file (store.sqlite.persistence). */}}
 {{- define "responses-gateway.claimName" -}}
-{{- if .Values.persistence.existingClaim -}}
-{{- tpl .Values.persistence.existingClaim . -}}
+{{- if .Values.store.sqlite.persistence.existingClaim -}}
+{{- tpl .Values.store.sqlite.persistence.existingClaim . -}}
 {{- else -}}
 {{- printf "%s-data" (include "responses-gateway.fullname" .) -}}
 {{- end -}}
@@ -181,11 +187,13 @@ successThreshold: {{ .probe.successThreshold }}
 {{- end -}}
 {{- end -}}
 
-{{/* Environment: provider keys from existingSecret (explicit mapping) plus extraEnvVars. */}}
+{{/* Environment: the store URL (postgres / redis), provider keys from existingSecret (explicit mapping)
+plus extraEnvVars. */}}
 {{- define "responses-gateway.env" -}}
 {{- if and .Values.secretEnv (not .Values.existingSecret) -}}
 {{- fail "secretEnv maps variables to keys of existingSecret: set existingSecret too" -}}
 {{- end -}}
+{{- include "responses-gateway.storeEnv" . }}
 {{- range $name, $key := .Values.secretEnv }}
 - name: {{ $name }}
   valueFrom:
@@ -214,7 +222,7 @@ successThreshold: {{ .probe.successThreshold }}
 {{- end }}
 {{- end -}}
 
-{{/* Volumes the gateway container mounts: config, data (emptyDir or PVC) and /tmp. */}}
+{{/* Volumes the gateway container mounts: config, data (SQLite only: emptyDir or PVC) and /tmp. */}}
 {{- define "responses-gateway.volumes" -}}
 - name: gateway-config
   configMap:
@@ -222,17 +230,19 @@ successThreshold: {{ .probe.successThreshold }}
     items:
       - key: {{ ternary .Values.existingConfigMapKey "gateway.yaml" (not (empty .Values.existingConfigMap)) }}
         path: gateway.yaml
+{{- if eq (toString .Values.store.type) "sqlite" }}
 - name: gateway-data
-  {{- if .Values.persistence.enabled }}
+  {{- if .Values.store.sqlite.persistence.enabled }}
   persistentVolumeClaim:
     claimName: {{ include "responses-gateway.claimName" . }}
   {{- else }}
   emptyDir:
-    {{- with .Values.persistence.emptyDirSizeLimit }}
+    {{- with .Values.store.sqlite.persistence.emptyDirSizeLimit }}
     sizeLimit: {{ . }}
     {{- else }} {}
     {{- end }}
   {{- end }}
+{{- end }}
 - name: gateway-tmp
   emptyDir:
     {{- with .Values.tmpDirSizeLimit }}
@@ -246,8 +256,10 @@ successThreshold: {{ .probe.successThreshold }}
 - name: gateway-config
   mountPath: {{ .Values.configMountPath }}
   readOnly: true
+{{- if eq (toString .Values.store.type) "sqlite" }}
 - name: gateway-data
-  mountPath: {{ .Values.persistence.mountPath }}
+  mountPath: {{ include "responses-gateway.dataMountPath" . }}
+{{- end }}
 - name: gateway-tmp
   mountPath: /tmp
 {{- with .Values.extraVolumeMounts }}
@@ -281,6 +293,11 @@ The gateway container. Takes a dict: ctx = chart scope, sidecar = true to render
     - name: http
       containerPort: {{ $v.containerPorts.http }}
       protocol: TCP
+    {{- if ne (toString $v.metrics.port) "" }}
+    - name: metrics
+      containerPort: {{ $v.metrics.port }}
+      protocol: TCP
+    {{- end }}
   {{- end }}
   {{- $env := include "responses-gateway.env" $ctx | trim }}
   {{- if $env }}

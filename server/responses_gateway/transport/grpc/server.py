@@ -31,6 +31,12 @@ SERVICE_NAMES = (
     models_pb2.DESCRIPTOR.services_by_name["ModelsService"].full_name,
 )
 
+# Health service name for liveness (and start-up) probes: SERVING from the moment the gateway has
+# started, whatever the store says, and never NOT_SERVING again. "" and the services above also say
+# NOT_SERVING while the store fails (readiness); a liveness probe on them would restart a pod for a
+# store outage, which a restart does not cure. A wedged process still fails it: it does not answer.
+LIVENESS_SERVICE = "liveness"
+
 # Replies (a Response with a long output, a page of input items) may be larger than requests may be.
 _MAX_SEND = 64 * 1024 * 1024
 # Trailer of a health Check answered NOT_SERVING: why (the health protocol has no field for it).
@@ -112,3 +118,5 @@ class GrpcHealth:
         # Each sync applies the state as it is when it runs, so the last one leaves the latest.
         async with self._lock:
             await set_serving(self.servicer, self.health.reason is None)
+            if self.health.serving:
+                await self.servicer.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
