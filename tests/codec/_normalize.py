@@ -11,6 +11,7 @@ JSON has one number type: an integral double re-emitted as an integer (`1.0` →
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,49 @@ class Kind(enum.Enum):
     DROPPED_EMPTY = "an empty omit_empty list / map is omitted"
     # "Untyped objects: ... The arm is emitted with its tag." (`{"role": ...}` → `"type": "message"`).
     ADDED_TAG = "an untyped union arm is emitted with its `type` tag"
+    # "... marked json_default: emitted with that JSON when unset" (and an object completed with its
+    # keys): the keys a Response always has (`truncation`, `service_tier`, `usage`, ...).
+    ADDED_JSON_DEFAULT = "an absent field is emitted with its contract json_default"
+    NULL_TO_JSON_DEFAULT = "null for a field with a json_default is emitted as that default"
+
+
+def _json_defaults() -> dict[str, list[Any]]:
+    """JSON key -> the json_default values the contract gives fields of that name (and the keys inside
+    an object default, which complete a set object)."""
+    from responses_gateway.v1 import annotations_pb2, events_pb2, responses_service_pb2
+
+    out: dict[str, list[Any]] = {}
+
+    def add(key: str, value: Any) -> None:
+        out.setdefault(key, []).append(value)
+        if isinstance(value, dict):
+            for k, v in value.items():
+                add(k, v)
+
+    seen: set[str] = set()
+
+    def visit(desc: Any) -> None:
+        if desc.full_name in seen:
+            return
+        seen.add(desc.full_name)
+        for fd in desc.fields:
+            literal = fd.GetOptions().Extensions[annotations_pb2.json_default]
+            if literal:
+                add(fd.name, json.loads(literal))
+            if fd.message_type is not None:
+                visit(fd.message_type)
+
+    for module in (events_pb2, responses_service_pb2):
+        for desc in module.DESCRIPTOR.message_types_by_name.values():
+            visit(desc)
+    return out
+
+
+JSON_DEFAULTS = _json_defaults()
+
+
+def _is_json_default(key: str, v: Any) -> bool:
+    return any(_same_json(v, d) for d in JSON_DEFAULTS.get(key, ()))
 
 
 DEFAULTS: tuple[Any, ...] = (0, "", False, [], {}, None)
@@ -86,7 +130,9 @@ def _walk(a: Any, b: Any, path: str, norms: list[Normalization], bad: list[str])
                 else:
                     bad.append(f"{p}: {x!r} was lost")
             elif x is None and b[k] is not None:
-                if k == "type" and isinstance(b[k], str):
+                if _is_json_default(k, b[k]):
+                    norms.append(Normalization(Kind.NULL_TO_JSON_DEFAULT, p, repr(b[k])))
+                elif k == "type" and isinstance(b[k], str):
                     norms.append(Normalization(Kind.ADDED_TAG, p, repr(b[k])))
                 elif _is_default(b[k]):
                     norms.append(Normalization(Kind.NULL_TO_DEFAULT, p, repr(b[k])))
@@ -100,6 +146,8 @@ def _walk(a: Any, b: Any, path: str, norms: list[Normalization], bad: list[str])
             p = _join(path, k)
             if k == "type" and isinstance(y, str):
                 norms.append(Normalization(Kind.ADDED_TAG, p, repr(y)))
+            elif _is_json_default(k, y):
+                norms.append(Normalization(Kind.ADDED_JSON_DEFAULT, p, repr(y)))
             elif _is_default(y):
                 norms.append(Normalization(Kind.ADDED_DEFAULT, p, repr(y)))
             else:

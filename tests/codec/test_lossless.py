@@ -23,6 +23,26 @@ Event = events_pb2.ResponseStreamEvent
 
 UNKNOWN: dict[str, Any] = {"nested": {"list": [1, 2.5, "x", None, True, {"deep": []}]}, "n": None}
 
+# The keys every Response carries (docs/contract.md: nullable and json_default fields), so that a Response
+# case can survive with no normalization at all.
+ALWAYS: dict[str, Any] = {
+    "completed_at": None,
+    "previous_response_id": None,
+    "reasoning": {"effort": None, "summary": None},
+    "text": {"format": {"type": "text"}},
+    "max_output_tokens": None,
+    "max_tool_calls": None,
+    "prompt_cache_key": None,
+    "safety_identifier": None,
+    "top_logprobs": 0,
+    "service_tier": "auto",
+    "store": True,
+    "background": False,
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+    "truncation": "disabled",
+}
+
 CASES: list[tuple[str, type[Message], Any]] = [
     # --- unknown keys ---
     ("request top-level keys", Create, {"model": "m", "input": "hi", "future_param": UNKNOWN, "another": 7}),
@@ -115,6 +135,7 @@ CASES: list[tuple[str, type[Message], Any]] = [
             "type": "response.completed",
             "sequence_number": 9,
             "response": {
+                **ALWAYS,
                 "id": "resp_1",
                 "object": "response",
                 "created_at": 1,
@@ -284,6 +305,14 @@ CASES: list[tuple[str, type[Message], Any]] = [
         "unknown enum strings in a response",
         response_pb2.Response,
         {
+            **ALWAYS,
+            "usage": {
+                "input_tokens": 0,
+                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                "output_tokens": 0,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": 0,
+            },
             "id": "resp_1",
             "object": "response",
             "created_at": 1,
@@ -301,8 +330,8 @@ CASES: list[tuple[str, type[Message], Any]] = [
                 }
             ],
             "parallel_tool_calls": False,
-            "temperature": None,
-            "top_p": None,
+            "temperature": 0.5,
+            "top_p": 0.5,
             "tool_choice": "auto",
             "tools": [],
             "metadata": {},

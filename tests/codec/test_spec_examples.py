@@ -45,14 +45,7 @@ EXPECTED: dict[Kind, set[tuple[str, str]]] = {
     Kind.DROPPED_NULL: {
         (key, "None")
         for key in (
-            "previous_response_id",
             "user",
-            "max_output_tokens",
-            "max_tool_calls",
-            "completed_at",
-            "usage",
-            "effort",  # reasoning.effort
-            "summary",  # reasoning.summary
             "city",  # tools[].user_location.*
             "region",
             "timezone",
@@ -60,11 +53,34 @@ EXPECTED: dict[Kind, set[tuple[str, str]]] = {
             "results",  # file_search_call
         )
     },
-    # Fields the spec requires but an example leaves out, emitted with their default.
+    # Fields the spec requires but an example leaves out, emitted with their default; and the keys a
+    # Response always has (both specs together), `null` where unset.
     Kind.ADDED_DEFAULT: {
         ("sequence_number", "0"),  # the streaming example's events
         ("logprobs", "[]"),  # output_text parts, output_text.delta / .done events
-        ("parallel_tool_calls", "False"),  # the response.completed / failed / incomplete event examples
+        *(
+            (key, "None")
+            for key in ("completed_at", "max_tool_calls", "prompt_cache_key", "safety_identifier")
+        ),
+        ("presence_penalty", "0"),
+        ("frequency_penalty", "0"),
+    },
+    # The keys a Response always has, with OpenAI's documented defaults (json_default in the contract).
+    Kind.ADDED_JSON_DEFAULT: {
+        ("background", "False"),
+        ("input_tokens_details", "{'cached_tokens': 0, 'cache_write_tokens': 0}"),
+        ("parallel_tool_calls", "True"),
+        ("reasoning", "{'effort': None, 'summary': None}"),
+        ("service_tier", "'auto'"),
+        ("top_logprobs", "0"),
+    },
+    # An in-progress example's `"usage": null`: OpenAI's spec has no null usage, Open Responses requires it.
+    Kind.NULL_TO_JSON_DEFAULT: {
+        (
+            "usage",
+            "{'input_tokens': 0, 'input_tokens_details': {'cached_tokens': 0, 'cache_write_tokens': 0}, "
+            "'output_tokens': 0, 'output_tokens_details': {'reasoning_tokens': 0}, 'total_tokens': 0}",
+        )
     },
     # `{"role": "user", "content": ...}` input messages come back as `{"type": "message", ...}`.
     Kind.ADDED_TAG: {("type", "'message'")},

@@ -63,6 +63,14 @@ var file_responses_gateway_v1_annotations_proto_extTypes = []protoimpl.Extension
 		Filename:      "responses_gateway/v1/annotations.proto",
 	},
 	{
+		ExtendedType:  (*descriptorpb.FieldOptions)(nil),
+		ExtensionType: (*string)(nil),
+		Field:         50005,
+		Name:          "responses_gateway.v1.json_default",
+		Tag:           "bytes,50005,opt,name=json_default",
+		Filename:      "responses_gateway/v1/annotations.proto",
+	},
+	{
 		ExtendedType:  (*descriptorpb.EnumValueOptions)(nil),
 		ExtensionType: (*string)(nil),
 		Field:         50100,
@@ -112,6 +120,12 @@ var (
 	//
 	// optional string untyped_key = 50004;
 	E_UntypedKey = &file_responses_gateway_v1_annotations_proto_extTypes[4]
+	// The JSON (a JSON literal, e.g. `0`, `"auto"`, `{"type": "text"}`) emitted when the field is unset:
+	// for keys OpenAI always returns whose documented default is not the type's zero value, so that a
+	// response an upstream sent without them still reads complete.
+	//
+	// optional string json_default = 50005;
+	E_JsonDefault = &file_responses_gateway_v1_annotations_proto_extTypes[5]
 )
 
 // Extension fields to descriptorpb.EnumValueOptions.
@@ -119,7 +133,7 @@ var (
 	// JSON spelling of the enum value, where the lower-cased, prefix-stripped name cannot produce it.
 	//
 	// optional string enum_json = 50100;
-	E_EnumJson = &file_responses_gateway_v1_annotations_proto_extTypes[5]
+	E_EnumJson = &file_responses_gateway_v1_annotations_proto_extTypes[6]
 )
 
 // Extension fields to descriptorpb.MessageOptions.
@@ -127,11 +141,11 @@ var (
 	// The message is a union: one `oneof kind` (plus optional common fields); see docs/contract.md.
 	//
 	// optional bool union = 50200;
-	E_Union = &file_responses_gateway_v1_annotations_proto_extTypes[6]
+	E_Union = &file_responses_gateway_v1_annotations_proto_extTypes[7]
 	// The message is a JSON array: exactly one `repeated` field whose elements are the array's elements.
 	//
 	// optional bool list = 50201;
-	E_List = &file_responses_gateway_v1_annotations_proto_extTypes[7]
+	E_List = &file_responses_gateway_v1_annotations_proto_extTypes[8]
 )
 
 var File_responses_gateway_v1_annotations_proto protoreflect.FileDescriptor
@@ -145,7 +159,8 @@ const file_responses_gateway_v1_annotations_proto_rawDesc = "" +
 	"omit_empty\x12\x1d.google.protobuf.FieldOptions\x18҆\x03 \x01(\bR\tomitEmpty\x88\x01\x01:4\n" +
 	"\x03tag\x12\x1d.google.protobuf.FieldOptions\x18ӆ\x03 \x01(\tR\x03tag\x88\x01\x01:C\n" +
 	"\vuntyped_key\x12\x1d.google.protobuf.FieldOptions\x18Ԇ\x03 \x01(\tR\n" +
-	"untypedKey\x88\x01\x01:C\n" +
+	"untypedKey\x88\x01\x01:E\n" +
+	"\fjson_default\x12\x1d.google.protobuf.FieldOptions\x18Ն\x03 \x01(\tR\vjsonDefault\x88\x01\x01:C\n" +
 	"\tenum_json\x12!.google.protobuf.EnumValueOptions\x18\xb4\x87\x03 \x01(\tR\benumJson\x88\x01\x01::\n" +
 	"\x05union\x12\x1f.google.protobuf.MessageOptions\x18\x98\x88\x03 \x01(\bR\x05union\x88\x01\x01:8\n" +
 	"\x04list\x12\x1f.google.protobuf.MessageOptions\x18\x99\x88\x03 \x01(\bR\x04list\x88\x01\x01BaZ_github.com/responses-gateway/responses-gateway/clients/go/responsesgatewayv1;responsesgatewayv1b\x06proto3"
@@ -161,13 +176,14 @@ var file_responses_gateway_v1_annotations_proto_depIdxs = []int32{
 	0, // 2: responses_gateway.v1.omit_empty:extendee -> google.protobuf.FieldOptions
 	0, // 3: responses_gateway.v1.tag:extendee -> google.protobuf.FieldOptions
 	0, // 4: responses_gateway.v1.untyped_key:extendee -> google.protobuf.FieldOptions
-	1, // 5: responses_gateway.v1.enum_json:extendee -> google.protobuf.EnumValueOptions
-	2, // 6: responses_gateway.v1.union:extendee -> google.protobuf.MessageOptions
-	2, // 7: responses_gateway.v1.list:extendee -> google.protobuf.MessageOptions
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	0, // [0:8] is the sub-list for extension extendee
+	0, // 5: responses_gateway.v1.json_default:extendee -> google.protobuf.FieldOptions
+	1, // 6: responses_gateway.v1.enum_json:extendee -> google.protobuf.EnumValueOptions
+	2, // 7: responses_gateway.v1.union:extendee -> google.protobuf.MessageOptions
+	2, // 8: responses_gateway.v1.list:extendee -> google.protobuf.MessageOptions
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	0, // [0:9] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
 }
 
@@ -183,7 +199,7 @@ func file_responses_gateway_v1_annotations_proto_init() {
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_responses_gateway_v1_annotations_proto_rawDesc), len(file_responses_gateway_v1_annotations_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   0,
-			NumExtensions: 8,
+			NumExtensions: 9,
 			NumServices:   0,
 		},
 		GoTypes:           file_responses_gateway_v1_annotations_proto_goTypes,

@@ -304,16 +304,17 @@ type Response struct {
 	Model        string  `protobuf:"bytes,9,opt,name=model,proto3" json:"model,omitempty"`
 	Output       []*Item `protobuf:"bytes,10,rep,name=output,proto3" json:"output,omitempty"`
 	// SDK convenience: the concatenated output text.
-	OutputText           *string               `protobuf:"bytes,11,opt,name=output_text,json=outputText,proto3,oneof" json:"output_text,omitempty"`
-	ParallelToolCalls    bool                  `protobuf:"varint,12,opt,name=parallel_tool_calls,json=parallelToolCalls,proto3" json:"parallel_tool_calls,omitempty"`
-	PreviousResponseId   *string               `protobuf:"bytes,13,opt,name=previous_response_id,json=previousResponseId,proto3,oneof" json:"previous_response_id,omitempty"`
-	Reasoning            *ReasoningConfig      `protobuf:"bytes,14,opt,name=reasoning,proto3" json:"reasoning,omitempty"`
-	Text                 *TextConfig           `protobuf:"bytes,15,opt,name=text,proto3" json:"text,omitempty"`
-	ToolChoice           *ToolChoice           `protobuf:"bytes,16,opt,name=tool_choice,json=toolChoice,proto3" json:"tool_choice,omitempty"`
-	Tools                []*Tool               `protobuf:"bytes,17,rep,name=tools,proto3" json:"tools,omitempty"`
-	TopP                 *float64              `protobuf:"fixed64,18,opt,name=top_p,json=topP,proto3,oneof" json:"top_p,omitempty"`
-	Temperature          *float64              `protobuf:"fixed64,19,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
-	Truncation           *Truncation           `protobuf:"varint,20,opt,name=truncation,proto3,enum=responses_gateway.v1.Truncation,oneof" json:"truncation,omitempty"`
+	OutputText         *string          `protobuf:"bytes,11,opt,name=output_text,json=outputText,proto3,oneof" json:"output_text,omitempty"`
+	ParallelToolCalls  *bool            `protobuf:"varint,12,opt,name=parallel_tool_calls,json=parallelToolCalls,proto3,oneof" json:"parallel_tool_calls,omitempty"`
+	PreviousResponseId *string          `protobuf:"bytes,13,opt,name=previous_response_id,json=previousResponseId,proto3,oneof" json:"previous_response_id,omitempty"`
+	Reasoning          *ReasoningConfig `protobuf:"bytes,14,opt,name=reasoning,proto3" json:"reasoning,omitempty"`
+	Text               *TextConfig      `protobuf:"bytes,15,opt,name=text,proto3" json:"text,omitempty"`
+	ToolChoice         *ToolChoice      `protobuf:"bytes,16,opt,name=tool_choice,json=toolChoice,proto3" json:"tool_choice,omitempty"`
+	Tools              []*Tool          `protobuf:"bytes,17,rep,name=tools,proto3" json:"tools,omitempty"`
+	TopP               *float64         `protobuf:"fixed64,18,opt,name=top_p,json=topP,proto3,oneof" json:"top_p,omitempty"`
+	Temperature        *float64         `protobuf:"fixed64,19,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
+	Truncation         *Truncation      `protobuf:"varint,20,opt,name=truncation,proto3,enum=responses_gateway.v1.Truncation,oneof" json:"truncation,omitempty"`
+	// Zeros until counted: OpenAI's spec has no `null` usage and Open Responses requires the key.
 	Usage                *Usage                `protobuf:"bytes,21,opt,name=usage,proto3" json:"usage,omitempty"`
 	Metadata             map[string]string     `protobuf:"bytes,22,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	User                 *string               `protobuf:"bytes,23,opt,name=user,proto3,oneof" json:"user,omitempty"`
@@ -330,10 +331,14 @@ type Response struct {
 	TopLogprobs          *int64                `protobuf:"varint,34,opt,name=top_logprobs,json=topLogprobs,proto3,oneof" json:"top_logprobs,omitempty"`
 	Moderation           *ModerationResults    `protobuf:"bytes,35,opt,name=moderation,proto3" json:"moderation,omitempty"`
 	// Not in the OpenAPI spec, but sent by OpenAI.
-	Store         *bool                      `protobuf:"varint,36,opt,name=store,proto3,oneof" json:"store,omitempty"`
-	ExtraFields   map[string]*structpb.Value `protobuf:"bytes,1000,rep,name=extra_fields,json=extraFields,proto3" json:"extra_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Store *bool `protobuf:"varint,36,opt,name=store,proto3,oneof" json:"store,omitempty"`
+	// Open Responses' sampling penalties (not parameters of OpenAI's API; a request carries them in its
+	// extra fields): always emitted, 0 when unused.
+	PresencePenalty  float64                    `protobuf:"fixed64,37,opt,name=presence_penalty,json=presencePenalty,proto3" json:"presence_penalty,omitempty"`
+	FrequencyPenalty float64                    `protobuf:"fixed64,38,opt,name=frequency_penalty,json=frequencyPenalty,proto3" json:"frequency_penalty,omitempty"`
+	ExtraFields      map[string]*structpb.Value `protobuf:"bytes,1000,rep,name=extra_fields,json=extraFields,proto3" json:"extra_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Response) Reset() {
@@ -444,8 +449,8 @@ func (x *Response) GetOutputText() string {
 }
 
 func (x *Response) GetParallelToolCalls() bool {
-	if x != nil {
-		return x.ParallelToolCalls
+	if x != nil && x.ParallelToolCalls != nil {
+		return *x.ParallelToolCalls
 	}
 	return false
 }
@@ -616,6 +621,20 @@ func (x *Response) GetStore() bool {
 		return *x.Store
 	}
 	return false
+}
+
+func (x *Response) GetPresencePenalty() float64 {
+	if x != nil {
+		return x.PresencePenalty
+	}
+	return 0
+}
+
+func (x *Response) GetFrequencyPenalty() float64 {
+	if x != nil {
+		return x.FrequencyPenalty
+	}
+	return 0
 }
 
 func (x *Response) GetExtraFields() map[string]*structpb.Value {
@@ -1387,14 +1406,14 @@ var File_responses_gateway_v1_response_proto protoreflect.FileDescriptor
 
 const file_responses_gateway_v1_response_proto_rawDesc = "" +
 	"\n" +
-	"#responses_gateway/v1/response.proto\x12\x14responses_gateway.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a&responses_gateway/v1/annotations.proto\x1a responses_gateway/v1/items.proto\x1a\"responses_gateway/v1/request.proto\x1a responses_gateway/v1/tools.proto\"\x9b\x13\n" +
+	"#responses_gateway/v1/response.proto\x12\x14responses_gateway.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a&responses_gateway/v1/annotations.proto\x1a responses_gateway/v1/items.proto\x1a\"responses_gateway/v1/request.proto\x1a responses_gateway/v1/tools.proto\"\x89\x17\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06object\x18\x02 \x01(\tR\x06object\x12A\n" +
 	"\x06status\x18\x03 \x01(\x0e2$.responses_gateway.v1.ResponseStatusH\x00R\x06status\x88\x01\x01\x12\x1d\n" +
 	"\n" +
-	"created_at\x18\x04 \x01(\x03R\tcreatedAt\x12&\n" +
-	"\fcompleted_at\x18\x05 \x01(\x03H\x01R\vcompletedAt\x88\x01\x01\x12?\n" +
+	"created_at\x18\x04 \x01(\x03R\tcreatedAt\x12,\n" +
+	"\fcompleted_at\x18\x05 \x01(\x03B\x04\x88\xb5\x18\x01H\x01R\vcompletedAt\x88\x01\x01\x12?\n" +
 	"\x05error\x18\x06 \x01(\v2#.responses_gateway.v1.ResponseErrorB\x04\x88\xb5\x18\x01R\x05error\x12\\\n" +
 	"\x12incomplete_details\x18\a \x01(\v2'.responses_gateway.v1.IncompleteDetailsB\x04\x88\xb5\x18\x01R\x11incompleteDetails\x12E\n" +
 	"\finstructions\x18\b \x01(\v2\x1b.responses_gateway.v1.InputB\x04\x88\xb5\x18\x01R\finstructions\x12\x14\n" +
@@ -1402,40 +1421,45 @@ const file_responses_gateway_v1_response_proto_rawDesc = "" +
 	"\x06output\x18\n" +
 	" \x03(\v2\x1a.responses_gateway.v1.ItemR\x06output\x12$\n" +
 	"\voutput_text\x18\v \x01(\tH\x02R\n" +
-	"outputText\x88\x01\x01\x12.\n" +
-	"\x13parallel_tool_calls\x18\f \x01(\bR\x11parallelToolCalls\x125\n" +
-	"\x14previous_response_id\x18\r \x01(\tH\x03R\x12previousResponseId\x88\x01\x01\x12C\n" +
-	"\treasoning\x18\x0e \x01(\v2%.responses_gateway.v1.ReasoningConfigR\treasoning\x124\n" +
-	"\x04text\x18\x0f \x01(\v2 .responses_gateway.v1.TextConfigR\x04text\x12A\n" +
-	"\vtool_choice\x18\x10 \x01(\v2 .responses_gateway.v1.ToolChoiceR\n" +
+	"outputText\x88\x01\x01\x12=\n" +
+	"\x13parallel_tool_calls\x18\f \x01(\bB\b\xaa\xb5\x18\x04trueH\x03R\x11parallelToolCalls\x88\x01\x01\x12;\n" +
+	"\x14previous_response_id\x18\r \x01(\tB\x04\x88\xb5\x18\x01H\x04R\x12previousResponseId\x88\x01\x01\x12j\n" +
+	"\treasoning\x18\x0e \x01(\v2%.responses_gateway.v1.ReasoningConfigB%\xaa\xb5\x18!{\"effort\": null, \"summary\": null}R\treasoning\x12V\n" +
+	"\x04text\x18\x0f \x01(\v2 .responses_gateway.v1.TextConfigB \xaa\xb5\x18\x1c{\"format\": {\"type\": \"text\"}}R\x04text\x12M\n" +
+	"\vtool_choice\x18\x10 \x01(\v2 .responses_gateway.v1.ToolChoiceB\n" +
+	"\xaa\xb5\x18\x06\"auto\"R\n" +
 	"toolChoice\x120\n" +
-	"\x05tools\x18\x11 \x03(\v2\x1a.responses_gateway.v1.ToolR\x05tools\x12\x1e\n" +
-	"\x05top_p\x18\x12 \x01(\x01B\x04\x88\xb5\x18\x01H\x04R\x04topP\x88\x01\x01\x12+\n" +
-	"\vtemperature\x18\x13 \x01(\x01B\x04\x88\xb5\x18\x01H\x05R\vtemperature\x88\x01\x01\x12E\n" +
+	"\x05tools\x18\x11 \x03(\v2\x1a.responses_gateway.v1.ToolR\x05tools\x12\x1f\n" +
+	"\x05top_p\x18\x12 \x01(\x01B\x05\xaa\xb5\x18\x011H\x05R\x04topP\x88\x01\x01\x12,\n" +
+	"\vtemperature\x18\x13 \x01(\x01B\x05\xaa\xb5\x18\x011H\x06R\vtemperature\x88\x01\x01\x12U\n" +
 	"\n" +
-	"truncation\x18\x14 \x01(\x0e2 .responses_gateway.v1.TruncationH\x06R\n" +
-	"truncation\x88\x01\x01\x121\n" +
-	"\x05usage\x18\x15 \x01(\v2\x1b.responses_gateway.v1.UsageR\x05usage\x12H\n" +
+	"truncation\x18\x14 \x01(\x0e2 .responses_gateway.v1.TruncationB\x0e\xaa\xb5\x18\n" +
+	"\"disabled\"H\aR\n" +
+	"truncation\x88\x01\x01\x12\xec\x01\n" +
+	"\x05usage\x18\x15 \x01(\v2\x1b.responses_gateway.v1.UsageB\xb8\x01\xaa\xb5\x18\xb3\x01{\"input_tokens\": 0, \"input_tokens_details\": {\"cached_tokens\": 0, \"cache_write_tokens\": 0}, \"output_tokens\": 0, \"output_tokens_details\": {\"reasoning_tokens\": 0}, \"total_tokens\": 0}R\x05usage\x12H\n" +
 	"\bmetadata\x18\x16 \x03(\v2,.responses_gateway.v1.Response.MetadataEntryR\bmetadata\x12\x17\n" +
-	"\x04user\x18\x17 \x01(\tH\aR\x04user\x88\x01\x01\x12#\n" +
+	"\x04user\x18\x17 \x01(\tH\bR\x04user\x88\x01\x01\x12.\n" +
 	"\n" +
-	"background\x18\x18 \x01(\bH\bR\n" +
-	"background\x88\x01\x01\x12I\n" +
-	"\fservice_tier\x18\x19 \x01(\x0e2!.responses_gateway.v1.ServiceTierH\tR\vserviceTier\x88\x01\x01\x12/\n" +
-	"\x11max_output_tokens\x18\x1a \x01(\x03H\n" +
-	"R\x0fmaxOutputTokens\x88\x01\x01\x12)\n" +
-	"\x0emax_tool_calls\x18\x1b \x01(\x03H\vR\fmaxToolCalls\x88\x01\x01\x12I\n" +
+	"background\x18\x18 \x01(\bB\t\xaa\xb5\x18\x05falseH\tR\n" +
+	"background\x88\x01\x01\x12U\n" +
+	"\fservice_tier\x18\x19 \x01(\x0e2!.responses_gateway.v1.ServiceTierB\n" +
+	"\xaa\xb5\x18\x06\"auto\"H\n" +
+	"R\vserviceTier\x88\x01\x01\x125\n" +
+	"\x11max_output_tokens\x18\x1a \x01(\x03B\x04\x88\xb5\x18\x01H\vR\x0fmaxOutputTokens\x88\x01\x01\x12/\n" +
+	"\x0emax_tool_calls\x18\x1b \x01(\x03B\x04\x88\xb5\x18\x01H\fR\fmaxToolCalls\x88\x01\x01\x12I\n" +
 	"\fconversation\x18\x1c \x01(\v2%.responses_gateway.v1.ConversationRefR\fconversation\x124\n" +
-	"\x06prompt\x18\x1d \x01(\v2\x1c.responses_gateway.v1.PromptR\x06prompt\x12-\n" +
-	"\x10prompt_cache_key\x18\x1e \x01(\tH\fR\x0epromptCacheKey\x88\x01\x01\x12e\n" +
-	"\x16prompt_cache_retention\x18\x1f \x01(\x0e2*.responses_gateway.v1.PromptCacheRetentionH\rR\x14promptCacheRetention\x88\x01\x01\x12Z\n" +
-	"\x14prompt_cache_options\x18  \x01(\v2(.responses_gateway.v1.PromptCacheOptionsR\x12promptCacheOptions\x120\n" +
-	"\x11safety_identifier\x18! \x01(\tH\x0eR\x10safetyIdentifier\x88\x01\x01\x12&\n" +
-	"\ftop_logprobs\x18\" \x01(\x03H\x0fR\vtopLogprobs\x88\x01\x01\x12G\n" +
+	"\x06prompt\x18\x1d \x01(\v2\x1c.responses_gateway.v1.PromptR\x06prompt\x123\n" +
+	"\x10prompt_cache_key\x18\x1e \x01(\tB\x04\x88\xb5\x18\x01H\rR\x0epromptCacheKey\x88\x01\x01\x12e\n" +
+	"\x16prompt_cache_retention\x18\x1f \x01(\x0e2*.responses_gateway.v1.PromptCacheRetentionH\x0eR\x14promptCacheRetention\x88\x01\x01\x12Z\n" +
+	"\x14prompt_cache_options\x18  \x01(\v2(.responses_gateway.v1.PromptCacheOptionsR\x12promptCacheOptions\x126\n" +
+	"\x11safety_identifier\x18! \x01(\tB\x04\x88\xb5\x18\x01H\x0fR\x10safetyIdentifier\x88\x01\x01\x12-\n" +
+	"\ftop_logprobs\x18\" \x01(\x03B\x05\xaa\xb5\x18\x010H\x10R\vtopLogprobs\x88\x01\x01\x12G\n" +
 	"\n" +
 	"moderation\x18# \x01(\v2'.responses_gateway.v1.ModerationResultsR\n" +
-	"moderation\x12\x19\n" +
-	"\x05store\x18$ \x01(\bH\x10R\x05store\x88\x01\x01\x12S\n" +
+	"moderation\x12#\n" +
+	"\x05store\x18$ \x01(\bB\b\xaa\xb5\x18\x04trueH\x11R\x05store\x88\x01\x01\x12)\n" +
+	"\x10presence_penalty\x18% \x01(\x01R\x0fpresencePenalty\x12+\n" +
+	"\x11frequency_penalty\x18& \x01(\x01R\x10frequencyPenalty\x12S\n" +
 	"\fextra_fields\x18\xe8\a \x03(\v2/.responses_gateway.v1.Response.ExtraFieldsEntryR\vextraFields\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -1445,7 +1469,8 @@ const file_responses_gateway_v1_response_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01B\t\n" +
 	"\a_statusB\x0f\n" +
 	"\r_completed_atB\x0e\n" +
-	"\f_output_textB\x17\n" +
+	"\f_output_textB\x16\n" +
+	"\x14_parallel_tool_callsB\x17\n" +
 	"\x15_previous_response_idB\b\n" +
 	"\x06_top_pB\x0e\n" +
 	"\f_temperatureB\r\n" +
@@ -1473,12 +1498,12 @@ const file_responses_gateway_v1_response_proto_rawDesc = "" +
 	"\x10ExtraFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01B\t\n" +
-	"\a_reason\"\xd7\x03\n" +
+	"\a_reason\"\xa8\x04\n" +
 	"\x05Usage\x12!\n" +
-	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12Z\n" +
-	"\x14input_tokens_details\x18\x02 \x01(\v2(.responses_gateway.v1.InputTokensDetailsR\x12inputTokensDetails\x12#\n" +
-	"\routput_tokens\x18\x03 \x01(\x03R\foutputTokens\x12]\n" +
-	"\x15output_tokens_details\x18\x04 \x01(\v2).responses_gateway.v1.OutputTokensDetailsR\x13outputTokensDetails\x12!\n" +
+	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12\x8d\x01\n" +
+	"\x14input_tokens_details\x18\x02 \x01(\v2(.responses_gateway.v1.InputTokensDetailsB1\xaa\xb5\x18-{\"cached_tokens\": 0, \"cache_write_tokens\": 0}R\x12inputTokensDetails\x12#\n" +
+	"\routput_tokens\x18\x03 \x01(\x03R\foutputTokens\x12z\n" +
+	"\x15output_tokens_details\x18\x04 \x01(\v2).responses_gateway.v1.OutputTokensDetailsB\x1b\xaa\xb5\x18\x17{\"reasoning_tokens\": 0}R\x13outputTokensDetails\x12!\n" +
 	"\ftotal_tokens\x18\x05 \x01(\x03R\vtotalTokens\x12P\n" +
 	"\fextra_fields\x18\xe8\a \x03(\v2,.responses_gateway.v1.Usage.ExtraFieldsEntryR\vextraFields\x1aV\n" +
 	"\x10ExtraFieldsEntry\x12\x10\n" +

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
@@ -33,8 +34,20 @@ UNKNOWN_ARM = "unknown"
 UNION_ONEOF = "kind"
 
 _MISSING: Any = object()
-_NEW_LIST: Any = object()
-_NEW_DICT: Any = object()
+
+
+class _Fresh:
+    """A default that must be a new object each time it is emitted (a list, an object): the encoded
+    JSON is the caller's to change."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.make = make
+
+
+_NEW_LIST: Any = _Fresh(list)
+_NEW_DICT: Any = _Fresh(dict)
 
 _INT_TYPES = frozenset(
     {
@@ -199,7 +212,7 @@ class FieldPlan:
         self.fd = fd
         self.name = fd.name
         self.json = fd.GetOptions().Extensions[ann.json_name] or fd.name
-        self.encode: Encoder = _build_encoder(fd)
+        self.encode: Encoder = _filling(_build_encoder(fd), fd)
         self.decode: Decoder = _build_decoder(fd, self.json)
         self.default: Any = _emit_default(fd)
 
@@ -223,9 +236,48 @@ def _is_map(fd: FieldDescriptor) -> bool:
     return mt is not None and mt.GetOptions().map_entry
 
 
+def _json_default(fd: FieldDescriptor, literal: str) -> Any:
+    try:
+        value = orjson.loads(literal)
+    except orjson.JSONDecodeError as e:  # a contract mistake: fail when the plan is built
+        raise TypeError(f"{fd.full_name}: json_default is not JSON: {e}") from None
+    if isinstance(value, dict | list):
+        raw = orjson.dumps(value)
+        return _Fresh(lambda: orjson.loads(raw))
+    return value
+
+
+def _fill(value: Any, default: Any) -> Any:
+    """`value` with the keys of `default` it lacks (recursively into objects both have)."""
+    if type(value) is dict and type(default) is dict:
+        for k, d in default.items():
+            if k not in value:
+                value[k] = d
+            else:
+                _fill(value[k], d)
+    return value
+
+
+def _filling(encode: Encoder, fd: FieldDescriptor) -> Encoder:
+    """A message field whose json_default is an object: a set value gets the default's keys it lacks,
+    so the object reads complete in this place (the message's own plan, shared with requests that
+    must go upstream as sent, is unchanged)."""
+    literal = fd.GetOptions().Extensions[ann.json_default]
+    if not literal or fd.type != FieldDescriptor.TYPE_MESSAGE or fd.is_repeated:
+        return encode
+    default = _json_default(fd, literal)
+    if type(default) is not _Fresh:
+        return encode
+    make = default.make
+    return lambda m: _fill(encode(m), make())
+
+
 def _emit_default(fd: FieldDescriptor) -> Any:
     """What an unset field is emitted as (see the presence table in docs/contract.md)."""
     opts = fd.GetOptions()
+    literal = opts.Extensions[ann.json_default]
+    if literal:
+        return _json_default(fd, literal)
     if fd.is_repeated:
         if opts.Extensions[ann.omit_empty]:
             return _MISSING
@@ -463,7 +515,7 @@ def encode_fields(present: dict[Any, Any], fields: list[FieldPlan], out: dict[st
             d = fp.default
             if d is _MISSING:
                 continue
-            out[fp.json] = [] if d is _NEW_LIST else {} if d is _NEW_DICT else d
+            out[fp.json] = d.make() if type(d) is _Fresh else d
         else:
             out[fp.json] = fp.encode(v)
 

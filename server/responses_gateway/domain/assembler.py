@@ -134,6 +134,10 @@ class Assembler:
         if self.translated:
             merged = response_pb2.Response()
             merged.CopyFrom(self.shell)
+            if response.tools:
+                # A response made from one already merged (the gateway's own response.failed) lists
+                # the shell's tools itself: MergeFrom would list them twice.
+                del merged.tools[:]
             merged.MergeFrom(response)
         first = self._first
         if first is not None:

@@ -27,6 +27,7 @@ _ECHOED_OPTIONAL = (
     "top_logprobs",
     "truncation",
 )
+_PENALTIES = ("presence_penalty", "frequency_penalty")
 
 
 def response_shell(request: request_pb2.CreateResponseRequest, model: str) -> response_pb2.Response:
@@ -63,4 +64,15 @@ def response_shell(request: request_pb2.CreateResponseRequest, model: str) -> re
     r.metadata.update(request.metadata)
     if not r.HasField("truncation"):
         r.truncation = request_pb2.TRUNCATION_DISABLED
+    # OpenAI's documented defaults, set here rather than left to the codec's JSON defaults, so a gRPC
+    # client reads the same values as a REST one.
+    if not r.HasField("service_tier"):
+        r.service_tier = request_pb2.SERVICE_TIER_AUTO
+    if not r.HasField("top_logprobs"):
+        r.top_logprobs = 0
+    for name in _PENALTIES:
+        # Open Responses parameters the contract keeps in the request's extra fields.
+        value = request.extra_fields.get(name)
+        if value is not None and value.WhichOneof("kind") == "number_value":
+            setattr(r, name, value.number_value)
     return r

@@ -15,6 +15,7 @@ NULLABLE_FIELD_NUMBER: _builtins.int
 OMIT_EMPTY_FIELD_NUMBER: _builtins.int
 TAG_FIELD_NUMBER: _builtins.int
 UNTYPED_KEY_FIELD_NUMBER: _builtins.int
+JSON_DEFAULT_FIELD_NUMBER: _builtins.int
 ENUM_JSON_FIELD_NUMBER: _builtins.int
 UNION_FIELD_NUMBER: _builtins.int
 LIST_FIELD_NUMBER: _builtins.int
@@ -31,6 +32,11 @@ On an `untyped_key` arm, an explicitly empty tag means the arm is emitted withou
 """
 untyped_key: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, _builtins.str]
 """On a union arm: the arm receives an object without `type` that has this key (tried in field order)."""
+json_default: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, _builtins.str]
+"""The JSON (a JSON literal, e.g. `0`, `"auto"`, `{"type": "text"}`) emitted when the field is unset:
+for keys OpenAI always returns whose documented default is not the type's zero value, so that a
+response an upstream sent without them still reads complete.
+"""
 enum_json: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.EnumValueOptions, _builtins.str]
 """JSON spelling of the enum value, where the lower-cased, prefix-stripped name cannot produce it."""
 union: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MessageOptions, _builtins.bool]

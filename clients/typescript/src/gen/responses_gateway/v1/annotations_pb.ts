@@ -11,7 +11,7 @@ import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
  * Describes the file responses_gateway/v1/annotations.proto.
  */
 export const file_responses_gateway_v1_annotations: GenFile = /*@__PURE__*/
-  fileDesc("CiZyZXNwb25zZXNfZ2F0ZXdheS92MS9hbm5vdGF0aW9ucy5wcm90bxIUcmVzcG9uc2VzX2dhdGV3YXkudjE6PwoJanNvbl9uYW1lEh0uZ29vZ2xlLnByb3RvYnVmLkZpZWxkT3B0aW9ucxjQhgMgASgJUghqc29uTmFtZYgBATo+CghudWxsYWJsZRIdLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE9wdGlvbnMY0YYDIAEoCFIIbnVsbGFibGWIAQE6QQoKb21pdF9lbXB0eRIdLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE9wdGlvbnMY0oYDIAEoCFIJb21pdEVtcHR5iAEBOjQKA3RhZxIdLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE9wdGlvbnMY04YDIAEoCVIDdGFniAEBOkMKC3VudHlwZWRfa2V5Eh0uZ29vZ2xlLnByb3RvYnVmLkZpZWxkT3B0aW9ucxjUhgMgASgJUgp1bnR5cGVkS2V5iAEBOkMKCWVudW1fanNvbhIhLmdvb2dsZS5wcm90b2J1Zi5FbnVtVmFsdWVPcHRpb25zGLSHAyABKAlSCGVudW1Kc29uiAEBOjoKBXVuaW9uEh8uZ29vZ2xlLnByb3RvYnVmLk1lc3NhZ2VPcHRpb25zGJiIAyABKAhSBXVuaW9uiAEBOjgKBGxpc3QSHy5nb29nbGUucHJvdG9idWYuTWVzc2FnZU9wdGlvbnMYmYgDIAEoCFIEbGlzdIgBAUJhWl9naXRodWIuY29tL3Jlc3BvbnNlcy1nYXRld2F5L3Jlc3BvbnNlcy1nYXRld2F5L2NsaWVudHMvZ28vcmVzcG9uc2VzZ2F0ZXdheXYxO3Jlc3BvbnNlc2dhdGV3YXl2MWIGcHJvdG8z", [file_google_protobuf_descriptor]);
+  fileDesc("CiZyZXNwb25zZXNfZ2F0ZXdheS92MS9hbm5vdGF0aW9ucy5wcm90bxIUcmVzcG9uc2VzX2dhdGV3YXkudjE6PwoJanNvbl9uYW1lEh0uZ29vZ2xlLnByb3RvYnVmLkZpZWxkT3B0aW9ucxjQhgMgASgJUghqc29uTmFtZYgBATo+CghudWxsYWJsZRIdLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE9wdGlvbnMY0YYDIAEoCFIIbnVsbGFibGWIAQE6QQoKb21pdF9lbXB0eRIdLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE9wdGlvbnMY0oYDIAEoCFIJb21pdEVtcHR5iAEBOjQKA3RhZxIdLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE9wdGlvbnMY04YDIAEoCVIDdGFniAEBOkMKC3VudHlwZWRfa2V5Eh0uZ29vZ2xlLnByb3RvYnVmLkZpZWxkT3B0aW9ucxjUhgMgASgJUgp1bnR5cGVkS2V5iAEBOkUKDGpzb25fZGVmYXVsdBIdLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE9wdGlvbnMY1YYDIAEoCVILanNvbkRlZmF1bHSIAQE6QwoJZW51bV9qc29uEiEuZ29vZ2xlLnByb3RvYnVmLkVudW1WYWx1ZU9wdGlvbnMYtIcDIAEoCVIIZW51bUpzb26IAQE6OgoFdW5pb24SHy5nb29nbGUucHJvdG9idWYuTWVzc2FnZU9wdGlvbnMYmIgDIAEoCFIFdW5pb26IAQE6OAoEbGlzdBIfLmdvb2dsZS5wcm90b2J1Zi5NZXNzYWdlT3B0aW9ucxiZiAMgASgIUgRsaXN0iAEBQmFaX2dpdGh1Yi5jb20vcmVzcG9uc2VzLWdhdGV3YXkvcmVzcG9uc2VzLWdhdGV3YXkvY2xpZW50cy9nby9yZXNwb25zZXNnYXRld2F5djE7cmVzcG9uc2VzZ2F0ZXdheXYxYgZwcm90bzM", [file_google_protobuf_descriptor]);
 
 /**
  * JSON key to use instead of the field name, where OpenAI's key is not a valid proto identifier.
@@ -56,12 +56,22 @@ export const untyped_key: GenExtension<FieldOptions, string> = /*@__PURE__*/
   extDesc(file_responses_gateway_v1_annotations, 4);
 
 /**
+ * The JSON (a JSON literal, e.g. `0`, `"auto"`, `{"type": "text"}`) emitted when the field is unset:
+ * for keys OpenAI always returns whose documented default is not the type's zero value, so that a
+ * response an upstream sent without them still reads complete.
+ *
+ * @generated from extension: optional string json_default = 50005;
+ */
+export const json_default: GenExtension<FieldOptions, string> = /*@__PURE__*/
+  extDesc(file_responses_gateway_v1_annotations, 5);
+
+/**
  * JSON spelling of the enum value, where the lower-cased, prefix-stripped name cannot produce it.
  *
  * @generated from extension: optional string enum_json = 50100;
  */
 export const enum_json: GenExtension<EnumValueOptions, string> = /*@__PURE__*/
-  extDesc(file_responses_gateway_v1_annotations, 5);
+  extDesc(file_responses_gateway_v1_annotations, 6);
 
 /**
  * The message is a union: one `oneof kind` (plus optional common fields); see docs/contract.md.
@@ -69,7 +79,7 @@ export const enum_json: GenExtension<EnumValueOptions, string> = /*@__PURE__*/
  * @generated from extension: optional bool union = 50200;
  */
 export const union: GenExtension<MessageOptions, boolean> = /*@__PURE__*/
-  extDesc(file_responses_gateway_v1_annotations, 6);
+  extDesc(file_responses_gateway_v1_annotations, 7);
 
 /**
  * The message is a JSON array: exactly one `repeated` field whose elements are the array's elements.
@@ -77,5 +87,5 @@ export const union: GenExtension<MessageOptions, boolean> = /*@__PURE__*/
  * @generated from extension: optional bool list = 50201;
  */
 export const list: GenExtension<MessageOptions, boolean> = /*@__PURE__*/
-  extDesc(file_responses_gateway_v1_annotations, 7);
+  extDesc(file_responses_gateway_v1_annotations, 8);
 
