@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.contract.ids import check_response_id
 from responses_gateway.contract.items import input_items, with_ids
+from responses_gateway.domain.compaction import Sealer, open_input
 from responses_gateway.domain.context import CallContext
 from responses_gateway.domain.history import history
 from responses_gateway.errors import GatewayError, Reason, echo
@@ -39,6 +40,8 @@ class Plan:
     flush_seconds: float = 0.05  # longest an event log row waits before it is written
     mode: str = "stream"  # "unary" / "stream" / "background", for the metrics
     started: float = field(default_factory=time.monotonic)
+    # Opens the gateway's compaction items for the upstream (stored as the client sent them).
+    sealer: Sealer | None = None
 
 
 async def make_plan(
@@ -49,6 +52,7 @@ async def make_plan(
     mode: str,
     log_all_events: bool,
     flush_seconds: float = 0.05,
+    sealer: Sealer | None = None,
 ) -> Plan:
     if not request.model:
         raise GatewayError(Reason.INVALID_REQUEST, "Missing required parameter: 'model'.", param="model")
@@ -67,6 +71,7 @@ async def make_plan(
         log_events=request.background or log_all_events,
         flush_seconds=flush_seconds,
         mode=mode,
+        sealer=sealer,
     )
 
 
@@ -98,4 +103,6 @@ async def upstream_request(
             request.ClearField("input")
             request.input.items.items.extend(earlier)
             request.input.items.items.extend(plan.items)
+    if plan.sealer is not None:
+        request = open_input(request, plan.sealer)
     return request
