@@ -47,22 +47,32 @@ SUMMARY_PROMPT = (
 class Sealer:
     """Seals and opens the summaries of the gateway's compaction items."""
 
-    def __init__(self, secret: bytes) -> None:
-        # HKDF: the configured key may be any string; the cipher gets a uniform 256-bit key of its own.
-        key = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"responses-gateway compaction v1"
-        ).derive(secret)
-        self._aead = AESGCM(key)
+    def __init__(self, secret: bytes | None) -> None:
+        """`secret`: the configured key; None draws a random one on first use (and warns then, not at
+        start-up: a gateway that never compacts has nothing to warn about)."""
+        self._secret = secret
+        self._cipher: AESGCM | None = None
 
     @classmethod
     def from_setting(cls, configured: str | None) -> Sealer:
-        if configured:
-            return cls(configured.encode())
-        log.warning(
-            "gateway_settings.compaction_key is not set: compaction items are sealed with a random key of "
-            "this process, so they do not survive a restart and other replicas refuse them"
-        )
-        return cls(os.urandom(32))
+        return cls(configured.encode() if configured else None)
+
+    @property
+    def _aead(self) -> AESGCM:
+        if self._cipher is None:
+            secret = self._secret
+            if secret is None:
+                log.warning(
+                    "gateway_settings.compaction_key is not set: compaction items are sealed with a random "
+                    "key of this process, so they do not survive a restart and other replicas refuse them"
+                )
+                secret = os.urandom(32)
+            # HKDF: the configured key may be any string; the cipher gets a uniform 256-bit key.
+            key = HKDF(
+                algorithm=hashes.SHA256(), length=32, salt=None, info=b"responses-gateway compaction v1"
+            ).derive(secret)
+            self._cipher = AESGCM(key)
+        return self._cipher
 
     def seal(self, summary: str) -> str:
         nonce = os.urandom(_NONCE_BYTES)
