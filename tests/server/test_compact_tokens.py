@@ -233,6 +233,15 @@ def test_count_is_a_marked_estimate_on_chat_completions(
     assert raw["estimated"] is True
 
 
+def test_estimate_refuses_what_it_cannot_see(e: Env, http: httpx.Client) -> None:
+    r = http.post("/responses/input_tokens", json={"model": "chat", "input": "hi", "conversation": "conv_1"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "conversation"
+    unknown = {"model": "chat", "input": "hi", "previous_response_id": "resp_" + "1" * 32}
+    r = http.post("/responses/input_tokens", json=unknown)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "previous_response_id"
+    assert e.chat.requests == []
+
+
 def test_count_over_grpc(e: Env, stub: rs_grpc.ResponsesServiceStub) -> None:
     request = codec.from_json(rs.CountInputTokensRequest(), {"model": "claude", "input": "Tell me a joke."})
     native = stub.CountInputTokens(request, timeout=30)

@@ -221,6 +221,13 @@ class ResponsesService:
                 return await p.count_input_tokens(_with_input(request, items, previous))
             if previous is not None:
                 raise _previous_not_found(previous)
+            if request.HasField("conversation"):
+                # OpenAI keeps conversations; the gateway cannot see (and so count) their items.
+                raise GatewayError(
+                    Reason.UNSUPPORTED_PARAMETER,
+                    f"`{d.litellm_model}` cannot count a stored `conversation`: send its items as `input`.",
+                    param="conversation",
+                )
             # Off the event loop: a large input takes the tokenizer a while.
             count = await asyncio.to_thread(tokens.estimate, request, items)
             return tokens.estimated(count)
