@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.transcripts import FakeUpstream, dumps, word_set
+from tests.fakes.transcripts import FakeUpstream, dumps, word_count, word_set
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -57,6 +57,9 @@ BLOCK_TYPES = word_set(
     "server_tool_use web_search_tool_result container_upload"
 )
 IMAGE_MEDIA_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
+# `POST /v1/messages/count_tokens` takes a Messages request without the generation knobs.
+COUNT_TOP_LEVEL = word_set("model messages system tools tool_choice thinking mcp_servers context_management")
+COUNT_SKIP = frozenset({"type", "role", "id", "tool_use_id", "name", "signature", "media_type"})
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 
 
@@ -161,6 +164,20 @@ def validate(body: Any) -> None:
     _req(isinstance(messages, list), "messages: Input should be a valid list")
     _req(len(messages) > 0, "messages: at least one message is required")
     _validate_messages(messages)
+
+
+def validate_count(body: Any) -> None:
+    """The checks of `count_tokens`: no max_tokens or stream (Extra inputs), valid messages."""
+    _req(isinstance(body, dict), "Input should be a valid dictionary")
+    for key in body:
+        _req(key in COUNT_TOP_LEVEL, f"{key}: Extra inputs are not permitted")
+    for key in ("messages", "model"):
+        _req(key in body, f"{key}: Field required")
+    _validate_tools(body.get("tools"), body.get("tool_choice"))
+    _req(
+        isinstance(body["messages"], list) and body["messages"], "messages: at least one message is required"
+    )
+    _validate_messages(body["messages"])
 
 
 def _validate_thinking(thinking: Any, max_tokens: int) -> None:
@@ -292,10 +309,15 @@ class FakeAnthropic(FakeUpstream):
     provider = "anthropic"
 
     def build_app(self) -> Starlette:
-        return Starlette(routes=[Route("/v1/messages", self._messages, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/v1/messages", self._messages, methods=["POST"]),
+                Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
+            ]
+        )
 
-    async def _messages(self, request: Request) -> Response:
-        rec = await self.record(request)
+    def _refusal(self, rec: Any) -> Response | None:
+        """The error a request gets before its body is looked at (injected, auth, version), if any."""
         injected = self.take_error()
         if injected:
             return error_response(
@@ -310,6 +332,25 @@ class FakeAnthropic(FakeUpstream):
             return error_response(401, "invalid x-api-key")
         if not rec.headers.get("anthropic-version"):
             return error_response(400, "anthropic-version: header is required")
+        return None
+
+    async def _count_tokens(self, request: Request) -> Response:
+        """`{"input_tokens": N}`, N the words of the request's texts (system, messages, tools)."""
+        rec = await self.record(request)
+        refused = self._refusal(rec)
+        if refused is not None:
+            return refused
+        try:
+            validate_count(rec.body)
+        except Invalid as exc:
+            return error_response(400, str(exc))
+        return JSONResponse({"input_tokens": word_count(rec.body, COUNT_SKIP | {"model"})})
+
+    async def _messages(self, request: Request) -> Response:
+        rec = await self.record(request)
+        refused = self._refusal(rec)
+        if refused is not None:
+            return refused
         if rec.body is None:
             try:
                 json.loads(rec.raw)

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.transcripts import FakeUpstream, dumps, word_set
+from tests.fakes.transcripts import FakeUpstream, dumps, word_count, word_set
 
 STATUS = {
     400: "INVALID_ARGUMENT",
@@ -68,6 +68,7 @@ FUNCTION_DECLARATION = word_set(
     "name description parameters parametersJsonSchema response responseJsonSchema behavior"
 )
 FUNCTION_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,127}$")
+COUNT_SKIP = frozenset({"role", "name", "id", "thoughtSignature", "mimeType", "type"})
 JSON_MIME_TYPES = {"application/json", "text/x.enum"}
 
 
@@ -313,6 +314,7 @@ class FakeGemini(FakeUpstream):
         if request.path_params["version"] not in {"v1beta", "v1"} or method not in {
             "generateContent",
             "streamGenerateContent",
+            "countTokens",
         }:
             return error_response(404, f"Method not found: {method or request.path_params['target']}")
         key = rec.headers.get("x-goog-api-key") or rec.query.get("key")
@@ -328,6 +330,8 @@ class FakeGemini(FakeUpstream):
             )
         if rec.body is None:
             return error_response(400, "Invalid JSON payload received. Unexpected end of string.")
+        if method == "countTokens":
+            return self._count_tokens(rec.body)
         try:
             validate(rec.body)
         except Invalid as exc:
@@ -349,6 +353,30 @@ class FakeGemini(FakeUpstream):
             )
         return StreamingResponse(
             self._json_array(transcript["stream"]), media_type="application/json; charset=UTF-8"
+        )
+
+    def _count_tokens(self, body: Any) -> Response:
+        """`{"totalTokens": N}` for `contents` or a whole `generateContentRequest` (N: the words of its
+        texts), with the generateContent checks; both at once is refused, as Google does."""
+        if not isinstance(body, dict) or set(body) - {"contents", "generateContentRequest"}:
+            return error_response(400, "Invalid JSON payload received. Unknown name in countTokens.")
+        if "contents" in body and "generateContentRequest" in body:
+            return error_response(400, "contents and generate_content_request are mutually exclusive.")
+        inner = body.get("generateContentRequest", {"contents": body.get("contents", [])})
+        try:
+            validate(inner)
+        except Invalid as exc:
+            details = _field_violation(exc.field, str(exc)) if exc.field is not None else None
+            return error_response(400, str(exc), details=details)
+        if "generateContentRequest" in body and not str(inner.get("model", "")).startswith("models/"):
+            return error_response(400, "generate_content_request.model is required (models/{model}).")
+        counted = {k: v for k, v in inner.items() if k in ("contents", "systemInstruction", "tools")}
+        total = word_count(counted, COUNT_SKIP)
+        return Response(
+            json.dumps(
+                {"totalTokens": total, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]}
+            ),
+            media_type="application/json; charset=UTF-8",
         )
 
     async def _json_array(self, items: list[dict[str, Any]]) -> AsyncIterator[bytes]:

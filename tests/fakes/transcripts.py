@@ -250,3 +250,15 @@ def dumps(obj: Any) -> str:
 def word_set(words: str) -> frozenset[str]:
     """A set of field names written as one space-separated string."""
     return frozenset(words.split())
+
+
+def word_count(node: Any, skip: frozenset[str] = frozenset()) -> int:
+    """Deterministic stand-in for a provider's tokenizer (counting endpoints): the whitespace-separated
+    words of every string in `node`, leaving out the values of the keys in `skip` (structure, not text)."""
+    if isinstance(node, str):
+        return len(node.split())
+    if isinstance(node, dict):
+        return sum(word_count(v, skip) for k, v in node.items() if k not in skip)
+    if isinstance(node, list):
+        return sum(word_count(v, skip) for v in node)
+    return 0

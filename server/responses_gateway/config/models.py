@@ -217,6 +217,10 @@ class GatewaySettings(_Strict):
     native_lookup: str = "auto"
     # A lookup never waits longer than this; any failure of it answers 404, never a 5xx.
     native_lookup_timeout_seconds: PositiveFloat = 5.0
+    # Seals the gateway's own compaction items (`POST /responses/compact` on upstreams without one): a
+    # long random string, usually `os.environ/GATEWAY_COMPACTION_KEY`. Unset: a random key per process,
+    # so such items do not survive a restart and are refused by other replicas.
+    compaction_key: str | None = Field(default=None, repr=False)
     host: str = "0.0.0.0"
     grpc_port: Annotated[int, Field(ge=1, le=65535)] = 50051
     http_port: Annotated[int, Field(ge=1, le=65535)] = 8080

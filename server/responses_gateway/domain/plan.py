@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.contract.ids import check_response_id
 from responses_gateway.contract.items import input_items, with_ids
+from responses_gateway.domain.compaction import Sealer, open_input
 from responses_gateway.domain.context import CallContext
 from responses_gateway.domain.history import history
 from responses_gateway.errors import GatewayError, Reason, echo
@@ -39,6 +40,8 @@ class Plan:
     flush_seconds: float = 0.05  # longest an event log row waits before it is written
     mode: str = "stream"  # "unary" / "stream" / "background", for the metrics
     started: float = field(default_factory=time.monotonic)
+    # Opens the gateway's compaction items for the upstream (stored as the client sent them).
+    sealer: Sealer | None = None
 
 
 async def make_plan(
@@ -50,6 +53,7 @@ async def make_plan(
     log_all_events: bool,
     flush_seconds: float = 0.05,
     previous: StoredResponse | None = None,
+    sealer: Sealer | None = None,
 ) -> Plan:
     """`previous`: a turn the caller holds itself (a WebSocket connection's last `store: false`
     response, see `kept_turn`), taken instead of the store when `previous_response_id` names it."""
@@ -72,6 +76,7 @@ async def make_plan(
         log_events=request.background or log_all_events,
         flush_seconds=flush_seconds,
         mode=mode,
+        sealer=sealer,
     )
 
 
@@ -103,6 +108,8 @@ async def upstream_request(
             request.ClearField("input")
             request.input.items.items.extend(earlier)
             request.input.items.items.extend(plan.items)
+    if plan.sealer is not None:
+        request = open_input(request, plan.sealer)
     return request
 
 

@@ -15,10 +15,13 @@ from typing import TypeVar
 
 from responses_gateway.config.providers import AdapterKind
 from responses_gateway.config.resolve import ResolvedDeployment
+from responses_gateway.contract import events as ev
 from responses_gateway.contract.ids import check_item_id, check_response_id
 from responses_gateway.contract.items import item_id
+from responses_gateway.domain import compaction, tokens
 from responses_gateway.domain.context import CallContext
 from responses_gateway.domain.follow import follow_stored
+from responses_gateway.domain.history import history
 from responses_gateway.domain.interrupts import Interrupts
 from responses_gateway.domain.leases import Leases
 from responses_gateway.domain.plan import make_plan, upstream_key
@@ -26,6 +29,7 @@ from responses_gateway.domain.run import ResponseRun, RunDeps, TurnHook
 from responses_gateway.errors import GatewayError, Reason, echo
 from responses_gateway.providers.base import (
     Provider,
+    ProviderCall,
     SupportsCompact,
     SupportsNativeState,
     SupportsTokenCount,
@@ -34,6 +38,7 @@ from responses_gateway.routing.router import Router
 from responses_gateway.store.base import Order, ResponseStore, StoredResponse, is_running
 from responses_gateway.v1 import (
     events_pb2,
+    items_pb2,
     models_pb2,
     request_pb2,
     response_pb2,
@@ -44,6 +49,7 @@ from responses_gateway.v1 import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+M = TypeVar("M", rs.CountInputTokensRequest, rs.CompactResponseRequest)
 Event = events_pb2.ResponseStreamEvent
 
 
@@ -79,6 +85,8 @@ class ResponsesService:
         self.log_all_events = log_all_events
         self.flush_seconds = flush_seconds
         self.started_at = int(time.time())
+        # Seals the gateway's compaction items and opens them in later inputs (domain/compaction.py).
+        self.sealer = compaction.Sealer.from_setting(router.config.config.gateway_settings.compaction_key)
 
     # --- create ----------------------------------------------------------------------------------
 
@@ -97,6 +105,7 @@ class ResponsesService:
             log_all_events=self.log_all_events,
             flush_seconds=self.flush_seconds,
             previous=previous,
+            sealer=self.sealer,
         )
         return ResponseRun(plan, self.deps)
 
@@ -272,28 +281,86 @@ class ResponsesService:
     async def count_input_tokens(
         self, request: rs.CountInputTokensRequest, ctx: CallContext
     ) -> rs.CountInputTokensResponse:
-        async def attempt(d: ResolvedDeployment, p: Provider) -> rs.CountInputTokensResponse:
-            if not isinstance(p, SupportsTokenCount):
-                raise GatewayError(
-                    Reason.NOT_IMPLEMENTED, f"`{d.litellm_model}` cannot count input tokens.", param="model"
-                )
-            return await p.count_input_tokens(request)
+        """The upstream's own count where it has one (OpenAI, Anthropic, Gemini), else the gateway's
+        estimate (domain/tokens.py), marked `"estimated": true`."""
+        model = self._model_of(request)
+        items, previous = await self._conversation(request)
 
-        return await self.router.first_success(self._model_of(request), attempt)
+        async def attempt(d: ResolvedDeployment, p: Provider) -> rs.CountInputTokensResponse:
+            if isinstance(p, SupportsTokenCount):
+                return await p.count_input_tokens(_with_input(request, items, previous))
+            if previous is not None:
+                raise _previous_not_found(previous)
+            if request.HasField("conversation"):
+                # OpenAI keeps conversations; the gateway cannot see (and so count) their items.
+                raise GatewayError(
+                    Reason.UNSUPPORTED_PARAMETER,
+                    f"`{d.litellm_model}` cannot count a stored `conversation`: send its items as `input`.",
+                    param="conversation",
+                )
+            # Off the event loop: a large input takes the tokenizer a while.
+            count = await asyncio.to_thread(tokens.estimate, request, items)
+            return tokens.estimated(count)
+
+        return await self.router.first_success(model, attempt)
 
     async def compact(
         self, request: rs.CompactResponseRequest, ctx: CallContext
     ) -> rs.CompactResponseResponse:
-        async def attempt(d: ResolvedDeployment, p: Provider) -> rs.CompactResponseResponse:
-            if not isinstance(p, SupportsCompact):
-                raise GatewayError(
-                    Reason.NOT_IMPLEMENTED,
-                    f"`{d.litellm_model}` cannot compact a conversation.",
-                    param="model",
-                )
-            return await p.compact(request)
+        """The upstream's own compaction where it has one (OpenAI), else the gateway's: the model's
+        summary of the conversation, sealed in a compaction item any provider accepts later."""
+        model = self._model_of(request)
+        items, previous = await self._conversation(request)
 
-        return await self.router.first_success(self._model_of(request), attempt)
+        async def attempt(d: ResolvedDeployment, p: Provider) -> rs.CompactResponseResponse:
+            if isinstance(p, SupportsCompact):
+                return await p.compact(_with_input(request, items, previous))
+            if previous is not None:
+                raise _previous_not_found(previous)
+            return await self._summarize(d, p, compaction.summary_request(items, request), ctx)
+
+        return await self.router.first_success(model, attempt)
+
+    async def _summarize(
+        self,
+        deployment: ResolvedDeployment,
+        provider: Provider,
+        request: request_pb2.CreateResponseRequest,
+        ctx: CallContext,
+    ) -> rs.CompactResponseResponse:
+        """One upstream turn on this deployment, read to its end (nothing reached the client yet, so
+        a failure is a status the router may retry elsewhere), its text sealed."""
+        stream = provider.open(ProviderCall(request, deployment, timeout=ctx.remaining()))
+        final: response_pb2.Response | None = None
+        try:
+            async for event in stream:
+                if ev.is_terminal(event):
+                    final = ev.response_of(event)
+        finally:
+            await stream.aclose()
+        if final is None or final.status == response_pb2.RESPONSE_STATUS_FAILED:
+            detail = final.error.message if final is not None and final.HasField("error") else ""
+            raise GatewayError(
+                Reason.UPSTREAM_ERROR, f"The model could not summarize the conversation. {detail}".strip()
+            )
+        return compaction.compacted(compaction.output_text(final), final.usage, self.sealer)
+
+    async def _conversation(
+        self, request: rs.CountInputTokensRequest | rs.CompactResponseRequest
+    ) -> tuple[list[items_pb2.Item], str | None]:
+        """The input as an upstream should see it: the stored turns behind `previous_response_id`
+        replayed in front, the gateway's compaction items opened. The id comes back when the gateway
+        does not hold it (only an upstream that keeps state may know it)."""
+        items = compaction.request_items(request)
+        previous: str | None = None
+        if request.previous_response_id:
+            rid = check_response_id(request.previous_response_id, "previous_response_id")
+            stored = await self.store.get(rid)
+            if stored is None:
+                previous = rid
+            else:
+                items = [*await history(self.store, stored), *items]
+        return compaction.open_items(items, self.sealer) or items, previous
 
     async def list_models(self, ctx: CallContext) -> models_pb2.ListModelsResponse:
         out = models_pb2.ListModelsResponse(object="list")
@@ -376,6 +443,26 @@ class ResponsesService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.interrupts.wait_idle(5.0)
+
+
+def _previous_not_found(response_id: str) -> GatewayError:
+    return GatewayError(
+        Reason.INVALID_REQUEST,
+        f"Previous response with id '{echo(response_id)}' not found.",
+        param="previous_response_id",
+    )
+
+
+def _with_input(request: M, items: list[items_pb2.Item], previous: str | None) -> M:
+    """A copy of `request` with `items` as its input (and `previous_response_id` only if still owed)."""
+    out = type(request)()
+    out.CopyFrom(request)
+    out.ClearField("input")
+    out.input.items.items.extend(items)
+    out.ClearField("previous_response_id")
+    if previous is not None:
+        out.previous_response_id = previous
+    return out
 
 
 async def _replay(events: list[Event]) -> AsyncGenerator[Event, None]:

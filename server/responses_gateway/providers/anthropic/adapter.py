@@ -8,14 +8,15 @@ import httpx
 import orjson
 
 from responses_gateway.config.resolve import ResolvedDeployment
-from responses_gateway.errors import GatewayError
-from responses_gateway.providers.anthropic.request import messages_request
+from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.providers.anthropic.request import count_tokens_request, messages_request
 from responses_gateway.providers.anthropic.stream import AnthropicStream, error_of
 from responses_gateway.providers.base import ProviderCall, UpstreamStream
+from responses_gateway.providers.chat.request import as_create_request
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.providers.http import iter_sse_json, make_client, retry_after_seconds, transport_errors
 from responses_gateway.providers.openai.translate import upstream_error
-from responses_gateway.v1 import events_pb2
+from responses_gateway.v1 import events_pb2, responses_service_pb2
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -69,3 +70,26 @@ class AnthropicProvider:
                         yield event
         for event in translator.end():
             yield event
+
+    async def count_input_tokens(
+        self, request: responses_service_pb2.CountInputTokensRequest
+    ) -> responses_service_pb2.CountInputTokensResponse:
+        """Anthropic's own count (`POST /v1/messages/count_tokens`) of the Messages request a create
+        with the same body would send."""
+        unsupported = Unsupported(self.name, drop=self.deployment.drop_params)
+        body = count_tokens_request(as_create_request(request), self.deployment.upstream_model, unsupported)
+        with transport_errors(self.name):
+            resp = await self._client.request("POST", "/v1/messages/count_tokens", content=orjson.dumps(body))
+        if resp.status_code >= 400:
+            raise self._error(resp.status_code, resp.content, resp.headers)
+        try:
+            count = orjson.loads(resp.content)["input_tokens"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            count = None
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise GatewayError(
+                Reason.UPSTREAM_ERROR, f"{self.name} sent a token count without `input_tokens`."
+            )
+        return responses_service_pb2.CountInputTokensResponse(
+            object="response.input_tokens", input_tokens=count
+        )

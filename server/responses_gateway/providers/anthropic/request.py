@@ -14,7 +14,7 @@ import orjson
 
 from responses_gateway import codec
 from responses_gateway.contract.items import input_items
-from responses_gateway.providers.chat.request import parts_text
+from responses_gateway.providers.chat.request import foreign_compaction, parts_text
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, tools_pb2
 
@@ -122,6 +122,8 @@ def conversation(
             )
         elif kind == "reasoning":
             turns.add("assistant", _reasoning_blocks(item.reasoning))
+        elif kind == "compaction":
+            foreign_compaction(unsupported)
         else:
             unsupported("input", f"`{kind or 'unknown'}` input items")
     return system, turns.turns
@@ -189,3 +191,15 @@ def messages_request(
         body["metadata"] = {"user_id": user}
     unsupported.check_request(request)
     return body
+
+
+# What `POST /v1/messages/count_tokens` takes of a Messages request (it refuses the rest).
+COUNT_TOKENS_KEYS = ("model", "messages", "system", "tools", "tool_choice", "thinking")
+
+
+def count_tokens_request(
+    request: request_pb2.CreateResponseRequest, upstream_model: str, unsupported: Unsupported
+) -> dict[str, Any]:
+    """The body of `count_tokens` for the Messages request `request` would become."""
+    body = messages_request(request, upstream_model, unsupported)
+    return {k: body[k] for k in COUNT_TOKENS_KEYS if k in body}

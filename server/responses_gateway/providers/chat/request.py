@@ -7,12 +7,13 @@ assistant message's `tool_calls`, each function output becomes a `tool` message,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from responses_gateway import codec
 from responses_gateway.contract.items import input_items
+from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.features import Unsupported
-from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, tools_pb2
+from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, responses_service_pb2, tools_pb2
 
 _ROLES = {
     items_pb2.MESSAGE_ROLE_USER: "user",
@@ -43,6 +44,26 @@ def parts_text(content: content_pb2.Content) -> str:
         elif which == "refusal":
             out.append(part.refusal.refusal)
     return "".join(out)
+
+
+def as_create_request(
+    request: responses_service_pb2.CountInputTokensRequest,
+) -> request_pb2.CreateResponseRequest:
+    """A token count's body as the create request it describes (the fields they share have the same
+    names and types), so a counting endpoint gets exactly what a create would send."""
+    return codec.from_json(request_pb2.CreateResponseRequest(), codec.to_json(request))
+
+
+def foreign_compaction(unsupported: Unsupported) -> NoReturn:
+    """A `compaction` item that reached a translator was not made by the gateway (the domain opens
+    the gateway's own): OpenAI's encrypted context, which no other provider can read. A 400 even with
+    drop_params: dropping it would silently lose the conversation it stands for."""
+    raise GatewayError(
+        Reason.INVALID_REQUEST,
+        f"{unsupported.provider} cannot read this `compaction` item: it was not made by this gateway "
+        "(items made by OpenAI's compact endpoint work with OpenAI models only).",
+        param="input",
+    )
 
 
 def _user_part(part: content_pb2.ContentPart, unsupported: Unsupported) -> dict[str, Any] | None:
@@ -112,6 +133,8 @@ def messages(request: request_pb2.CreateResponseRequest, unsupported: Unsupporte
             out.append({"role": "tool", "tool_call_id": fco.call_id, "content": parts_text(fco.output)})
         elif kind == "reasoning":
             continue
+        elif kind == "compaction":
+            foreign_compaction(unsupported)
         else:
             unsupported("input", f"`{kind or 'unknown'}` input items")
     return out

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 
+import httpx
 import orjson
 
 from responses_gateway.config.providers import AuthStyle
 from responses_gateway.config.resolve import ResolvedDeployment
+from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.base import ProviderCall, UpstreamStream
+from responses_gateway.providers.chat.request import as_create_request
 from responses_gateway.providers.features import Unsupported
-from responses_gateway.providers.gemini.request import generate_request
+from responses_gateway.providers.gemini.request import count_tokens_request, generate_request
 from responses_gateway.providers.gemini.stream import GeminiStream
 from responses_gateway.providers.http import (
     iter_sse_json,
@@ -20,7 +23,7 @@ from responses_gateway.providers.http import (
     transport_errors,
 )
 from responses_gateway.providers.openai.translate import upstream_error
-from responses_gateway.v1 import events_pb2
+from responses_gateway.v1 import events_pb2, responses_service_pb2
 
 
 def gemini_headers(deployment: ResolvedDeployment) -> dict[str, str]:
@@ -55,11 +58,19 @@ class GeminiProvider:
     def __init__(self, deployment: ResolvedDeployment) -> None:
         self.deployment = deployment
         self.name = f"Gemini ({deployment.upstream_model})"
-        self._path = f"/models/{path_segment(deployment.upstream_model)}:streamGenerateContent"
+        model = path_segment(deployment.upstream_model)
+        self._path = f"/models/{model}:streamGenerateContent"
+        self._count_path = f"/models/{model}:countTokens"
         self._client = make_client(deployment, gemini_headers(deployment))
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    def _error(self, status: int, raw: bytes, headers: httpx.Headers) -> GatewayError:
+        retry = retry_after_seconds(headers)
+        if retry is None:
+            retry = retry_info_seconds(raw)
+        return upstream_error(status, raw, self.name, retry)
 
     def open(self, call: ProviderCall) -> UpstreamStream:
         unsupported = Unsupported(self.name, drop=self.deployment.drop_params)
@@ -76,10 +87,7 @@ class GeminiProvider:
             ) as resp:
                 if resp.status_code >= 400:
                     raw = await resp.aread()
-                    retry = retry_after_seconds(resp.headers)
-                    if retry is None:
-                        retry = retry_info_seconds(raw)
-                    raise upstream_error(resp.status_code, raw, self.name, retry)
+                    raise self._error(resp.status_code, raw, resp.headers)
                 for event in translator.start():
                     yield event
                 async for chunk in iter_sse_json(resp, self.name):
@@ -87,3 +95,31 @@ class GeminiProvider:
                         yield event
         for event in translator.end():
             yield event
+
+    async def count_input_tokens(
+        self, request: responses_service_pb2.CountInputTokensRequest
+    ) -> responses_service_pb2.CountInputTokensResponse:
+        """Gemini's own count (`models/{model}:countTokens`) of the request a create would send."""
+        unsupported = Unsupported(self.name, drop=self.deployment.drop_params)
+        body = count_tokens_request(
+            as_create_request(request),
+            self.deployment.upstream_model,
+            unsupported,
+            vertex=self.deployment.auth == AuthStyle.GOOGLE_OAUTH,
+        )
+        with transport_errors(self.name):
+            resp = await self._client.request("POST", self._count_path, content=orjson.dumps(body))
+        if resp.status_code >= 400:
+            raise self._error(resp.status_code, resp.content, resp.headers)
+        try:
+            # proto3 JSON leaves a zero out: an empty input counts `{}`.
+            count = orjson.loads(resp.content).get("totalTokens", 0)
+        except (orjson.JSONDecodeError, AttributeError):
+            count = None
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise GatewayError(
+                Reason.UPSTREAM_ERROR, f"{self.name} sent a token count without `totalTokens`."
+            )
+        return responses_service_pb2.CountInputTokensResponse(
+            object="response.input_tokens", input_tokens=count
+        )

@@ -13,7 +13,7 @@ import orjson
 
 from responses_gateway import codec
 from responses_gateway.contract.items import input_items
-from responses_gateway.providers.chat.request import parts_text
+from responses_gateway.providers.chat.request import foreign_compaction, parts_text
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, tools_pb2
 
@@ -118,6 +118,8 @@ def contents(
         elif kind == "reasoning":
             if item.reasoning.encrypted_content:
                 out.signature = item.reasoning.encrypted_content
+        elif kind == "compaction":
+            foreign_compaction(unsupported)
         else:
             unsupported("input", f"`{kind or 'unknown'}` input items")
     return out.contents, system
@@ -184,3 +186,18 @@ def generate_request(request: request_pb2.CreateResponseRequest, unsupported: Un
         body["generationConfig"] = gen
     unsupported.check_request(request)
     return body
+
+
+def count_tokens_request(
+    request: request_pb2.CreateResponseRequest, upstream_model: str, unsupported: Unsupported, *, vertex: bool
+) -> dict[str, Any]:
+    """The body of `models/{model}:countTokens` for the generateContent request `request` would become.
+
+    Google AI takes system instructions and tools only inside an embedded `generateContentRequest`
+    (which names its model); Vertex AI takes them beside `contents`."""
+    body = generate_request(request, unsupported)
+    if vertex:
+        return {
+            k: body[k] for k in ("contents", "systemInstruction", "tools", "generationConfig") if k in body
+        }
+    return {"generateContentRequest": {"model": f"models/{upstream_model}", **body}}
