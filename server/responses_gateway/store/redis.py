@@ -10,9 +10,11 @@ Keys, all under `rg:` in the URL's database (`{rid}` a response id):
 With a `ttl`, a response's keys expire at created_at + ttl (PEXPIREAT), so Redis drops old responses on
 its own; `expire()` still deletes by age, and the index entries left behind.
 
-Each operation is one round trip: a MULTI/EXEC pipeline where the writes are unconditional, a Lua script
-where they depend on what is stored (an update of a response that is gone must not recreate half of
-it; a claim must see and take a lease at once, so two replicas never both claim one). The scripts
+Each operation is one round trip and atomic: a MULTI/EXEC pipeline for `put`, whose writes are
+unconditional; elsewhere a Lua script, where writes depend on what is stored (an update of a response
+that is gone must not recreate half of it; a claim must see and take a lease at once, so two replicas
+never both claim one), and for reads and deletes, which a full Redis still runs (it refuses a whole
+MULTI when out of memory, and deleting is what frees memory). The scripts
 that find their keys on the way (claim, expire) name keys they were not passed, which standalone Redis
 and its replicas allow and Redis Cluster does not: this store is for one primary.
 
@@ -66,7 +68,7 @@ _RUNNING, _CREATED, _PROBE = "rg:running", "rg:created", "rg:probe"
 # A dead server must fail a call in seconds, not hang a request; connecting is quick on a live one.
 _CONNECT_TIMEOUT = 2.0
 _SOCKET_TIMEOUT = 5.0
-_OPEN_TIMEOUT = 5.0
+_OPEN_TIMEOUT = 3.0
 # The listener pings when idle and reconnects when nothing (not even the pong) came back for a while:
 # a connection silently cut (no RST) would otherwise never end. Reconnects back off up to a cap.
 _PING_EVERY = 5.0
@@ -105,17 +107,39 @@ end
 redis.call('PUBLISH', ARGV[4], ARGV[3])
 """
 
-# Replace semantics per sequence number; the log expires with its response.
+# Replace semantics per sequence number; the log expires with its response. The ZADD comes first:
+# Redis refuses a script's first write when out of memory, and lets every later one through.
 _APPEND = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   for i = 3, #ARGV, 2 do
-    redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[i], ARGV[i])
+    local old = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[i], ARGV[i])
     redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
+    for _, blob in ipairs(old) do
+      if blob ~= ARGV[i + 1] then redis.call('ZREM', KEYS[2], blob) end
+    end
   end
   local ttl = redis.call('PTTL', KEYS[1])
   if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 end
 redis.call('PUBLISH', ARGV[1], ARGV[2])
+"""
+
+# A response and its input items at one instant (read-only, so it works on a full Redis too).
+_GET = """
+local f = redis.call('HMGET', KEYS[1], 'blob', 'deployment', 'upstream_id', 'owner', 'lease_until')
+if not f[1] then return {} end
+for _, blob in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do f[#f + 1] = blob end
+return f
+"""
+
+# Deletes only: a full Redis runs it (it frees memory), which it does not do for a MULTI.
+_DELETE = """
+local gone = redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[1])
+return gone
 """
 
 # ARGV: after, before ('' or '=' .. item id), limit, '1' for descending. Returns {0} when the response
@@ -300,6 +324,8 @@ class RedisStore:
         self._scripts = {
             name: self._client.register_script(text)
             for name, text in (
+                ("get", _GET),
+                ("delete", _DELETE),
                 ("update", _UPDATE),
                 ("append", _APPEND),
                 ("page", _PAGE),
@@ -377,11 +403,10 @@ class RedisStore:
         else:
             pipe.zrem(_RUNNING, rid)
         expire_at = self._expire_at_ms(r.created_at)
-        if expire_at is not None and self._ttl is not None:
+        if expire_at is not None:
+            # The index entries stay behind: expire() (run every so often with a ttl) drops them.
             for key in (resp, items, itempos):
                 pipe.pexpireat(key, expire_at)
-            # Redis dropped those responses' keys already; keep the age index from growing with them.
-            pipe.zremrangebyscore(_CREATED, "-inf", f"({_score(time.time() - self._ttl)}")
         pipe.publish(self._changed_channel, rid)
         with self._guard():
             await pipe.execute()
@@ -396,14 +421,11 @@ class RedisStore:
         )
 
     async def get(self, response_id: str) -> StoredResponse | None:
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hmget(_RESP + response_id, ["blob", "deployment", "upstream_id", "owner", "lease_until"])
-        pipe.lrange(_ITEMS + response_id, 0, -1)
-        with self._guard():
-            fields, blobs = await pipe.execute()
-        blob, deployment, upstream_id, owner, lease_until = fields
-        if blob is None:
+        got = await self._script("get", [_RESP + response_id, _ITEMS + response_id], [])
+        if not got:
             return None
+        fields, blobs = got[:5], got[5:]
+        blob, deployment, upstream_id, owner, lease_until = fields
         return StoredResponse(
             response=response_pb2.Response.FromString(blob),
             input_items=[items_pb2.Item.FromString(b) for b in blobs],
@@ -414,15 +436,13 @@ class RedisStore:
         )
 
     async def delete(self, response_id: str) -> bool:
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.delete(_RESP + response_id)
-        pipe.delete(_ITEMS + response_id, _ITEMPOS + response_id, _EVENTS + response_id)
-        pipe.zrem(_CREATED, response_id)
-        pipe.zrem(_RUNNING, response_id)
-        pipe.publish(self._changed_channel, response_id)
-        with self._guard():
-            results = await pipe.execute()
-        return bool(results[0])
+        keys = [_RESP, _ITEMS, _ITEMPOS, _EVENTS]
+        gone = await self._script(
+            "delete",
+            [*(k + response_id for k in keys), _CREATED, _RUNNING],
+            [response_id, self._changed_channel],
+        )
+        return bool(gone)
 
     async def list_input_items(
         self, response_id: str, *, after: str | None, before: str | None, limit: int, order: Order
@@ -528,35 +548,37 @@ class RedisStore:
     def _dispatch(self, message: dict[str, Any]) -> None:
         if message["type"] != "message":
             return
-        rid = message["data"].decode()
-        if message["channel"] == self._cancel_channel:
-            self._signals.cancel(rid)
-        else:
-            self._signals.notify(rid)
+        try:
+            rid = message["data"].decode()
+            if message["channel"] == self._cancel_channel:
+                self._signals.cancel(rid)
+            else:
+                self._signals.notify(rid)
+        except Exception:  # a failing callback (or a stray payload) must not end the listener
+            log.exception("a Redis store signal could not be delivered")
 
     async def _listen(self, pubsub: PubSub | None) -> None:
         delay = _BACKOFF_FIRST
-        while True:
-            try:
-                if pubsub is None:
-                    pubsub = await self._subscribe()
-                    log.info("the Redis store's pub/sub connection is back")
-                    delay = _BACKOFF_FIRST
-                    self._signals.notify_all()  # what changed while it was down was not heard
-                await self._relay(pubsub)
-            except (rx.RedisError, OSError) as e:
-                log.debug(
-                    "Redis pub/sub connection lost (%s); reconnecting in %.2fs", type(e).__name__, delay
-                )
-                if pubsub is not None:
-                    await _close(pubsub)
-                    pubsub = None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _BACKOFF_CAP)
-            except asyncio.CancelledError:
-                if pubsub is not None:
-                    await _close(pubsub)
-                raise
+        try:
+            while True:
+                try:
+                    if pubsub is None:
+                        pubsub = await self._subscribe()
+                        log.info("the Redis store's pub/sub connection is back")
+                        delay = _BACKOFF_FIRST
+                        self._signals.notify_all()  # what changed while it was down was not heard
+                    await self._relay(pubsub)
+                except (rx.RedisError, OSError) as e:
+                    if pubsub is not None:  # it was up: say so once, not at every retry
+                        why = _fault_reason(e) if isinstance(e, rx.RedisError) else None
+                        log.warning("the Redis store's pub/sub connection was lost (%s)", why or e)
+                        await _close(pubsub)
+                        pubsub = None
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, _BACKOFF_CAP)
+        finally:
+            if pubsub is not None:
+                await _close(pubsub)
 
     async def _relay(self, pubsub: PubSub) -> None:
         """Hand messages to the signals until the connection fails (raises)."""
