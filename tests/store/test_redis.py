@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import signal
 import socket
@@ -15,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 
@@ -23,8 +25,10 @@ from responses_gateway.store import redis as redis_store
 from responses_gateway.store.base import StoreUnavailable
 from responses_gateway.store.factory import open_store
 from responses_gateway.store.redis import RedisStore
+from tests.fakes.openai_upstream import serve_openai
 from tests.store.conftest import fresh_database
 from tests.store.test_conformance import COMPLETED, delta, record, response
+from tests.support.process import GatewayProcess, clean_env, gateway_command
 from tests.support.servers import Server, free_port
 
 
@@ -122,10 +126,13 @@ async def test_wrong_password_is_a_clear_refusal() -> None:
             await store.probe()
 
 
-async def test_a_url_redis_cannot_use_is_refused_at_open() -> None:
+async def test_a_url_redis_cannot_use_is_refused_at_open(url: str) -> None:
     with pytest.raises(StoreUnavailable) as caught:
         await open_store(StoreSettings(type="redis", url="http://:secret@127.0.0.1:1/0"))
     assert "url" in caught.value.why and "secret" not in caught.value.message
+    with pytest.raises(StoreUnavailable) as caught:
+        await open_store(StoreSettings(type="redis", url=url.rsplit("/", 1)[0] + "/999"))
+    assert caught.value.why == "Redis refused the session (DB index is out of range)"
 
 
 # --- a server that dies and comes back -----------------------------------------------------------
@@ -311,3 +318,90 @@ async def test_event_with_a_sequence_number_seen_before_replaces_it(url: str) ->
         await store.append_events("resp_r", [again])
         events = await store.read_events("resp_r", -1)
         assert [e.sequence_number for e in events] == [0, 1] and events[1] == again
+
+
+# --- two gateway processes sharing one Redis -----------------------------------------------------
+
+
+UPSTREAM_KEY = "sk-fake-upstream-0123456789abcdef"
+
+
+def gateway_config(tmp: Path, url: str, name: str, api_base: str = "http://127.0.0.1:1/v1") -> Path:
+    model_list = [
+        {"model_name": "mock", "litellm_params": {"model": "openai/mock", "mock_response": "hi"}},
+        {
+            "model_name": "slow",
+            "litellm_params": {"model": "openai/gpt-4.1", "api_base": api_base, "api_key": UPSTREAM_KEY},
+        },
+    ]
+    config = {"model_list": model_list, "gateway_settings": {"store": {"type": "redis", "url": url}}}
+    path = tmp / f"{name}.yaml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    return path
+
+
+@contextlib.contextmanager
+def replicas(
+    tmp: Path, url: str, api_base: str = "http://127.0.0.1:1/v1"
+) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """Two gateway processes on one Redis, a REST client for each."""
+    with contextlib.ExitStack() as stack:
+        clients = []
+        for name in ("a", "b"):
+            gw = GatewayProcess(gateway_config(tmp, url, name, api_base), cwd=tmp).start()
+            stack.callback(gw.stop)
+            clients.append(stack.enter_context(httpx.Client(base_url=gw.http_base, timeout=30)))
+        yield clients[0], clients[1]
+
+
+def test_replicas_see_each_others_responses(url: str, tmp_path: Path) -> None:
+    with replicas(tmp_path, url) as (on_a, on_b):
+        created = on_a.post("/v1/responses", json={"model": "mock", "input": "hello"})
+        assert created.status_code == 200, created.text
+        rid = created.json()["id"]
+        seen = on_b.get(f"/v1/responses/{rid}")
+        assert seen.status_code == 200 and seen.json() == created.json()
+        items = on_b.get(f"/v1/responses/{rid}/input_items").json()
+        assert [i["content"][0]["text"] for i in items["data"]] == ["hello"]
+        assert on_b.delete(f"/v1/responses/{rid}").json()["deleted"] is True
+        assert on_a.get(f"/v1/responses/{rid}").status_code == 404
+
+
+def test_a_cancel_on_one_replica_stops_the_run_on_the_other(url: str, tmp_path: Path) -> None:
+    # ~5 s of upstream events: the cancel comes long before the end.
+    with (
+        serve_openai(UPSTREAM_KEY, event_delay=0.3) as fake,
+        replicas(tmp_path, url, fake.api_base) as (on_a, on_b),
+    ):
+        created = on_a.post("/v1/responses", json={"model": "slow", "input": "x", "background": True})
+        assert created.status_code == 200, created.text
+        rid = created.json()["id"]
+        started = time.monotonic()
+        cancelled = on_b.post(f"/v1/responses/{rid}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "cancelled"
+        assert time.monotonic() - started < 2  # the signal, not the lease running out
+        assert on_a.get(f"/v1/responses/{rid}").json()["status"] == "cancelled"
+
+
+def test_gateway_refuses_to_start_on_an_unreachable_redis(tmp_path: Path) -> None:
+    port = free_port()
+    config = gateway_config(tmp_path, f"redis://gw:hunter2@127.0.0.1:{port}/0", "gw")
+    cmd = [*gateway_command(), "serve", "--config", str(config), "--host", "127.0.0.1"]
+    started = time.monotonic()
+    proc = subprocess.run(
+        [*cmd, "--grpc-port", "0", "--http-port", "0"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert time.monotonic() - started < 20  # the interpreter's start-up is most of it
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "hunter2" not in proc.stdout + proc.stderr
+    assert (
+        f"cannot open the response store redis://gw:***@127.0.0.1:{port}/0: "
+        "cannot connect to Redis (connection refused)"
+    ) in proc.stderr

@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -224,6 +225,8 @@ def _fault_reason(e: rx.RedisError) -> str | None:
             return "no Redis connection is free"
         # The socket's error, without the address asyncio puts in its message.
         cause = e.__cause__ or e.__context__
+        if isinstance(cause, ssl.SSLError):
+            return f"the TLS handshake with Redis failed ({cause.reason or 'no reason given'})"
         if isinstance(cause, socket.gaierror) and cause.strerror:
             return f"cannot connect to Redis ({cause.strerror.lower()})"
         if isinstance(cause, OSError) and cause.errno:
@@ -342,6 +345,8 @@ class RedisStore:
                     pubsub = await self._subscribe()
         except TimeoutError:
             raise StoreUnavailable("Redis did not answer in time") from None
+        except rx.RedisError as e:  # e.g. the url's database does not exist: this store cannot open
+            raise StoreUnavailable(f"Redis refused the session ({str(e)[:120]})") from e
         self._listener = asyncio.create_task(self._listen(pubsub), name="redis-store-listener")
 
     async def close(self) -> None:
