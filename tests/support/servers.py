@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -51,7 +51,7 @@ class Server:
     url: str
     port: int
     proc: subprocess.Popen[bytes]
-    argv: list[str]
+    argv: list[str] = field(default_factory=list)  # how to start it again (`start`)
     # How `stop` ends it: connections dropped at once, data kept (postgres: SIGINT, its fast shutdown).
     stop_signal: int = signal.SIGTERM
     user: str | None = None
@@ -60,6 +60,10 @@ class Server:
         """An outage as clients see it: connections dropped, then refused (the data stays, for `start`)."""
         self.proc.send_signal(self.stop_signal)
         self.proc.wait(20)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
 
     def start(self) -> None:
         """Start it again on the same port, with the same data."""
