@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from bench import load, procs
+from bench import load, procs, stores
 from bench.load import Call, Samples
 from bench.report import Row, per_event, table
 from responses_gateway import codec
@@ -50,6 +50,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     p.add_argument("--only", choices=["unary", "stream"], help="run only unary or only stream scenarios")
     p.add_argument("--profile", type=Path, help="run the gateway under cProfile; write the stats here")
+    p.add_argument(
+        "--stores",
+        default="sqlite,postgres,redis",
+        help="store backends whose cost is measured after the main run (comma-separated; '' for none)",
+    )
+    p.add_argument("--store-requests", type=int, default=400, help="unary requests per store backend")
     return p.parse_args(argv)
 
 
@@ -192,6 +198,23 @@ def main(argv: list[str] | None = None) -> int:
         if long:
             print(f"\nper streamed event (c=1, p50 of {args.deltas}- vs {args.long_deltas}-delta streams):")
             print(per_event(short, long))
+        procs.stop(gateway)
+        backends = [b for b in args.stores.split(",") if b]
+        if backends:
+            rows_by_store = stores.run(
+                upstream.ports[0],
+                workdir,
+                MODEL,
+                backends=backends,
+                requests=args.store_requests,
+                long_deltas=args.long_deltas,
+                cpu=cpus[1] if pin else None,
+            )
+            print(
+                f"\nthe store's cost (REST, c=1; a gateway per backend; +: minus `store: false`, which does no "
+                f"store operation; per event: {args.deltas}- vs {args.long_deltas}-delta streams):"
+            )
+            print(stores.report(rows_by_store, args.deltas, args.long_deltas))
     if args.profile is not None:
         _print_profile(args.profile)
     print(f"\nbench took {time.perf_counter() - started:.0f}s")

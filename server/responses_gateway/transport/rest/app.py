@@ -61,8 +61,10 @@ def sse_response(
     (a proper HTTP status); a later one is an `error` frame."""
 
     async def body() -> AsyncIterator[bytes]:
+        sent = -1
         try:
             async for event in events:
+                sent = event.sequence_number
                 chunk = encode(event)
                 if chunk:
                     yield chunk
@@ -71,7 +73,7 @@ def sse_response(
             error = as_gateway_error(e)
             if error.reason == Reason.INTERNAL:
                 log.exception("stream failed")
-            yield error_frame(error)
+            yield error_frame(error, sent + 1)
         finally:
             await events.aclose()
 

@@ -19,9 +19,19 @@ def frame(event: events_pb2.ResponseStreamEvent) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(body) + b"\n\n"
 
 
-def error_frame(error: GatewayError) -> bytes:
-    """An `error` event for a failure the domain could not turn into `response.failed`."""
-    body = {"type": "error", "code": error.code, "message": error.message, "param": error.param}
+def error_frame(error: GatewayError, sequence_number: int) -> bytes:
+    """An `error` event for a failure the domain could not turn into `response.failed`, numbered after
+    the last event sent. Both specs' shapes at once: OpenAI's `code` / `message` / `param` at the top,
+    Open Responses' `error` object (the same fields and the error's `type`)."""
+    payload = error.openai_body()["error"]
+    body = {
+        "type": "error",
+        "sequence_number": sequence_number,
+        "code": payload["code"],
+        "message": payload["message"],
+        "param": payload["param"],
+        "error": payload,
+    }
     return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
 
 
