@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 requests=args.store_requests,
                 long_deltas=args.long_deltas,
                 cpu=cpus[1] if pin else None,
+                load_cpu=cpus[0] if pin else None,
             )
             print(
                 f"\nthe store's cost (REST, c=1; a gateway per backend; +: minus `store: false`, which does no "

@@ -118,14 +118,16 @@ class Recorder:
     ) -> None:
         """Store the final response (and the rest of the event log) and wait until it is written; a
         failure of the store is left in `failure`, not raised."""
-        if not self.started:
-            self.start(response)
+        first_write = not self.started
+        if first_write:
+            self.start(response)  # a unary call's one write: the final response itself
         if last is not None:
             self.event(last)
         self._flush()
-        final = response_pb2.Response()
-        final.CopyFrom(response)
-        self._then(lambda: self._store.update_response(final))
+        if not first_write:
+            final = response_pb2.Response()
+            final.CopyFrom(response)
+            self._then(lambda: self._store.update_response(final))
         if self._task is not None:
             await self._task
         self._release()

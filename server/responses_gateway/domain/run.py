@@ -171,7 +171,9 @@ class ResponseRun:
                         terminal = event
                         break
                     asm.accept(event)
-                    if plan.request.background:
+                    if native and ev.is_lifecycle(event):
+                        _echo_gateway_fields(asm.response, plan.request)
+                    elif plan.request.background:
                         asm.response.background = True
                     if recorder is not None and not deferred and not recorder.started and asm.response.id:
                         recorder.start(asm.response)
@@ -198,11 +200,8 @@ class ResponseRun:
                         continue
                     asm.accept(step.terminal or terminal)
                     terminal = step.terminal or terminal
-                    if plan.request.background:
-                        asm.response.background = True
+                    _echo_gateway_fields(asm.response, plan.request)
                 if recorder is not None and not (deferred and self.error is not None):
-                    if not recorder.started:
-                        recorder.start(asm.response)
                     await recorder.finish(asm.response, terminal)
                     if recorder.failure is not None:
                         # Not stored: the client must not be told it was (a unary call gets the 503).
@@ -380,6 +379,15 @@ class ResponseRun:
                 await asyncio.wait([self.task])
         assert self.response is not None
         return self.response
+
+
+def _echo_gateway_fields(response: response_pb2.Response, request: request_pb2.CreateResponseRequest) -> None:
+    """What the gateway handled itself, so the upstream never saw it (background runs here; a
+    conversation replayed rather than continued by id), as the client asked for it."""
+    if request.background:
+        response.background = True
+    if request.previous_response_id and not response.previous_response_id:
+        response.previous_response_id = request.previous_response_id
 
 
 def _failure_code(error: GatewayError) -> str:

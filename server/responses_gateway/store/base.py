@@ -6,8 +6,9 @@ protocol; the domain layer never sees SQL, and a backend's own failures reach it
 `StoreUnavailable`. Writes a follow-up request depends on are awaited before the terminal event is
 sent (read-your-writes).
 
-Signals: every write of a response's events or state wakes the `watch`ers of that response, on every
-replica sharing the store (PostgreSQL LISTEN/NOTIFY, Redis pub/sub, in process for SQLite); a
+Signals: every write of a background response's events or state wakes the `watch`ers of that
+response, on every replica sharing the store (only background responses are followed or cancelled
+through the store, so the others' writes signal nothing and cost no notification) (PostgreSQL LISTEN/NOTIFY, Redis pub/sub, in process for SQLite); a
 `request_cancel` reaches the replica running the response through the same channel (`on_cancel`).
 Signals only say "look again": the store's rows are the truth, so a lost one costs a re-read.
 """

@@ -94,18 +94,18 @@ WITH r AS (
     FROM unnest($9::integer[], $10::text[], $11::bytea[]) AS t (position, item_id, item)
     ON CONFLICT (response_id, position) DO UPDATE SET item_id = excluded.item_id, item = excluded.item
 )
-SELECT pg_notify('{CHANGED}', id) FROM r
+SELECT pg_notify('{CHANGED}', id) FROM r WHERE $12
 """
 _UPDATE_RUNNING = f"""
 WITH u AS (UPDATE rg_responses SET response = $2 WHERE id = $1 RETURNING id)
-SELECT pg_notify('{CHANGED}', id) FROM u
+SELECT pg_notify('{CHANGED}', id) FROM u WHERE $3
 """
 _UPDATE_ENDED = f"""
 WITH u AS (
     UPDATE rg_responses SET response = $2, running = false, owner = '', lease_until = 0 WHERE id = $1
     RETURNING id
 )
-SELECT pg_notify('{CHANGED}', id) FROM u
+SELECT pg_notify('{CHANGED}', id) FROM u WHERE $3
 """
 _GET = """
 SELECT deployment, upstream_id, response, owner, lease_until,
@@ -147,6 +147,10 @@ def _is_store_fault(e: BaseException) -> bool:
         | asyncpg.exceptions.ReadOnlySQLTransactionError  # a standby, or default_transaction_read_only
         | asyncpg.exceptions.PostgresSystemError,
     )
+
+
+async def _no_reset(conn: asyncpg.Connection[Any]) -> None:
+    return None
 
 
 def _setter(event: asyncio.Event) -> Callable[[object], None]:
@@ -212,6 +216,9 @@ class PostgresStore:
                 max_size=16,
                 timeout=_CONNECT_SECONDS,
                 command_timeout=_COMMAND_SECONDS,
+                # No session state is ever changed (no SET, temp tables or LISTEN on pooled
+                # connections), so the reset query asyncpg runs on every release is a wasted round trip.
+                reset=_no_reset,
             )
             assert self._pool is not None
             async with self._pool.acquire() as conn:
@@ -314,13 +321,14 @@ class PostgresStore:
             list(range(len(items))),
             [item_id(i) for i in items],
             [i.SerializeToString() for i in items],
+            r.background,  # only background responses have watchers (base.py)
         )
         await self._run(lambda pool: pool.execute(_PUT, *args))
 
     async def update_response(self, response: response_pb2.Response) -> None:
         sql = _UPDATE_RUNNING if is_running(response) else _UPDATE_ENDED
         blob = response.SerializeToString()
-        await self._run(lambda pool: pool.execute(sql, response.id, blob))
+        await self._run(lambda pool: pool.execute(sql, response.id, blob, response.background))
 
     async def get(self, response_id: str) -> StoredResponse | None:
         row = await self._run(lambda pool: pool.fetchrow(_GET, response_id))

@@ -96,6 +96,26 @@ _FAULT_REASONS = {
 
 # --- scripts (KEYS are passed where known; ARGV strings go to Redis unchanged, no Lua numbers) ---
 
+# A fresh response (like SQLite's INSERT OR REPLACE, whose cascade drops the event log too), in one
+# command: a MULTI of the same writes costs the client a command and a reply each. Lists are pushed in
+# slices (Lua's unpack has a bounded stack). The shebang makes a full Redis refuse the whole script
+# (without `allow-oom`), rather than only a first write that is not the DEL.
+_PUT = """#!lua
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('HSET', KEYS[1], 'blob', ARGV[1], 'deployment', ARGV[2], 'upstream_id', ARGV[3],
+  'created_at', ARGV[4], 'running', ARGV[5], 'owner', ARGV[6], 'lease_until', ARGV[7])
+local n = tonumber(ARGV[11])
+local first, last = 12, 11 + n
+for i = first, last, 1000 do redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, last))) end
+for i = last + 1, #ARGV, 1000 do redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV))) end
+redis.call('ZADD', KEYS[5], ARGV[4], ARGV[8])
+if ARGV[5] == '1' then redis.call('ZADD', KEYS[6], ARGV[7], ARGV[8]) else redis.call('ZREM', KEYS[6], ARGV[8]) end
+if ARGV[9] ~= '' then
+  for k = 1, 3 do redis.call('PEXPIREAT', KEYS[k], ARGV[9]) end
+end
+if ARGV[10] ~= '' then redis.call('PUBLISH', ARGV[10], ARGV[8]) end
+"""
+
 _UPDATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   if ARGV[2] == '1' then
@@ -105,7 +125,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
     redis.call('ZREM', KEYS[2], ARGV[3])
   end
 end
-redis.call('PUBLISH', ARGV[4], ARGV[3])
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[3]) end
 """
 
 # Replace semantics per sequence number; the log expires with its response. The ZADD comes first:
@@ -327,6 +347,7 @@ class RedisStore:
         self._scripts = {
             name: self._client.register_script(text)
             for name, text in (
+                ("put", _PUT),
                 ("get", _GET),
                 ("delete", _DELETE),
                 ("update", _UPDATE),
@@ -383,38 +404,24 @@ class RedisStore:
         for i, item in enumerate(record.input_items):
             positions.setdefault(item_id(item), i)  # the first of a repeated id, as SQLite finds it
         positions.pop("", None)
-        pipe = self._redis.pipeline(transaction=True)
-        # Like SQLite's INSERT OR REPLACE (whose cascade drops the event log too): a fresh response.
-        pipe.delete(resp, items, itempos, _EVENTS + rid)
-        pipe.hset(
-            resp,
-            mapping={
-                "blob": r.SerializeToString(),
-                "deployment": record.deployment,
-                "upstream_id": record.upstream_id,
-                "created_at": _score(r.created_at),
-                "running": "1" if running else "0",
-                "owner": record.owner if running else "",
-                "lease_until": _score(record.lease_until if running else 0.0),
-            },
-        )
-        if record.input_items:
-            pipe.rpush(items, *[item.SerializeToString() for item in record.input_items])
-        if positions:
-            pipe.hset(itempos, mapping=positions)  # type: ignore[arg-type]  # int values are sent as text
-        pipe.zadd(_CREATED, {rid: r.created_at})
-        if running:
-            pipe.zadd(_RUNNING, {rid: record.lease_until})
-        else:
-            pipe.zrem(_RUNNING, rid)
         expire_at = self._expire_at_ms(r.created_at)
-        if expire_at is not None:
-            # The index entries stay behind: expire() (run every so often with a ttl) drops them.
-            for key in (resp, items, itempos):
-                pipe.pexpireat(key, expire_at)
-        pipe.publish(self._changed_channel, rid)
-        with self._guard():
-            await pipe.execute()
+        args: list[str | bytes] = [
+            r.SerializeToString(),
+            record.deployment,
+            record.upstream_id,
+            _score(r.created_at),
+            "1" if running else "0",
+            record.owner if running else "",
+            _score(record.lease_until if running else 0.0),
+            rid,
+            "" if expire_at is None else str(expire_at),
+            self._changed_channel if r.background else b"",  # only background responses have watchers
+            str(len(record.input_items)),
+            *(item.SerializeToString() for item in record.input_items),
+        ]
+        for key, position in positions.items():
+            args += [key, str(position)]
+        await self._script("put", [resp, items, itempos, _EVENTS + rid, _CREATED, _RUNNING], args)
 
     async def update_response(self, response: response_pb2.Response) -> None:
         rid = response.id
@@ -422,7 +429,7 @@ class RedisStore:
         await self._script(
             "update",
             [_RESP + rid, _RUNNING],
-            [response.SerializeToString(), flag, rid, self._changed_channel],
+            [response.SerializeToString(), flag, rid, self._changed_channel if response.background else b""],
         )
 
     async def get(self, response_id: str) -> StoredResponse | None:
