@@ -279,3 +279,23 @@ def test_responses_stored_upstream_are_readable_through_the_gateway(client, fake
         direct.responses.retrieve(created.id)  # gone at the upstream too
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(created.id)
+
+
+def test_input_items_before_cursor_and_unknown_cursors(client, http, fake):
+    words = ["one", "two", "three", "four", "five"]
+    r = client.responses.create(model=MODEL, input=[{"role": "user", "content": w} for w in words])
+    ids = [i.id for i in client.responses.input_items.list(r.id, order="asc").data]
+    before = client.responses.input_items.list(r.id, order="asc", extra_query={"before": ids[3]})
+    assert [i.id for i in before.data] == ids[:3] and before.has_more is False
+    window = client.responses.input_items.list(
+        r.id, order="desc", after=ids[4], extra_query={"before": ids[0]}
+    )
+    assert [i.id for i in window.data] == ids[3:0:-1]
+    assert window.first_id == ids[3] and window.last_id == ids[1]
+    # The auto-paginating iterator walks every page with `after`.
+    assert [i.id for i in client.responses.input_items.list(r.id, order="asc", limit=2)] == ids
+    for param in ("after", "before"):
+        err = http.get(f"/v1/responses/{r.id}/input_items", params={param: "msg_not_in_it"})
+        assert err.status_code == 400, err.text
+        assert err.json()["error"]["param"] == param
+        assert "msg_not_in_it" in err.json()["error"]["message"]

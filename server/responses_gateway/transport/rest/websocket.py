@@ -121,6 +121,7 @@ class Connection:
         self.max_message = max_message_bytes
         self.kept: StoredResponse | None = None  # the last turn, when it was store: false and succeeded
         self.turn: asyncio.Task[None] | None = None
+        self.turn_over = False  # the turn in flight sent its terminal event
         # Events of the turn and errors about other messages go out from two tasks; each message goes
         # out whole, in the order it was produced.
         self._send_lock = asyncio.Lock()
@@ -145,6 +146,10 @@ class Connection:
         except GatewayError as e:
             await self.send_error(e)
             return
+        if self.turn is not None and not self.turn.done() and self.turn_over:
+            # Its terminal event went out (the client may answer it at once); what follows is the
+            # upstream's last bytes being read, which the next turn need not race.
+            await asyncio.gather(self.turn, return_exceptions=True)
         if self.turn is not None and not self.turn.done():
             # Refused whole: the turn in flight goes on, and what it will keep is its own business.
             await self.send_error(
@@ -161,6 +166,7 @@ class Connection:
             self.kept = None  # a create that failed: the chain it would have continued is broken
             await self.send_error(as_gateway_error(e))
             return
+        self.turn_over = False
         self.turn = asyncio.create_task(self.run_turn(create))
 
     async def run_turn(self, create: request_pb2.CreateResponseRequest) -> None:
@@ -174,9 +180,11 @@ class Connection:
             events = await self.service.stream(create, CallContext(), previous=continued)
             try:
                 async for event in events:
-                    await self.send(codec.dumps(event).decode())
                     if is_terminal(event):
                         final = response_of(event)
+                        # Settled before the client hears of it: its next create may follow at once.
+                        self._settle(create, final, continued)
+                    await self.send(codec.dumps(event).decode())
             finally:
                 await events.aclose()
         except WebSocketDisconnect:
@@ -188,8 +196,16 @@ class Connection:
             with contextlib.suppress(WebSocketDisconnect):  # the client may be gone already
                 await self.send_error(error)
             return
+
+    def _settle(
+        self,
+        create: request_pb2.CreateResponseRequest,
+        final: response_pb2.Response | None,
+        continued: StoredResponse | None,
+    ) -> None:
         if final is not None and final.status != response_pb2.RESPONSE_STATUS_FAILED and not _stored(create):
             self.kept = kept_turn(create, final, continued)
+        self.turn_over = True
 
     async def send(self, text: str) -> None:
         async with self._send_lock:
