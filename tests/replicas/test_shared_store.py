@@ -23,7 +23,7 @@ from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.support.process import GatewayProcess, clean_env
 from tests.support.servers import Server, new_database
-from tests.support.spec import Spec
+from tests.support.spec import BothSpecs
 
 KEY = "sk-upstream-0123456789"
 MASTER = "sk-gateway-master-0123456789"
@@ -142,8 +142,8 @@ def _fresh_fakes(fakes: Fakes) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def spec() -> Spec:
-    return Spec()
+def spec() -> BothSpecs:
+    return BothSpecs()
 
 
 def wait_for(check: Any, timeout: float, what: str) -> Any:
@@ -158,7 +158,7 @@ def wait_for(check: Any, timeout: float, what: str) -> Any:
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_background_response_followed_from_the_other_replica(
-    replicas: Replicas, fakes: Fakes, provider: str, spec: Spec
+    replicas: Replicas, fakes: Fakes, provider: str, spec: BothSpecs
 ) -> None:
     fakes.slow(provider, 2.0)
     on_a, on_b = replicas.client(replicas.a), replicas.client(replicas.b)
@@ -180,6 +180,10 @@ def test_background_response_followed_from_the_other_replica(
 
     done = on_b.responses.retrieve(started.id)
     assert done.status == "completed" and done.output_text
+    got = httpx.get(
+        f"{replicas.b.http_base}/v1/responses/{started.id}", headers={"authorization": f"Bearer {MASTER}"}
+    )
+    spec.check_response(got.json())
     assert on_a.responses.retrieve(started.id).output_text == done.output_text
     items = on_b.responses.input_items.list(started.id)
     assert [i.type for i in items.data] == ["message"]

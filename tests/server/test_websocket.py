@@ -29,7 +29,7 @@ from websockets.exceptions import InvalidStatus
 from tests.server.conftest import MASTER_KEY, MOCK_TEXT, MODEL, SMALL_BODY_LIMIT
 from tests.server.test_sse import TERMINAL, stream_frames
 from tests.spec import spec_path
-from tests.support.spec import Spec
+from tests.support.spec import BothSpecs
 
 OPEN_RESPONSES = "urn:open-responses-spec"
 
@@ -83,7 +83,7 @@ async def recv(ws: ClientConnection) -> dict[str, Any]:
 class Checker:
     """Every message validates: stream events against the Responses spec, errors as WebSocketErrorEvent."""
 
-    def __init__(self, spec: Spec, ws_spec: WsSpec) -> None:
+    def __init__(self, spec: BothSpecs, ws_spec: WsSpec) -> None:
         self.spec, self.ws_spec = spec, ws_spec
 
     async def turn(self, ws: ClientConnection) -> list[dict[str, Any]]:
@@ -99,7 +99,7 @@ class Checker:
                 return events
             self.spec.check_event(event)
             if event["type"] in TERMINAL:
-                self.spec.check("Response", event["response"])
+                self.spec.check_response(event["response"])
                 assert [e["sequence_number"] for e in events] == list(range(len(events)))
                 return events
 
@@ -113,9 +113,14 @@ class Checker:
         return event
 
 
+@pytest.fixture(scope="module")
+def both_specs() -> BothSpecs:
+    return BothSpecs()
+
+
 @pytest.fixture
-def check(spec: Spec, ws_spec: WsSpec) -> Checker:
-    return Checker(spec, ws_spec)
+def check(both_specs: BothSpecs, ws_spec: WsSpec) -> Checker:
+    return Checker(both_specs, ws_spec)
 
 
 def completed(events: list[dict[str, Any]]) -> dict[str, Any]:
