@@ -21,10 +21,10 @@ Start-up checks the file more thoroughly once (`PRAGMA quick_check` in the store
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
+from responses_gateway.aio import cancel_and_wait
 from responses_gateway.store.base import ResponseStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -89,10 +89,7 @@ class StoreProbe:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def check(self) -> None:
         try:

@@ -14,13 +14,13 @@ The same loop deletes responses older than `ttl`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import os
 import socket
 import time
 
+from responses_gateway.aio import cancel_and_wait
 from responses_gateway.config.models import StoreSettings
 from responses_gateway.contract import events as ev
 from responses_gateway.contract.ids import new_id
@@ -61,10 +61,7 @@ class Leases:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _loop(self) -> None:
         interval = self.seconds / 4

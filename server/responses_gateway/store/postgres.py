@@ -20,21 +20,21 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
 
+from responses_gateway.aio import cancel_and_wait
 from responses_gateway.contract.items import item_id
 from responses_gateway.store.base import (
     ItemPage,
     Order,
     StoredResponse,
     StoreUnavailable,
-    Watch,
     is_running,
 )
-from responses_gateway.store.signals import LocalSignals
+from responses_gateway.store.signals import LocalSignals, Signalling
 from responses_gateway.v1 import events_pb2, items_pb2, response_pb2
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def _why(e: BaseException) -> str:
     return text.splitlines()[0]
 
 
-class PostgresStore:
+class PostgresStore(Signalling):
     shared = True
 
     def __init__(
@@ -183,14 +183,6 @@ class PostgresStore:
         self._signals = LocalSignals()
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
-
-    @property
-    def on_cancel(self) -> Callable[[str], None] | None:
-        return self._signals.on_cancel
-
-    @on_cancel.setter
-    def on_cancel(self, callback: Callable[[str], None] | None) -> None:
-        self._signals.on_cancel = callback
 
     async def _run(self, op: Callable[[asyncpg.Pool[Any]], Awaitable[T]]) -> T:
         pool = self._pool
@@ -248,11 +240,8 @@ class PostgresStore:
                 log.info("response store: applied PostgreSQL schema migration %d", version)
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        task, self._listener = self._listener, None
+        await cancel_and_wait(task)
         pool, self._pool = self._pool, None
         if pool is not None:
             with contextlib.suppress(Exception):
@@ -435,11 +424,6 @@ class PostgresStore:
         return int(status.rsplit(" ", 1)[-1])
 
     # --- signals --------------------------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def watch(self, response_id: str) -> AsyncIterator[Watch]:
-        async with self._signals.watch(response_id) as watch:
-            yield watch
 
     async def request_cancel(self, response_id: str) -> None:
         await self._run(lambda pool: pool.execute("SELECT pg_notify($1, $2)", CANCEL, response_id))

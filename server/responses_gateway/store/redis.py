@@ -39,7 +39,7 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from redis import exceptions as rx
@@ -49,16 +49,16 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
+from responses_gateway.aio import cancel_and_wait
 from responses_gateway.contract.items import item_id
 from responses_gateway.store.base import (
     ItemPage,
     Order,
     StoredResponse,
     StoreUnavailable,
-    Watch,
     is_running,
 )
-from responses_gateway.store.signals import LocalSignals
+from responses_gateway.store.signals import LocalSignals, Signalling
 from responses_gateway.v1 import events_pb2, items_pb2, response_pb2
 
 log = logging.getLogger(__name__)
@@ -272,7 +272,7 @@ def _score(x: float) -> str:
     return repr(float(x))
 
 
-class RedisStore:
+class RedisStore(Signalling):
     shared = True
 
     def __init__(
@@ -291,14 +291,6 @@ class RedisStore:
         self._listener: asyncio.Task[None] | None = None
         self._changed_channel = self._cancel_channel = b""
         self._scripts: dict[str, AsyncScript] = {}
-
-    @property
-    def on_cancel(self) -> Callable[[str], None] | None:
-        return self._signals.on_cancel
-
-    @on_cancel.setter
-    def on_cancel(self, callback: Callable[[str], None] | None) -> None:
-        self._signals.on_cancel = callback
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -372,10 +364,7 @@ class RedisStore:
 
     async def close(self) -> None:
         task, self._listener = self._listener, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         for client in (self._listener_client, self._client):
             if client is not None:
                 with contextlib.suppress(rx.RedisError, OSError):
@@ -526,11 +515,6 @@ class RedisStore:
                 return total
 
     # --- signals ---------------------------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def watch(self, response_id: str) -> AsyncIterator[Watch]:
-        async with self._signals.watch(response_id) as watch:
-            yield watch
 
     async def request_cancel(self, response_id: str) -> None:
         with self._guard():

@@ -47,10 +47,6 @@ class LocalSignals:
         if self.on_cancel is not None:
             self.on_cancel(response_id)
 
-    @property
-    def watched(self) -> bool:
-        return bool(self._watches)
-
     @contextlib.asynccontextmanager
     async def watch(self, response_id: str) -> AsyncIterator[_Watch]:
         watch = _Watch()
@@ -63,3 +59,22 @@ class LocalSignals:
                 watches.discard(watch)
                 if not watches:
                     del self._watches[response_id]
+
+
+class Signalling:
+    """What every backend exposes of its signals alike: `on_cancel` and `watch`."""
+
+    _signals: LocalSignals
+
+    @property
+    def on_cancel(self) -> Callable[[str], None] | None:
+        return self._signals.on_cancel
+
+    @on_cancel.setter
+    def on_cancel(self, callback: Callable[[str], None] | None) -> None:
+        self._signals.on_cancel = callback
+
+    @contextlib.asynccontextmanager
+    async def watch(self, response_id: str) -> AsyncIterator[_Watch]:
+        async with self._signals.watch(response_id) as watch:
+            yield watch

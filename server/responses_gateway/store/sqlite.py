@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -27,10 +27,9 @@ from responses_gateway.store.base import (
     Order,
     StoredResponse,
     StoreUnavailable,
-    Watch,
     is_running,
 )
-from responses_gateway.store.signals import LocalSignals
+from responses_gateway.store.signals import LocalSignals, Signalling
 from responses_gateway.v1 import events_pb2, items_pb2, response_pb2
 
 T = TypeVar("T")
@@ -108,7 +107,7 @@ def _guarded(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T
         raise StoreUnavailable(str(e) or type(e).__name__) from e
 
 
-class SqliteStore:
+class SqliteStore(Signalling):
     shared = False  # one process: its file is not for several replicas
 
     def __init__(
@@ -120,14 +119,6 @@ class SqliteStore:
         # One thread owns the connection; operations queue on it in order.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._signals = LocalSignals()
-
-    @property
-    def on_cancel(self) -> Callable[[str], None] | None:
-        return self._signals.on_cancel
-
-    @on_cancel.setter
-    def on_cancel(self, callback: Callable[[str], None] | None) -> None:
-        self._signals.on_cancel = callback
 
     @property
     def path(self) -> str:
@@ -392,11 +383,6 @@ class SqliteStore:
         return await self._run(expire)
 
     # --- signals: one process, so they stay in it -----------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def watch(self, response_id: str) -> AsyncIterator[Watch]:
-        async with self._signals.watch(response_id) as watch:
-            yield watch
 
     async def request_cancel(self, response_id: str) -> None:
         self._signals.cancel(response_id)
