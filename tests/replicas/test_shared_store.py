@@ -85,7 +85,7 @@ def config(fakes: Fakes, store: dict[str, Any]) -> dict[str, Any]:
             deployment(MODEL["gemini"], "gemini/scenario-text", f"{fakes.bases['gemini']}/v1beta"),
         ],
         "general_settings": {"master_key": MASTER},
-        "gateway_settings": {"store": {**store, "lease_seconds": LEASE}},
+        "gateway_settings": {"store": {**store, "lease_seconds": LEASE, "stateless_background_seconds": 1}},
     }
 
 
@@ -255,6 +255,27 @@ def test_store_false_leaves_nothing(replicas: Replicas) -> None:
     for client in (on_a, on_b):
         with pytest.raises(openai.NotFoundError):
             client.responses.retrieve(kept.id)
+
+
+def test_background_store_false_is_polled_then_forgotten(replicas: Replicas, fakes: Fakes) -> None:
+    fakes.slow("gemini", 1.0)
+    on_a, on_b = replicas.client(replicas.a), replicas.client(replicas.b)
+    started = on_a.responses.create(model=MODEL["gemini"], input="Hello.", background=True, store=False)
+    assert on_b.responses.retrieve(started.id).status in ("queued", "in_progress")
+    done = wait_for(
+        lambda: (r := on_b.responses.retrieve(started.id)).status == "completed" and r, 10, "it to complete"
+    )
+    assert done.output_text and done.store is False
+    # Kept a while for the poller (stateless_background_seconds: 1 here), then gone from every replica.
+    wait_for(lambda: _gone(on_a, started.id) and _gone(on_b, started.id), 10, "it to be forgotten")
+
+
+def _gone(client: openai.OpenAI, rid: str) -> bool:
+    try:
+        client.responses.retrieve(rid)
+    except openai.NotFoundError:
+        return True
+    return False
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])

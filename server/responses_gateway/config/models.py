@@ -160,6 +160,9 @@ class StoreSettings(_Strict):
     # A running response's lease, renewed by its replica every quarter of it. When a replica dies,
     # another one (or the next start of a single SQLite replica) fails its responses once it expired.
     lease_seconds: Annotated[PositiveFloat, BeforeValidator(_duration)] = 20.0
+    # A background response with `store: false` is stored while it runs (it is polled) and deleted this
+    # long after it ended (OpenAI keeps such responses about ten minutes). Foreground ones are never stored.
+    stateless_background_seconds: Annotated[NonNegativeFloat, BeforeValidator(_duration)] = 600.0
 
     @model_validator(mode="after")
     def _url_for_servers(self) -> StoreSettings:

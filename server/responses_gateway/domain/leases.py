@@ -8,7 +8,8 @@ replica alone ends it) and ends it `failed`, with a `response.failed` in its eve
 following it from any replica see the end. A single SQLite replica has no one else: what is running at
 its start-up was left by its own crash, and is failed then.
 
-The same loop deletes responses older than `ttl`.
+The same loop deletes responses older than `ttl`, and background `store: false` responses
+`stateless_background_seconds` after they ended.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ class Leases:
         # Readable in the store (which pod), unique per process start.
         self.owner = f"{socket.gethostname()}/{os.getpid()}/{new_id('r')[2:10]}"
         self.held: set[str] = set()
+        self.forget_seconds = settings.stateless_background_seconds
+        # Background `store: false` responses that ended here: deleted when due (kept in memory, so a
+        # crash in between leaves them to the ttl).
+        self._forget: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._last_expiry = 0.0
 
@@ -52,6 +57,9 @@ class Leases:
 
     def release(self, response_id: str) -> None:
         self.held.discard(response_id)
+
+    def forget_later(self, response_id: str) -> None:
+        self._forget[response_id] = time.time() + self.forget_seconds
 
     async def start(self) -> None:
         """Recover what a crash left (a store of one replica), then keep the leases in a task."""
@@ -78,6 +86,9 @@ class Leases:
         await self.store.renew(self.owner, sorted(self.held), self.until())
         await self.reap(time.time())
         now = time.time()
+        for rid in [rid for rid, due in self._forget.items() if due <= now]:
+            await self.store.delete(rid)
+            del self._forget[rid]
         if self.ttl is not None and now - self._last_expiry >= min(_EXPIRE_EVERY, self.ttl):
             self._last_expiry = now
             gone = await self.store.expire(now - self.ttl)

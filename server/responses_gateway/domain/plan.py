@@ -42,6 +42,8 @@ class Plan:
     started: float = field(default_factory=time.monotonic)
     # Opens the gateway's compaction items for the upstream (stored as the client sent them).
     sealer: Sealer | None = None
+    # Stored only while it runs and a while after (a background response with `store: false`).
+    forget: bool = False
 
 
 async def make_plan(
@@ -67,16 +69,20 @@ async def make_plan(
     else:
         previous = None
     keep = request.store if request.HasField("store") else True
+    # A background response is stored while it runs even with `store: false` (it is polled, and may
+    # be read from another replica), and deleted a while after it ended (`Plan.forget`), as OpenAI
+    # keeps such responses for about ten minutes.
     return Plan(
         request,
         ctx,
         items,
         previous,
-        keep,
+        keep or request.background,
         log_events=request.background or log_all_events,
         flush_seconds=flush_seconds,
         mode=mode,
         sealer=sealer,
+        forget=request.background and not keep,
     )
 
 

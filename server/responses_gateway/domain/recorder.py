@@ -36,9 +36,11 @@ class Recorder:
         log_events: bool,
         flush_seconds: float = 0.05,
         leases: Leases | None = None,
+        forget: bool = False,
     ) -> None:
         self._store = store
         self._leases = leases
+        self._forget = forget
         self._input = input_items
         self._deployment = deployment
         self._upstream_id = upstream_id
@@ -137,6 +139,8 @@ class Recorder:
         `in_progress` after a failed final write is then failed by the lease upkeep."""
         if self._leases is not None:
             self._leases.release(self._response_id)
+            if self._forget:
+                self._leases.forget_later(self._response_id)
 
     async def failed_terminal(
         self, asm: Assembler, terminal: events_pb2.ResponseStreamEvent

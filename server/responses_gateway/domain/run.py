@@ -152,6 +152,7 @@ class ResponseRun:
                 log_events=plan.log_events,
                 flush_seconds=plan.flush_seconds,
                 leases=deps.leases,
+                forget=plan.forget,
             )
             if plan.store
             else None
