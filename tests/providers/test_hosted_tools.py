@@ -19,6 +19,7 @@ import httpx
 import openai
 import pytest
 
+from responses_gateway.domain.context import DROPPED_HEADER
 from tests.fakes.openai_upstream import load_transcript
 from tests.providers.conftest import Env, stream
 from tests.support.spec import OPEN_RESPONSES_TAG, BothSpecs
@@ -211,3 +212,185 @@ def test_computer_call_output_goes_back(env: Env, http: httpx.Client) -> None:
     assert second.status_code == 200, second.text
     sent = env.openai.create_requests[-1].body
     assert reply in sent["input"]
+
+
+# ------------------------------------------------------------------------------------------ mapped
+def _final(events: list[dict[str, Any]]) -> dict[str, Any]:
+    assert events[-1]["type"] == "response.completed", events[-1]
+    final: dict[str, Any] = events[-1]["response"]
+    return final
+
+
+def test_web_search_on_anthropic(env: Env, http: httpx.Client, specs: BothSpecs) -> None:
+    tool = {
+        "type": "web_search",
+        "user_location": {"type": "approximate", "city": "Paris", "country": "FR"},
+        "filters": {"allowed_domains": ["example.org"]},
+    }
+    resp, events = stream(http, {"model": "claude-web_search", "input": "good news?", "tools": [tool]})
+    assert resp.status_code == 200, resp.text
+    (sent,) = [r.body for r in env.anthropic.requests]
+    assert sent["tools"] == [
+        {
+            "type": "web_search_20250305",
+            "name": "web_search",
+            "user_location": {"type": "approximate", "city": "Paris", "country": "FR"},
+            "allowed_domains": ["example.org"],
+        }
+    ]
+    for event in events:
+        check_both(specs, event)
+    types = [e["type"] for e in events]
+    assert [t for t in types if t.startswith("response.web_search_call.")] == [
+        "response.web_search_call.in_progress",
+        "response.web_search_call.searching",
+        "response.web_search_call.completed",
+    ]
+    output = _final(events)["output"]
+    assert [i["type"] for i in output] == ["message", "web_search_call", "message"]
+    call = output[1]
+    assert call["status"] == "completed" and call["id"].startswith("ws_")
+    assert call["action"]["query"] == "positive news today"
+    assert [s["url"] for s in call["action"]["sources"]] == [
+        "https://www.example.org/good-news",
+        "https://news.example.com/trees",
+    ]
+    part = output[2]["content"][0]
+    assert part["text"] == "A volunteer team replanted 10,000 trees along the river."
+    assert part["annotations"] == [
+        {
+            "type": "url_citation",
+            "url": "https://www.example.org/good-news",
+            "title": "Volunteers replant the riverbank",
+            "start_index": 0,
+            "end_index": len(part["text"]),
+        }
+    ]
+    added = [e for e in events if e["type"] == "response.output_text.annotation.added"]
+    assert [a["annotation"] for a in added] == part["annotations"]
+    assert added[0]["output_index"] == 2 and added[0]["item_id"] == output[2]["id"]
+
+
+def test_web_search_on_gemini(env: Env, http: httpx.Client, specs: BothSpecs) -> None:
+    resp, events = stream(
+        http, {"model": "gem-google_search", "input": "euro 2024?", "tools": [{"type": "web_search_preview"}]}
+    )
+    assert resp.status_code == 200, resp.text
+    (sent,) = [r.body for r in env.gemini.requests]
+    assert sent["tools"] == [{"google_search": {}}]
+    for event in events:
+        check_both(specs, event)
+    output = _final(events)["output"]
+    assert [i["type"] for i in output] == ["message", "web_search_call"]
+    text = output[0]["content"][0]["text"]
+    cites = output[0]["content"][0]["annotations"]
+    uefa = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/AbF9wXE"
+    aljazeera = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/BcG0xYF"
+    assert [(c["url"], c["title"]) for c in cites] == [
+        (uefa, "uefa.com"),
+        (uefa, "uefa.com"),
+        (aljazeera, "aljazeera.com"),
+    ]
+    # byte offsets turned into character offsets (the en dash is 3 bytes, one character)
+    assert text[cites[0]["start_index"] : cites[0]["end_index"]] == "Spain won Euro 2024"
+    assert text[cites[1]["start_index"] : cites[1]["end_index"]] == "beating England 2\u20131 in the final."
+    call = output[1]
+    assert call["action"]["queries"] == ["who won euro 2024", "euro 2024 final score"]
+    assert [s["url"] for s in call["action"]["sources"]] == [uefa, aljazeera]
+
+
+def test_computer_use_on_anthropic_round_trip(env: Env, http: httpx.Client, specs: BothSpecs) -> None:
+    tool = HOSTED["computer_use_preview"]
+    resp, events = stream(http, {"model": "claude-computer_use", "input": "search", "tools": [tool]})
+    assert resp.status_code == 200, resp.text
+    first = env.anthropic.requests[0]
+    assert first.body["tools"] == [
+        {"type": "computer_20250124", "name": "computer", "display_width_px": 1024, "display_height_px": 768}
+    ]
+    assert "computer-use-2025-01-24" in first.headers["anthropic-beta"]
+    for event in events:
+        check_both(specs, event)
+    final = _final(events)
+    (call,) = [i for i in final["output"] if i["type"] == "computer_call"]
+    assert call["call_id"] == "toolu_01CuA7bN3mK9pL2qR5sT8vW"
+    assert call["action"] == {"type": "click", "button": "left", "x": 156, "y": 50}
+    assert call["pending_safety_checks"] == []
+    # Next turn: the screenshot goes back as a tool_result with the image (stateless: items replayed).
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    history = [
+        {"role": "user", "content": "search"},
+        call,
+        {
+            "type": "computer_call_output",
+            "call_id": call["call_id"],
+            "output": {"type": "computer_screenshot", "image_url": f"data:image/png;base64,{png}"},
+        },
+    ]
+    second = http.post(
+        "/responses", json={"model": "claude-text", "input": history, "tools": [tool], "store": False}
+    )
+    assert second.status_code == 200, second.text
+    messages = env.anthropic.requests[-1].body["messages"]
+    assert messages[1] == {
+        "role": "assistant",
+        "content": [
+            {
+                "type": "tool_use",
+                "id": call["call_id"],
+                "name": "computer",
+                "input": {"action": "left_click", "coordinate": [156, 50]},
+            }
+        ],
+    }
+    assert messages[2] == {
+        "role": "user",
+        "content": [
+            {
+                "type": "tool_result",
+                "tool_use_id": call["call_id"],
+                "content": [
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}}
+                ],
+            }
+        ],
+    }
+
+
+UNMAPPED = {
+    "anthropic": [
+        "file_search",
+        "image_generation",
+        "code_interpreter",
+        "shell",
+        "apply_patch",
+        "local_shell",
+    ],
+    "gemini": [
+        "file_search",
+        "image_generation",
+        "computer_use_preview",
+        "shell",
+        "apply_patch",
+        "local_shell",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("provider", "scenario"), [(p, s) for p, names in UNMAPPED.items() for s in names], ids=lambda v: str(v)
+)
+def test_unmapped_hosted_tool_is_a_400_or_dropped(
+    env: Env, http: httpx.Client, provider: str, scenario: str
+) -> None:
+    prefix = {"anthropic": "claude", "gemini": "gem"}[provider]
+    fake = env.anthropic if provider == "anthropic" else env.gemini
+    body = {"input": "go", "tools": [HOSTED[scenario]]}
+    refused = http.post("/responses", json={**body, "model": f"{prefix}-text"})
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert f"`{scenario}` tool" in error["message"] and provider.capitalize() in error["message"]
+    assert error["param"] == "tools" and fake.requests == []
+    dropped = http.post("/responses", json={**body, "model": f"d{prefix}-text"})
+    assert dropped.status_code == 200, dropped.text
+    assert "tools" in dropped.headers[DROPPED_HEADER].split(",")
+    assert "tools" not in fake.requests[-1].body
