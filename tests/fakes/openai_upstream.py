@@ -66,6 +66,7 @@ TRANSCRIPT_SCENARIOS = (
     "shell",
     "apply_patch",
     "local_shell",
+    "custom_tool_call",  # a custom (free-form) tool call, for the chat bridge
 )
 DEFAULT_API_KEY = "sk-fake-openai-0000000000000000"
 SCENARIO_PREFIX = "scenario-"  # model "scenario-<name>" selects <name> when no scenario is queued/set
