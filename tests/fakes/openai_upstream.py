@@ -13,7 +13,8 @@ Scenario of each ``POST /v1/responses`` (first that applies): the queue filled b
 A request rejected by auth/validation does not consume the queue. Names:
 
 * transcripts (``tests/transcripts/openai/<name>.json``): text, function_calls, reasoning, refusal,
-  error_event, disconnect, incomplete, structured
+  error_event, disconnect, incomplete, structured; hosted tools: web_search, file_search, image_generation,
+  code_interpreter, computer_use_preview, shell, apply_patch, local_shell
 * HTTP errors (``errors.json``): error-400, error-401, error-404, error-429, error-429-quota, error-500,
   error-503 (returned for streaming requests too, as OpenAI does before the stream starts)
 
@@ -56,6 +57,16 @@ TRANSCRIPT_SCENARIOS = (
     "disconnect",
     "incomplete",
     "structured",
+    # hosted tools (OpenAI runs them; the gateway relays every item and event)
+    "web_search",
+    "file_search",
+    "image_generation",
+    "code_interpreter",
+    "computer_use_preview",
+    "shell",
+    "apply_patch",
+    "local_shell",
+    "custom_tool_call",  # a custom (free-form) tool call, for the chat bridge
 )
 DEFAULT_API_KEY = "sk-fake-openai-0000000000000000"
 SCENARIO_PREFIX = "scenario-"  # model "scenario-<name>" selects <name> when no scenario is queued/set

@@ -179,7 +179,7 @@ def test_structured_output() -> None:
 @pytest.mark.parametrize(
     ("extra", "param"),
     [
-        ({"tools": [{"type": "web_search"}]}, "tools"),
+        ({"tools": [{"type": "code_interpreter", "container": {"type": "auto"}}]}, "tools"),
         ({"top_logprobs": 2}, "top_logprobs"),
         ({"text": {"format": {"type": "json_object"}}}, "text.format"),
     ],

@@ -16,7 +16,7 @@ from tests.providers.conftest import PREFIXES, Env, stream
 
 DROPPED = "x-gateway-dropped-params"
 PARAMS: dict[str, dict[str, Any]] = {
-    "tools": {"tools": [{"type": "web_search"}]},
+    "tools": {"tools": [{"type": "code_interpreter", "container": {"type": "auto"}}]},  # mapped nowhere
     "top_logprobs": {"top_logprobs": 3},
 }
 PROVIDER_NAMES = {"anthropic": "Anthropic", "gemini": "Gemini", "chat": "hosted_vllm"}
@@ -74,7 +74,12 @@ def test_drop_params_lists_every_dropped_parameter(env: Env, http: httpx.Client)
 def test_function_tools_survive_a_dropped_hosted_tool(env: Env, http: httpx.Client) -> None:
     fn = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
     resp = http.post(
-        "/responses", json={"model": "dgem-text", "input": "hi", "tools": [{"type": "web_search"}, fn]}
+        "/responses",
+        json={
+            "model": "dgem-text",
+            "input": "hi",
+            "tools": [{"type": "code_interpreter", "container": {"type": "auto"}}, fn],
+        },
     )
     assert resp.status_code == 200 and resp.headers[DROPPED] == "tools"
     (sent,) = env.adapters["gemini"].calls()

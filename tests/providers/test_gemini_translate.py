@@ -134,7 +134,10 @@ def test_structured_output() -> None:
 
 @pytest.mark.parametrize(
     ("extra", "param"),
-    [({"tools": [{"type": "web_search"}]}, "tools"), ({"top_logprobs": 2}, "top_logprobs")],
+    [
+        ({"tools": [{"type": "code_interpreter", "container": {"type": "auto"}}]}, "tools"),
+        ({"top_logprobs": 2}, "top_logprobs"),
+    ],
 )
 def test_unsupported_features(extra: dict[str, Any], param: str) -> None:
     with pytest.raises(GatewayError) as info:

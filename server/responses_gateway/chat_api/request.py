@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from responses_gateway.chat_api import tools as chat_tools
 from responses_gateway.errors import GatewayError, Reason, echo
 
 _CHAT_ONLY = (
@@ -75,7 +76,8 @@ def _text(content: Any) -> str:
     return ""
 
 
-def _message_items(message: Any, i: int) -> list[dict[str, Any]]:
+def _message_items(message: Any, i: int, custom_calls: set[str]) -> list[dict[str, Any]]:
+    """The items of one chat message; `custom_calls` collects the ids of custom tool calls seen so far."""
     param = f"messages[{i}]"
     if not isinstance(message, dict):
         raise _bad("Each message must be an object.", param)
@@ -95,6 +97,19 @@ def _message_items(message: Any, i: int) -> list[dict[str, Any]]:
             items.append({"type": "message", "role": "assistant", "content": text})
         for j, call in enumerate(_list(message.get("tool_calls"), f"{param}.tool_calls")):
             call = _obj(call, f"{param}.tool_calls[{j}]")
+            if call.get("type") == "custom":
+                # Chat's custom tool call carries free-form `input`, as Responses' custom_tool_call does.
+                custom = _obj(call.get("custom"), f"{param}.tool_calls[{j}].custom")
+                custom_calls.add(call.get("id", ""))
+                items.append(
+                    {
+                        "type": "custom_tool_call",
+                        "call_id": call.get("id", ""),
+                        "name": custom.get("name", ""),
+                        "input": custom.get("input", ""),
+                    }
+                )
+                continue
             fn = _obj(call.get("function"), f"{param}.tool_calls[{j}].function")
             items.append(
                 {
@@ -106,35 +121,66 @@ def _message_items(message: Any, i: int) -> list[dict[str, Any]]:
             )
         return items
     if role == "tool":
+        call_id = message.get("tool_call_id", "")
         return [
             {
-                "type": "function_call_output",
-                "call_id": message.get("tool_call_id", ""),
+                # The answer to a custom call is a custom_tool_call_output (Responses pairs them by type).
+                "type": "custom_tool_call_output" if call_id in custom_calls else "function_call_output",
+                "call_id": call_id,
                 "output": _text(content),
             }
         ]
     raise _bad(f"Invalid value for 'role': '{echo(role)}'.", f"{param}.role")
 
 
-def _tool(tool: Any, i: int) -> dict[str, Any]:
-    if not isinstance(tool, dict) or tool.get("type") != "function":
-        raise _bad("Only `function` tools are supported.", f"tools[{i}].type")
-    fn = _obj(tool.get("function"), f"tools[{i}].function")
-    return {
-        "type": "function",
-        **{k: fn[k] for k in ("name", "description", "parameters", "strict") if k in fn},
-    }
+# LiteLLM's spelling for "this chat call goes through the Responses API" (`openai/responses/gpt-5`). The
+# bridge always does, so the prefix only has to go: what is left names the deployment.
+RESPONSES_PREFIXES = ("openai/responses/", "responses/")
 
 
-def _tool_choice(choice: Any) -> Any:
-    if isinstance(choice, str):
-        return choice
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        return {
-            "type": "function",
-            "name": _obj(choice.get("function"), "tool_choice.function").get("name", ""),
-        }
-    raise _bad("Unsupported tool_choice.", "tool_choice")
+def model_name(model: Any) -> Any:
+    if isinstance(model, str):
+        for prefix in RESPONSES_PREFIXES:
+            if model.startswith(prefix) and len(model) > len(prefix):
+                return model[len(prefix) :]
+    return model
+
+
+def _reasoning(value: Any) -> dict[str, Any]:
+    """`reasoning_effort` as LiteLLM reads it: a string sets only the effort (a summary is not asked
+    for: OpenAI refuses `summary` with a 400 for organisations that are not verified); an object
+    `{effort, summary}` sets both."""
+    if isinstance(value, str):
+        return {"effort": value}
+    if isinstance(value, dict):
+        extra = sorted(set(value) - {"effort", "summary"})
+        if extra:
+            raise _bad(f"Unknown parameter: 'reasoning_effort.{echo(extra[0])}'.", "reasoning_effort")
+        return {k: value[k] for k in ("effort", "summary") if value.get(k) is not None}
+    raise _bad("Invalid type for 'reasoning_effort': expected a string or an object.", "reasoning_effort")
+
+
+def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [chat_tools.tool(t, i) for i, t in enumerate(_list(body.get("tools"), "tools"))]
+    # An explicit web search tool in `tools` wins; the options only add one when there is none.
+    searching = any(t.get("type") in chat_tools.WEB_SEARCH_TOOLS for t in out)
+    if body.get("web_search_options") is not None and not searching:
+        out.append(chat_tools.web_search_tool(body["web_search_options"]))
+    return out
+
+
+def _text_config(body: dict[str, Any]) -> dict[str, Any]:
+    text: dict[str, Any] = {}
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict):
+        if fmt.get("type") == "json_schema":
+            schema = _obj(fmt.get("json_schema"), "response_format.json_schema")
+            text["format"] = {"type": "json_schema", **schema}
+        elif fmt.get("type") == "json_object":
+            text["format"] = {"type": "json_object"}
+    if body.get("verbosity") is not None:
+        text["verbosity"] = body["verbosity"]
+    return text
 
 
 def responses_request(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -147,21 +193,22 @@ def responses_request(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     # Sampling knobs the Responses API has no field for; dropped (and reported) rather than refused,
     # since chat clients send them routinely.
     dropped = [name for name in _CHAT_ONLY if body.get(name) is not None]
+    custom_calls: set[str] = set()
     out: dict[str, Any] = {
-        "input": [it for i, m in enumerate(messages) for it in _message_items(m, i)],
+        "input": [it for i, m in enumerate(messages) for it in _message_items(m, i, custom_calls)],
         "store": False,
     }
     if "model" in body:
-        out["model"] = body["model"]
+        out["model"] = model_name(body["model"])
     if isinstance(body.get("mock_response"), str):
         out["mock_response"] = body["mock_response"]  # LiteLLM's testing switch, honoured by the domain
-    tools = _list(body.get("tools"), "tools")
+    tools = _tools(body)
     if tools:
-        out["tools"] = [_tool(t, i) for i, t in enumerate(tools)]
+        out["tools"] = tools
     # Read by the transport when streaming; checked here with the rest of the body.
     _obj(body.get("stream_options"), "stream_options")
     if body.get("tool_choice") is not None:
-        out["tool_choice"] = _tool_choice(body["tool_choice"])
+        out["tool_choice"] = chat_tools.tool_choice(body["tool_choice"])
     for key in (
         "temperature",
         "top_p",
@@ -169,25 +216,26 @@ def responses_request(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         "metadata",
         "service_tier",
         "prompt_cache_key",
+        "max_tool_calls",
+        # Each to its own field: `user` (Chat's, deprecated) and `safety_identifier` (its successor)
+        # may both be sent, and neither overwrites the other.
+        "user",
+        "safety_identifier",
     ):
         if body.get(key) is not None:
             out[key] = body[key]
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is not None:
         out["max_output_tokens"] = max_tokens
-    if body.get("reasoning_effort"):
-        out["reasoning"] = {"effort": body["reasoning_effort"], "summary": "auto"}
-    if body.get("user"):
-        out["safety_identifier"] = body["user"]
+    if body.get("reasoning_effort") is not None:
+        reasoning = _reasoning(body["reasoning_effort"])
+        if reasoning:
+            out["reasoning"] = reasoning
     if body.get("logprobs"):
         out["include"] = ["message.output_text.logprobs"]
         if body.get("top_logprobs") is not None:
             out["top_logprobs"] = body["top_logprobs"]
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict):
-        if fmt.get("type") == "json_schema":
-            schema = _obj(fmt.get("json_schema"), "response_format.json_schema")
-            out["text"] = {"format": {"type": "json_schema", **schema}}
-        elif fmt.get("type") == "json_object":
-            out["text"] = {"format": {"type": "json_object"}}
+    text = _text_config(body)
+    if text:
+        out["text"] = text
     return out, dropped

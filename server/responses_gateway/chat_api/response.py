@@ -7,7 +7,7 @@ from typing import Any
 
 from responses_gateway import codec
 from responses_gateway.contract import events as ev
-from responses_gateway.v1 import events_pb2, response_pb2
+from responses_gateway.v1 import events_pb2, items_pb2, response_pb2
 
 _STATUS = response_pb2
 
@@ -32,15 +32,40 @@ def chat_usage(response: response_pb2.Response) -> dict[str, Any] | None:
     }
 
 
+def _custom_call(call_id: str, name: str, text: str) -> dict[str, Any]:
+    """A custom (free-form) tool call in Chat's own shape: the model's raw input, not JSON arguments."""
+    return {"id": call_id, "type": "custom", "custom": {"name": name, "input": text}}
+
+
+def url_citations(parts: list[dict[str, Any]], offset: int) -> list[dict[str, Any]]:
+    """Responses' `url_citation` annotations of output_text parts → Chat's message annotations, their
+    indices moved by `offset` and each part's place in the joined content."""
+    out: list[dict[str, Any]] = []
+    for part in parts:
+        if part.get("type") != "output_text":
+            continue
+        for a in part.get("annotations") or []:
+            if a.get("type") == "url_citation":
+                cite = {k: a.get(k) for k in ("url", "title")}
+                cite["start_index"] = int(a.get("start_index") or 0) + offset
+                cite["end_index"] = int(a.get("end_index") or 0) + offset
+                out.append({"type": "url_citation", "url_citation": cite})
+        offset += len(part.get("text", ""))
+    return out
+
+
 def chat_completion(response: response_pb2.Response) -> dict[str, Any]:
     text: list[str] = []
     refusal: list[str] = []
     reasoning: list[str] = []
     calls: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for item in codec.to_json(response).get("output", []):
         kind = item.get("type")
         if kind == "message":
-            for part in item.get("content") or []:
+            parts = item.get("content") or []
+            annotations.extend(url_citations(parts, sum(map(len, text))))
+            for part in parts:
                 if part.get("type") == "output_text":
                     text.append(part.get("text", ""))
                 elif part.get("type") == "refusal":
@@ -53,6 +78,8 @@ def chat_completion(response: response_pb2.Response) -> dict[str, Any]:
                     "function": {"name": item.get("name", ""), "arguments": item.get("arguments", "")},
                 }
             )
+        elif kind == "custom_tool_call":
+            calls.append(_custom_call(item.get("call_id", ""), item.get("name", ""), item.get("input", "")))
         elif kind == "reasoning":
             reasoning.extend(p.get("text", "") for p in item.get("summary") or [])
             reasoning.extend(p.get("text", "") for p in item.get("content") or [])
@@ -63,6 +90,8 @@ def chat_completion(response: response_pb2.Response) -> dict[str, Any]:
     }
     if calls:
         message["tool_calls"] = calls
+    if annotations:
+        message["annotations"] = annotations
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
     out: dict[str, Any] = {
@@ -91,7 +120,8 @@ class ChunkWriter:
     def __init__(self, include_usage: bool) -> None:
         self.include_usage = include_usage
         self._head: dict[str, Any] = {}
-        self._calls: dict[str, int] = {}  # function_call item id → tool_calls index
+        self._calls: dict[str, int] = {}  # function / custom call item id → tool_calls index
+        self._text_len = 0  # characters of content sent so far (annotation offsets count from it)
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         chunk = {
@@ -131,6 +161,7 @@ class ChunkWriter:
             return out
         body = getattr(event, event.WhichOneof("kind") or "unknown")
         if tag == "response.output_text.delta":
+            self._text_len += len(body.delta)
             return [self._chunk({"content": body.delta})]
         if tag == "response.refusal.delta":
             return [self._chunk({"refusal": body.delta})]
@@ -146,7 +177,28 @@ class ChunkWriter:
                 "function": {"name": fc.name, "arguments": ""},
             }
             return [self._chunk({"tool_calls": [call]})]
+        if tag == ev.ITEM_DONE:
+            return self._item_done(body.item)
         if tag == "response.function_call_arguments.delta" and body.item_id in self._calls:
             call = {"index": self._calls[body.item_id], "function": {"arguments": body.delta}}
             return [self._chunk({"tool_calls": [call]})]
+        return []
+
+    def _item_done(self, item: items_pb2.Item) -> list[dict[str, Any]]:
+        """A custom call goes out whole once its input is complete (Chat streams no partial custom
+        input); a finished message's web citations as one `annotations` delta."""
+        kind = item.WhichOneof("kind")
+        if kind == "custom_tool_call":
+            c = item.custom_tool_call
+            index = self._calls[c.id or c.call_id] = len(self._calls)
+            return [
+                self._chunk({"tool_calls": [{"index": index, **_custom_call(c.call_id, c.name, c.input)}]})
+            ]
+        if kind == "message":
+            parts = codec.to_json(item).get("content") or []
+            if isinstance(parts, list):
+                start = self._text_len - sum(len(p.get("text", "")) for p in parts if isinstance(p, dict))
+                cites = url_citations(parts, start)
+                if cites:
+                    return [self._chunk({"annotations": cites})]
         return []

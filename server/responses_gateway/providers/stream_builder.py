@@ -28,6 +28,7 @@ class _Open:
     text: list[str] = field(default_factory=list)  # message text, call arguments, reasoning summary
     summary_open: bool = False
     content: list[str] | None = None  # raw reasoning text (reasoning_text content part), once started
+    annotations: list[content_pb2.Annotation] = field(default_factory=list)  # on the message's text
 
 
 class StreamBuilder:
@@ -150,13 +151,44 @@ class StreamBuilder:
     def set_encrypted_content(self, item_id: str, value: str) -> None:
         self._open[item_id].item.reasoning.encrypted_content = value
 
+    # --- annotations and whole items (hosted tools mapped by providers/<name>/hosted.py) ---------------
+
+    def add_annotation(self, item_id: str, annotation: content_pb2.Annotation) -> Event:
+        """An annotation on an open message's text (a web citation): the event now, the part at close."""
+        state = self._open[item_id]
+        state.annotations.append(annotation)
+        event = Event()
+        added = event.response_output_text_annotation_added
+        added.item_id, added.output_index = item_id, state.index
+        added.annotation_index = len(state.annotations) - 1
+        added.annotation.CopyFrom(annotation)
+        return event
+
+    def open_item(self, item_id: str, item: items_pb2.Item) -> tuple[int, Event]:
+        """An item the adapter fills in itself (a hosted tool call): its output_index and its added
+        event; `item_of` reaches it until `close` sends it done as it then is."""
+        n = self._add(item_id, item, "item")
+        return n, ev.item_added(item, n)
+
+    def item_of(self, item_id: str) -> items_pb2.Item:
+        return self._open[item_id].item
+
+    def index_of(self, item_id: str) -> int:
+        return self._open[item_id].index
+
+    def text_of(self, item_id: str) -> str:
+        """The text an open message has so far."""
+        return "".join(self._open[item_id].text)
+
     # --- closing -------------------------------------------------------------------------------------
 
     def close(self, item_id: str) -> Iterator[Event]:
         state = self._open.pop(item_id)
         text, item, n = "".join(state.text), state.item, state.index
         if state.kind in ("text", "refusal"):
-            yield from self._close_message(item_id, item, text, state.kind == "refusal", n)
+            yield from self._close_message(item_id, item, text, state.kind == "refusal", n, state.annotations)
+        elif state.kind == "item":
+            pass  # filled in by the adapter; only its done event remains
         elif state.kind == "function_call":
             text = text or "{}"  # a call without parameters still has a JSON object of arguments
             item.function_call.arguments = text
@@ -184,7 +216,13 @@ class StreamBuilder:
         return item_id is not None and item_id in self._open
 
     def _close_message(
-        self, item_id: str, item: items_pb2.Item, text: str, refusal: bool, n: int
+        self,
+        item_id: str,
+        item: items_pb2.Item,
+        text: str,
+        refusal: bool,
+        n: int,
+        annotations: list[content_pb2.Annotation] | None = None,
     ) -> Iterator[Event]:
         part = content_pb2.ContentPart()
         if refusal:
@@ -192,6 +230,7 @@ class StreamBuilder:
             yield ev.refusal_done(item_id, text, n)
         else:
             part.output_text.text = text
+            part.output_text.annotations.extend(annotations or [])
             yield ev.text_done(item_id, text, n)
         yield ev.part_done(item_id, part, n)
         item.message.content.parts.parts.append(part)

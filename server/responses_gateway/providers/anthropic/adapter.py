@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import httpx
 import orjson
 
 from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.providers.anthropic import hosted
 from responses_gateway.providers.anthropic.request import count_tokens_request, messages_request
 from responses_gateway.providers.anthropic.stream import AnthropicStream, error_of
 from responses_gateway.providers.base import ProviderCall, UpstreamStream
@@ -53,14 +55,20 @@ class AnthropicProvider:
     def open(self, call: ProviderCall) -> UpstreamStream:
         unsupported = Unsupported(self.name, drop=self.deployment.drop_params)
         body = messages_request(call.request, self.deployment.upstream_model, unsupported)
-        return UpstreamStream(self._events(orjson.dumps(body), call.timeout), unsupported.dropped)
+        translator = AnthropicStream(self.name, computer=hosted.offers_computer(body))
+        events = self._events(orjson.dumps(body), self._betas(body), translator, call.timeout)
+        return UpstreamStream(events, unsupported.dropped)
+
+    def _betas(self, body: dict[str, Any]) -> dict[str, str]:
+        configured = {k.lower(): v for k, v in self.deployment.headers.items()}.get("anthropic-beta")
+        return hosted.beta_headers(body, configured)
 
     async def _events(
-        self, body: bytes, timeout: float | None
+        self, body: bytes, headers: dict[str, str], translator: AnthropicStream, timeout: float | None
     ) -> AsyncGenerator[events_pb2.ResponseStreamEvent, None]:
-        translator = AnthropicStream(self.name)
         with transport_errors(self.name):
-            async with self._client.stream("POST", "/v1/messages", content=body, timeout=timeout) as resp:
+            post = self._client.stream("POST", "/v1/messages", content=body, headers=headers, timeout=timeout)
+            async with post as resp:
                 if resp.status_code >= 400:
                     raise self._error(resp.status_code, await resp.aread(), resp.headers)
                 for event in translator.start():

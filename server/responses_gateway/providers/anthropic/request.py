@@ -14,6 +14,7 @@ import orjson
 
 from responses_gateway import codec
 from responses_gateway.contract.items import input_items
+from responses_gateway.providers.anthropic import hosted
 from responses_gateway.providers.chat.request import foreign_compaction, parts_text
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, tools_pb2
@@ -124,6 +125,8 @@ def conversation(
             turns.add("assistant", _reasoning_blocks(item.reasoning))
         elif kind == "compaction":
             foreign_compaction(unsupported)
+        elif kind in hosted.INPUT_KINDS:
+            turns.add(*hosted.input_blocks(item, _source))
         else:
             unsupported("input", f"`{kind or 'unknown'}` input items")
     return system, turns.turns
@@ -159,7 +162,7 @@ def messages_request(
         if max_tokens <= budget:
             max_tokens = budget + (request.max_output_tokens or DEFAULT_MAX_TOKENS)
     body["max_tokens"] = max_tokens
-    tools = []
+    request, tools = hosted.take_tools(request)  # web search, computer use: Anthropic's own tools
     for fn in unsupported.function_tools(request):
         spec: dict[str, Any] = {
             "name": fn["name"],

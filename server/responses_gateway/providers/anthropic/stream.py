@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from responses_gateway.errors import GatewayError, Reason, upstream_status_reason
+from responses_gateway.providers.anthropic.hosted import HostedBlocks
 from responses_gateway.providers.stream_builder import StreamBuilder
 from responses_gateway.v1 import events_pb2, response_pb2
 
@@ -63,9 +64,12 @@ def error_of(
 
 
 class AnthropicStream:
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, *, computer: bool = False) -> None:
         self.provider = provider
         self.builder = StreamBuilder()
+        # Web search and computer blocks (providers/anthropic/hosted.py); `computer`: the request
+        # offered the computer tool, so a `tool_use` named `computer` is a computer call.
+        self.hosted = HostedBlocks(self.builder, provider, computer=computer)
         self._blocks: dict[int, str] = {}  # content block index → item id
         self._kinds: dict[int, str] = {}
         self._usage: dict[str, Any] = {}
@@ -85,10 +89,14 @@ class AnthropicStream:
         elif kind == "content_block_delta":
             return self._delta(int(data.get("index", 0)), data.get("delta") or {})
         elif kind == "content_block_stop":
-            item_id = self._blocks.pop(int(data.get("index", 0)), None)
+            index = int(data.get("index", 0))
+            hosted = self.hosted.stop(index)
+            if hosted is not None:
+                return hosted
+            item_id = self._blocks.pop(index, None)
             if b.is_open(item_id):
                 assert item_id is not None
-                return list(b.close(item_id))
+                return [*self.hosted.annotate(index, item_id), *b.close(item_id)]
         elif kind == "message_delta":
             delta = data.get("delta") or {}
             if delta.get("stop_reason"):
@@ -104,6 +112,8 @@ class AnthropicStream:
         b = self.builder
         btype = block.get("type")
         self._kinds[index] = str(btype)
+        if self.hosted.claims(block):
+            return self.hosted.start(index, block)
         if btype == "text":
             item_id, out = b.open_text()
             if block.get("text"):
@@ -122,6 +132,11 @@ class AnthropicStream:
         return out
 
     def _delta(self, index: int, delta: dict[str, Any]) -> list[Event]:
+        if self.hosted.delta(index, delta):
+            return []
+        if delta.get("type") == "citations_delta":
+            self.hosted.citation(index, delta.get("citation") or {})
+            return []
         item_id = self._blocks.get(index)
         if item_id is None:
             return []

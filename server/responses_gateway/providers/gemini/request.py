@@ -15,6 +15,7 @@ from responses_gateway import codec
 from responses_gateway.contract.items import input_items
 from responses_gateway.providers.chat.request import foreign_compaction, parts_text
 from responses_gateway.providers.features import Unsupported
+from responses_gateway.providers.gemini import hosted
 from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, tools_pb2
 
 # reasoning.effort → thinkingBudget (tokens).
@@ -120,6 +121,8 @@ def contents(
                 out.signature = item.reasoning.encrypted_content
         elif kind == "compaction":
             foreign_compaction(unsupported)
+        elif kind == "web_search_call":
+            pass  # Gemini searches anew; the answer the search led to is the message that follows
         else:
             unsupported("input", f"`{kind or 'unknown'}` input items")
     return out.contents, system
@@ -145,6 +148,7 @@ def generate_request(request: request_pb2.CreateResponseRequest, unsupported: Un
     body: dict[str, Any] = {"contents": turns}
     if system:
         body["systemInstruction"] = {"parts": [{"text": t} for t in system if t]}
+    request, grounding = hosted.take_tools(request)  # web search: Google Search grounding
     declarations = []
     for fn in unsupported.function_tools(request):
         decl: dict[str, Any] = {"name": fn["name"]}
@@ -153,12 +157,13 @@ def generate_request(request: request_pb2.CreateResponseRequest, unsupported: Un
         if fn.get("parameters"):
             decl["parametersJsonSchema"] = fn["parameters"]
         declarations.append(decl)
-    if declarations:
-        body["tools"] = [{"functionDeclarations": declarations}]
-        if request.HasField("tool_choice"):
-            config = _tool_config(request.tool_choice, unsupported)
-            if config is not None:
-                body["toolConfig"] = config
+    if declarations or grounding:
+        body["tools"] = [{"functionDeclarations": declarations}] if declarations else []
+        body["tools"].extend(grounding)
+    if declarations and request.HasField("tool_choice"):
+        config = _tool_config(request.tool_choice, unsupported)
+        if config is not None:
+            body["toolConfig"] = config
     gen: dict[str, Any] = {}
     if request.HasField("max_output_tokens"):
         gen["maxOutputTokens"] = request.max_output_tokens

@@ -14,6 +14,7 @@ import orjson
 
 from responses_gateway.contract.ids import new_id
 from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.providers.gemini.hosted import Grounding
 from responses_gateway.providers.stream_builder import StreamBuilder
 from responses_gateway.v1 import events_pb2, response_pb2
 
@@ -43,6 +44,7 @@ class GeminiStream:
         self.finish_reason: str | None = None
         self.blocked: str | None = None
         self.usage: response_pb2.Usage | None = None
+        self.grounding = Grounding(self.builder)  # Google Search results (providers/gemini/hosted.py)
 
     def start(self) -> list[Event]:
         return list(self.builder.start())
@@ -62,6 +64,7 @@ class GeminiStream:
         candidates = data.get("candidates") or []
         if candidates:
             candidate = candidates[0]
+            self.grounding.candidate(candidate)
             for part in (candidate.get("content") or {}).get("parts") or []:
                 out.extend(self._part(part))
             if candidate.get("finishReason"):
@@ -129,5 +132,6 @@ class GeminiStream:
             reason = response_pb2.INCOMPLETE_REASON_CONTENT_FILTER
         else:
             reason = None
+        out.extend(self.grounding.end(self._text))
         out.extend(b.finish(self.usage, incomplete_reason=reason))
         return out
