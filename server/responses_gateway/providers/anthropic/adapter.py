@@ -16,6 +16,7 @@ from responses_gateway.providers.chat.request import as_create_request
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.providers.http import iter_sse_json, make_client, retry_after_seconds, transport_errors
 from responses_gateway.providers.openai.translate import upstream_error
+from responses_gateway.providers.tool_mapping import ToolMap, tool_map
 from responses_gateway.v1 import events_pb2, responses_service_pb2
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -52,13 +53,14 @@ class AnthropicProvider:
 
     def open(self, call: ProviderCall) -> UpstreamStream:
         unsupported = Unsupported(self.name, drop=self.deployment.drop_params)
-        body = messages_request(call.request, self.deployment.upstream_model, unsupported)
-        return UpstreamStream(self._events(orjson.dumps(body), call.timeout), unsupported.dropped)
+        tools = tool_map(call.request, unsupported)
+        body = messages_request(call.request, self.deployment.upstream_model, unsupported, tools)
+        return UpstreamStream(self._events(orjson.dumps(body), call.timeout, tools), unsupported.dropped)
 
     async def _events(
-        self, body: bytes, timeout: float | None
+        self, body: bytes, timeout: float | None, tools: ToolMap
     ) -> AsyncGenerator[events_pb2.ResponseStreamEvent, None]:
-        translator = AnthropicStream(self.name)
+        translator = AnthropicStream(self.name, tools)
         with transport_errors(self.name):
             async with self._client.stream("POST", "/v1/messages", content=body, timeout=timeout) as resp:
                 if resp.status_code >= 400:

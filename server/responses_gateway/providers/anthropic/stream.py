@@ -1,7 +1,8 @@
 """Anthropic Messages stream events → Responses events (pure; one instance per stream).
 
 Content blocks map one to one onto output items: `text` → message, `tool_use` → function_call (its
-`input_json_delta`s are the argument deltas), `thinking` → reasoning with the thinking as its summary
+`input_json_delta`s are the argument deltas; a custom tool's `tool_use` becomes a custom_tool_call, a
+flattened namespace's its function_call with `namespace` again), `thinking` → reasoning with the thinking as its summary
 and the signature as `encrypted_content` (so the next turn can send it back), `redacted_thinking` →
 reasoning whose encrypted_content is the redacted data.
 """
@@ -12,6 +13,7 @@ from typing import Any
 
 from responses_gateway.errors import GatewayError, Reason, upstream_status_reason
 from responses_gateway.providers.stream_builder import StreamBuilder
+from responses_gateway.providers.tool_mapping import ToolMap
 from responses_gateway.v1 import events_pb2, response_pb2
 
 Event = events_pb2.ResponseStreamEvent
@@ -63,9 +65,9 @@ def error_of(
 
 
 class AnthropicStream:
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, tools: ToolMap | None = None) -> None:
         self.provider = provider
-        self.builder = StreamBuilder()
+        self.builder = StreamBuilder(tools)
         self._blocks: dict[int, str] = {}  # content block index → item id
         self._kinds: dict[int, str] = {}
         self._usage: dict[str, Any] = {}
@@ -109,7 +111,10 @@ class AnthropicStream:
             if block.get("text"):
                 out.append(b.text_delta(item_id, block["text"]))
         elif btype == "tool_use":
-            item_id, out = b.open_function_call(str(block.get("id", "")), str(block.get("name", "")))
+            call_id, out = b.open_call(str(block.get("id", "")), str(block.get("name", "")))
+            if call_id is None:
+                return []  # a call past the turn's limit: its deltas find no block and are skipped
+            item_id = call_id
         elif btype in ("thinking", "redacted_thinking"):
             item_id, out = b.open_reasoning()
             if btype == "redacted_thinking":
@@ -130,7 +135,7 @@ class AnthropicStream:
         if dtype == "text_delta" and delta.get("text"):
             return [b.text_delta(item_id, delta["text"])]
         if dtype == "input_json_delta" and delta.get("partial_json"):
-            return [b.arguments_delta(item_id, delta["partial_json"])]
+            return b.call_delta(item_id, delta["partial_json"])
         if dtype == "thinking_delta" and delta.get("thinking"):
             return b.summary_delta(item_id, delta["thinking"])
         if dtype == "signature_delta" and delta.get("signature"):
