@@ -56,6 +56,7 @@ TRANSCRIPT_SCENARIOS = (
     "disconnect",
     "incomplete",
     "structured",
+    "custom_tools",
 )
 DEFAULT_API_KEY = "sk-fake-openai-0000000000000000"
 SCENARIO_PREFIX = "scenario-"  # model "scenario-<name>" selects <name> when no scenario is queued/set

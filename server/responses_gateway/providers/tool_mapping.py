@@ -68,6 +68,16 @@ class ToolMap:
     native: list[tools_pb2.Tool] = field(default_factory=list)  # kinds the adapter translates itself
     by_flat: dict[str, OfferedTool] = field(default_factory=dict)  # every tool, narrowed out or not
 
+    def load(self, tools: Sequence[tools_pb2.Tool], unsupported: Unsupported) -> list[OfferedTool]:
+        """Offer more tools from now on (a tool search loading namespaces): flattened as the
+        request's were, their flat names unique among those already offered; returns the new ones."""
+        more, others = flatten(tools, unsupported, self.by_flat)
+        for tool in others:
+            unsupported("tools", f"the `{tool.WhichOneof('kind') or 'unknown'}` tool")
+        self.offered.extend(more)
+        self.by_flat.update((t.flat, t) for t in more)
+        return more
+
     def lookup(self, flat: str) -> OfferedTool | None:
         return self.by_flat.get(flat)
 
