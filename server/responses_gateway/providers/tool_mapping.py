@@ -103,7 +103,7 @@ def flat_name(namespace: str | None, name: str, taken: Iterable[str] = ()) -> st
         return safe
     # Changed, too long or taken: a short hash of the originals keeps it unique and stable.
     digest = hashlib.sha256(f"{namespace}\0{name}".encode()).hexdigest()
-    for width in (8, 16, 64):
+    for width in (8, 16, 32):
         candidate = f"{safe[: MAX_NAME - width - 1]}_{digest[:width]}"
         if candidate not in taken:
             return candidate
