@@ -67,6 +67,7 @@ TRANSCRIPT_SCENARIOS = (
     "apply_patch",
     "local_shell",
     "custom_tool_call",  # a custom (free-form) tool call, for the chat bridge
+    "custom_tools",
 )
 DEFAULT_API_KEY = "sk-fake-openai-0000000000000000"
 SCENARIO_PREFIX = "scenario-"  # model "scenario-<name>" selects <name> when no scenario is queued/set

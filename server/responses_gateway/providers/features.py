@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from responses_gateway import codec
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.v1 import request_pb2
 
@@ -36,15 +33,3 @@ class Unsupported:
                 self(param)
         if not logprobs and request.HasField("top_logprobs"):
             self("top_logprobs")
-
-    def function_tools(self, request: request_pb2.CreateResponseRequest) -> list[dict[str, Any]]:
-        """The request's function tools as JSON (name, description, parameters, strict); any other tool
-        kind is a feature the provider lacks."""
-        out = []
-        for tool in request.tools:
-            kind = tool.WhichOneof("kind")
-            if kind != "function":
-                self("tools", f"the `{kind}` tool")
-                continue
-            out.append(codec.to_json(tool.function))
-        return out

@@ -11,8 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import orjson
+
 from responses_gateway.contract import events as ev
 from responses_gateway.contract.ids import new_id
+from responses_gateway.providers.grammar import GrammarMismatch, check
+from responses_gateway.providers.tool_mapping import CUSTOM_ARGUMENT, OfferedTool, ToolMap
 from responses_gateway.v1 import content_pb2, events_pb2, items_pb2, response_pb2
 
 Event = events_pb2.ResponseStreamEvent
@@ -23,19 +27,25 @@ _COMPLETED = items_pb2.ITEM_STATUS_COMPLETED
 @dataclass
 class _Open:
     item: items_pb2.Item
-    kind: str  # "text", "refusal", "function_call", "reasoning"
+    kind: str  # "text", "refusal", "function_call", "custom_tool_call", "reasoning"
     index: int  # its output_index: items are numbered as they open
     text: list[str] = field(default_factory=list)  # message text, call arguments, reasoning summary
     summary_open: bool = False
     content: list[str] | None = None  # raw reasoning text (reasoning_text content part), once started
     annotations: list[content_pb2.Annotation] = field(default_factory=list)  # on the message's text
+    tool: OfferedTool | None = None  # the custom tool a custom_tool_call calls
 
 
 class StreamBuilder:
-    def __init__(self) -> None:
+    def __init__(self, tools: ToolMap | None = None) -> None:
         self._open: dict[str, _Open] = {}
         self._done: dict[int, items_pb2.Item] = {}
         self._opened = 0
+        self._tools = tools  # the request's flat name map (calls come back under the flat names)
+        self._calls = 0
+        # Why the response fails although the upstream finished (a custom tool's input that does not
+        # match its grammar): `finish` then ends it `failed` with this message.
+        self.failure: str | None = None
 
     @property
     def items(self) -> list[items_pb2.Item]:
@@ -64,7 +74,11 @@ class StreamBuilder:
         for item_id in list(self._open):
             yield from self.close(item_id)
         r = response_pb2.Response()
-        if incomplete_reason is not None:
+        if self.failure is not None:
+            r.status = response_pb2.RESPONSE_STATUS_FAILED
+            r.error.code = response_pb2.RESPONSE_ERROR_CODE_SERVER_ERROR
+            r.error.message = self.failure
+        elif incomplete_reason is not None:
             r.status = response_pb2.RESPONSE_STATUS_INCOMPLETE
             r.incomplete_details.reason = incomplete_reason  # type: ignore[assignment]
         else:
@@ -75,7 +89,12 @@ class StreamBuilder:
             # Both details objects are required by OpenAI's schema (clients validate them).
             r.usage.input_tokens_details.SetInParent()
             r.usage.output_tokens_details.SetInParent()
-        yield ev.lifecycle_event(ev.INCOMPLETE if incomplete_reason is not None else ev.COMPLETED, r)
+        tag = ev.COMPLETED
+        if self.failure is not None:
+            tag = ev.FAILED
+        elif incomplete_reason is not None:
+            tag = ev.INCOMPLETE
+        yield ev.lifecycle_event(tag, r)
 
     # --- messages ------------------------------------------------------------------------------------
 
@@ -103,11 +122,15 @@ class StreamBuilder:
 
     # --- function calls ------------------------------------------------------------------------------
 
-    def open_function_call(self, call_id: str, name: str) -> tuple[str, list[Event]]:
+    def open_function_call(
+        self, call_id: str, name: str, namespace: str | None = None
+    ) -> tuple[str, list[Event]]:
         item = items_pb2.Item()
         fc = item.function_call
         fc.id = new_id("fc")
         fc.call_id = call_id
+        if namespace:
+            fc.namespace = namespace
         fc.name = name
         fc.status = _IN_PROGRESS
         return fc.id, [ev.item_added(item, self._add(fc.id, item, "function_call"))]
@@ -116,6 +139,42 @@ class StreamBuilder:
         state = self._open[item_id]
         state.text.append(delta)
         return ev.arguments_delta(item_id, delta, state.index)
+
+    # --- tool calls under the request's flat names -------------------------------------------------
+
+    def open_call(self, call_id: str, name: str) -> tuple[str | None, list[Event]]:
+        """A tool call the model began, under the name the provider was offered: a function_call with
+        its namespace and own name restored, or a custom_tool_call. (None, []) once the turn has all
+        the calls it may keep (parallel_tool_calls false, max_tool_calls): the caller then ignores
+        that call's deltas."""
+        tools = self._tools
+        if tools is not None and tools.max_calls is not None and self._calls >= tools.max_calls:
+            return None, []
+        self._calls += 1
+        target = tools.lookup(name) if tools is not None else None
+        if target is None or not target.custom:
+            if target is None:
+                return self.open_function_call(call_id, name)
+            return self.open_function_call(call_id, target.name, target.namespace)
+        item = items_pb2.Item()
+        ctc = item.custom_tool_call
+        ctc.id = new_id("ctc")
+        ctc.call_id = call_id
+        if target.namespace:
+            ctc.namespace = target.namespace
+        ctc.name = target.name
+        n = self._add(ctc.id, item, "custom_tool_call")
+        self._open[ctc.id].tool = target
+        return ctc.id, [ev.item_added(item, n)]
+
+    def call_delta(self, item_id: str, delta: str) -> list[Event]:
+        """Argument bytes of a call `open_call` began. A custom call's arguments are the JSON object
+        `{"input": ...}`: they are kept until the call closes, when the input is whole (and checked)."""
+        state = self._open[item_id]
+        if state.kind == "custom_tool_call":
+            state.text.append(delta)
+            return []
+        return [self.arguments_delta(item_id, delta)]
 
     # --- reasoning -----------------------------------------------------------------------------------
 
@@ -194,6 +253,8 @@ class StreamBuilder:
             item.function_call.arguments = text
             item.function_call.status = _COMPLETED
             yield ev.arguments_done(item_id, item.function_call.name, text, n)
+        elif state.kind == "custom_tool_call":
+            yield from self._close_custom(item_id, item, text, state.tool, n)
         else:
             if state.content is not None:
                 yield from self._close_reasoning_text(item_id, item, "".join(state.content), n)
@@ -203,6 +264,34 @@ class StreamBuilder:
                 yield ev.summary_part_done(item_id, text, n)
         done = ev.item_done(item, n)
         self._done[n] = done.response_output_item_done.item
+        yield done
+
+    def _close_custom(
+        self, item_id: str, item: items_pb2.Item, arguments: str, tool: OfferedTool | None, n: int
+    ) -> Iterator[Event]:
+        text = custom_input(arguments)
+        ctc = item.custom_tool_call
+        ctc.input = text
+        if tool is not None and tool.grammar is not None:
+            try:
+                check(tool.grammar, text)
+            except GrammarMismatch as e:
+                # Never passed on as if valid: the call is returned (the client sees what the model
+                # wrote) marked incomplete, and the response ends `failed` saying why.
+                ctc.status = items_pb2.ITEM_STATUS_INCOMPLETE
+                if self.failure is None:
+                    self.failure = (
+                        f"The model's input for custom tool `{ctc.name}` does not match the tool's "
+                        f"{tool.grammar.syntax} grammar ({e}); the call was not passed on as valid."
+                    )
+        if text:
+            delta = Event()
+            body = delta.response_custom_tool_call_input_delta
+            body.item_id, body.delta, body.output_index = item_id, text, n
+            yield delta
+        done = Event()
+        end = done.response_custom_tool_call_input_done
+        end.item_id, end.input, end.output_index = item_id, text, n
         yield done
 
     def _close_reasoning_text(self, item_id: str, item: items_pb2.Item, text: str, n: int) -> Iterator[Event]:
@@ -235,3 +324,22 @@ class StreamBuilder:
         yield ev.part_done(item_id, part, n)
         item.message.content.parts.parts.append(part)
         item.message.status = _COMPLETED
+
+
+def custom_input(arguments: str) -> str:
+    """A custom tool's input from the arguments of the function it was offered as: the `input`
+    string, or — from a model that wrote something else — the arguments' one string value, else the
+    arguments as they are."""
+    try:
+        parsed = orjson.loads(arguments) if arguments else {}
+    except orjson.JSONDecodeError:
+        return arguments
+    if isinstance(parsed, dict):
+        value = parsed.get(CUSTOM_ARGUMENT)
+        if isinstance(value, str):
+            return value
+        strings = [v for v in parsed.values() if isinstance(v, str)]
+        if len(parsed) == 1 and strings:
+            return strings[0]
+        return "" if not parsed else arguments
+    return parsed if isinstance(parsed, str) else arguments

@@ -18,6 +18,7 @@ from responses_gateway.providers.chat.request import as_create_request
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.providers.http import iter_sse_json, make_client, retry_after_seconds, transport_errors
 from responses_gateway.providers.openai.translate import upstream_error
+from responses_gateway.providers.tool_mapping import tool_map
 from responses_gateway.v1 import events_pb2, responses_service_pb2
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -54,8 +55,9 @@ class AnthropicProvider:
 
     def open(self, call: ProviderCall) -> UpstreamStream:
         unsupported = Unsupported(self.name, drop=self.deployment.drop_params)
-        body = messages_request(call.request, self.deployment.upstream_model, unsupported)
-        translator = AnthropicStream(self.name, computer=hosted.offers_computer(body))
+        tools = tool_map(call.request, unsupported, native=hosted.KINDS)
+        body = messages_request(call.request, self.deployment.upstream_model, unsupported, tools)
+        translator = AnthropicStream(self.name, tools, computer=hosted.offers_computer(body))
         events = self._events(orjson.dumps(body), self._betas(body), translator, call.timeout)
         return UpstreamStream(events, unsupported.dropped)
 

@@ -33,6 +33,8 @@ _WEB_KINDS = frozenset(
     {"web_search", "web_search_2025_08_26", "web_search_preview", "web_search_preview_2025_03_11"}
 )
 _COMPUTER_KINDS = frozenset({"computer_use_preview", "computer"})
+# The hosted tool kinds this module maps (the function-tool map leaves them to it).
+KINDS = _WEB_KINDS | _COMPUTER_KINDS
 INPUT_KINDS = frozenset({"web_search_call", "computer_call", "computer_call_output"})
 _LOCATION_KEYS = ("city", "region", "country", "timezone")
 SCROLL_PX = 100  # pixels of one scroll "click": Anthropic counts clicks, OpenAI pixels

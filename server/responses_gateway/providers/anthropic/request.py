@@ -17,7 +17,8 @@ from responses_gateway.contract.items import input_items
 from responses_gateway.providers.anthropic import hosted
 from responses_gateway.providers.chat.request import foreign_compaction, parts_text
 from responses_gateway.providers.features import Unsupported
-from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, tools_pb2
+from responses_gateway.providers.tool_mapping import CUSTOM_ARGUMENT, ToolMap, tool_map
+from responses_gateway.v1 import content_pb2, items_pb2, request_pb2
 
 # Anthropic requires max_tokens; used when the request gives no max_output_tokens.
 DEFAULT_MAX_TOKENS = 4096
@@ -85,9 +86,9 @@ def _reasoning_blocks(item: items_pb2.Reasoning) -> list[dict[str, Any]]:
 
 
 def conversation(
-    request: request_pb2.CreateResponseRequest, unsupported: Unsupported
+    request: request_pb2.CreateResponseRequest, unsupported: Unsupported, tools: ToolMap
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(system blocks, messages)."""
+    """(system blocks, messages). Calls go back under the names the tools are offered with."""
     system: list[dict[str, Any]] = []
     if request.HasField("instructions") and request.instructions:
         system.append({"type": "text", "text": request.instructions})
@@ -114,12 +115,23 @@ def conversation(
                 args = orjson.loads(fc.arguments) if fc.arguments else {}
             except orjson.JSONDecodeError:
                 args = {"arguments": fc.arguments}
-            turns.add("assistant", [{"type": "tool_use", "id": fc.call_id, "name": fc.name, "input": args}])
-        elif kind == "function_call_output":
-            fco = item.function_call_output
+            name = tools.flat_name(fc.name, fc.namespace if fc.HasField("namespace") else None)
+            turns.add("assistant", [{"type": "tool_use", "id": fc.call_id, "name": name, "input": args}])
+        elif kind == "custom_tool_call":
+            ctc = item.custom_tool_call
+            name = tools.flat_name(ctc.name, ctc.namespace if ctc.HasField("namespace") else None)
+            block = {
+                "type": "tool_use",
+                "id": ctc.call_id,
+                "name": name,
+                "input": {CUSTOM_ARGUMENT: ctc.input},
+            }
+            turns.add("assistant", [block])
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            out = getattr(item, kind)
             turns.add(
                 "user",
-                [{"type": "tool_result", "tool_use_id": fco.call_id, "content": parts_text(fco.output)}],
+                [{"type": "tool_result", "tool_use_id": out.call_id, "content": parts_text(out.output)}],
             )
         elif kind == "reasoning":
             turns.add("assistant", _reasoning_blocks(item.reasoning))
@@ -132,25 +144,45 @@ def conversation(
     return system, turns.turns
 
 
-def _tool_choice(choice: tools_pb2.ToolChoice, unsupported: Unsupported) -> dict[str, Any] | None:
-    kind = choice.WhichOneof("kind")
-    if kind == "mode":
-        mode = {
-            tools_pb2.TOOL_CHOICE_MODE_NONE: "none",
-            tools_pb2.TOOL_CHOICE_MODE_AUTO: "auto",
-            tools_pb2.TOOL_CHOICE_MODE_REQUIRED: "any",
-        }.get(choice.mode, "auto")
-        return {"type": mode}
-    if kind == "function":
-        return {"type": "tool", "name": choice.function.name}
-    unsupported("tool_choice", f"`tool_choice` of type `{kind}`")
-    return None
+def _tools(tools: ToolMap, hosted_specs: list[dict[str, Any]]) -> dict[str, Any]:
+    """`tools` (Anthropic's own hosted ones first) and `tool_choice`; `disable_parallel_tool_use` is
+    Anthropic's parallel_tool_calls false."""
+    body: dict[str, Any] = {}
+    specs = list(hosted_specs)
+    for tool in tools.offered:
+        spec: dict[str, Any] = {"name": tool.flat, "input_schema": tool.parameters}
+        if tool.description:
+            spec["description"] = tool.description
+        if tool.strict:
+            spec["strict"] = True  # Anthropic's strict tool use (structured outputs) enforces the schema
+        specs.append(spec)
+    if not specs:
+        return body
+    body["tools"] = specs
+    choice = tools.choice
+    out: dict[str, Any] | None = None
+    if choice is not None:
+        out = {"type": {"auto": "auto", "none": "none", "required": "any", "named": "tool"}[choice.mode]}
+        if choice.mode == "named":
+            out["name"] = choice.name
+    if tools.max_calls == 1:
+        out = out or {"type": "auto"}
+        if out["type"] != "none":
+            out["disable_parallel_tool_use"] = True
+    if out is not None:
+        body["tool_choice"] = out
+    return body
 
 
 def messages_request(
-    request: request_pb2.CreateResponseRequest, upstream_model: str, unsupported: Unsupported
+    request: request_pb2.CreateResponseRequest,
+    upstream_model: str,
+    unsupported: Unsupported,
+    tools: ToolMap | None = None,
 ) -> dict[str, Any]:
-    system, turns = conversation(request, unsupported)
+    """The Messages request; `tools` is the request's tool map (`tool_map`), made here when not given."""
+    tools = tools if tools is not None else tool_map(request, unsupported, native=hosted.KINDS)
+    system, turns = conversation(request, unsupported, tools)
     body: dict[str, Any] = {"model": upstream_model, "messages": turns, "stream": True}
     if system:
         body["system"] = system
@@ -162,24 +194,8 @@ def messages_request(
         if max_tokens <= budget:
             max_tokens = budget + (request.max_output_tokens or DEFAULT_MAX_TOKENS)
     body["max_tokens"] = max_tokens
-    request, tools = hosted.take_tools(request)  # web search, computer use: Anthropic's own tools
-    for fn in unsupported.function_tools(request):
-        spec: dict[str, Any] = {
-            "name": fn["name"],
-            "input_schema": fn.get("parameters") or {"type": "object"},
-        }
-        if fn.get("description"):
-            spec["description"] = fn["description"]
-        tools.append(spec)
-    if tools:
-        body["tools"] = tools
-        choice = _tool_choice(request.tool_choice, unsupported) if request.HasField("tool_choice") else None
-        if request.HasField("parallel_tool_calls") and not request.parallel_tool_calls:
-            choice = choice or {"type": "auto"}
-            if choice["type"] != "none":
-                choice["disable_parallel_tool_use"] = True
-        if choice is not None:
-            body["tool_choice"] = choice
+    _, hosted_specs = hosted.take_tools(request)  # web search, computer use: Anthropic's own tools
+    body.update(_tools(tools, hosted_specs))
     fmt = request.text.format
     if fmt.WhichOneof("kind") == "json_schema":
         schema = codec.to_json(fmt.json_schema).get("schema") or {"type": "object"}

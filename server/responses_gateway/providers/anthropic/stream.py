@@ -1,7 +1,8 @@
 """Anthropic Messages stream events → Responses events (pure; one instance per stream).
 
 Content blocks map one to one onto output items: `text` → message, `tool_use` → function_call (its
-`input_json_delta`s are the argument deltas), `thinking` → reasoning with the thinking as its summary
+`input_json_delta`s are the argument deltas; a custom tool's `tool_use` becomes a custom_tool_call, a
+flattened namespace's its function_call with `namespace` again), `thinking` → reasoning with the thinking as its summary
 and the signature as `encrypted_content` (so the next turn can send it back), `redacted_thinking` →
 reasoning whose encrypted_content is the redacted data.
 """
@@ -13,6 +14,7 @@ from typing import Any
 from responses_gateway.errors import GatewayError, Reason, upstream_status_reason
 from responses_gateway.providers.anthropic.hosted import HostedBlocks
 from responses_gateway.providers.stream_builder import StreamBuilder
+from responses_gateway.providers.tool_mapping import ToolMap
 from responses_gateway.v1 import events_pb2, response_pb2
 
 Event = events_pb2.ResponseStreamEvent
@@ -64,9 +66,9 @@ def error_of(
 
 
 class AnthropicStream:
-    def __init__(self, provider: str, *, computer: bool = False) -> None:
+    def __init__(self, provider: str, tools: ToolMap | None = None, *, computer: bool = False) -> None:
         self.provider = provider
-        self.builder = StreamBuilder()
+        self.builder = StreamBuilder(tools)
         # Web search and computer blocks (providers/anthropic/hosted.py); `computer`: the request
         # offered the computer tool, so a `tool_use` named `computer` is a computer call.
         self.hosted = HostedBlocks(self.builder, provider, computer=computer)
@@ -119,7 +121,10 @@ class AnthropicStream:
             if block.get("text"):
                 out.append(b.text_delta(item_id, block["text"]))
         elif btype == "tool_use":
-            item_id, out = b.open_function_call(str(block.get("id", "")), str(block.get("name", "")))
+            call_id, out = b.open_call(str(block.get("id", "")), str(block.get("name", "")))
+            if call_id is None:
+                return []  # a call past the turn's limit: its deltas find no block and are skipped
+            item_id = call_id
         elif btype in ("thinking", "redacted_thinking"):
             item_id, out = b.open_reasoning()
             if btype == "redacted_thinking":
@@ -145,7 +150,7 @@ class AnthropicStream:
         if dtype == "text_delta" and delta.get("text"):
             return [b.text_delta(item_id, delta["text"])]
         if dtype == "input_json_delta" and delta.get("partial_json"):
-            return [b.arguments_delta(item_id, delta["partial_json"])]
+            return b.call_delta(item_id, delta["partial_json"])
         if dtype == "thinking_delta" and delta.get("thinking"):
             return b.summary_delta(item_id, delta["thinking"])
         if dtype == "signature_delta" and delta.get("signature"):

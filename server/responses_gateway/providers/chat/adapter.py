@@ -16,6 +16,7 @@ from responses_gateway.providers.features import Unsupported
 from responses_gateway.providers.http import iter_sse_json, make_client, retry_after_seconds, transport_errors
 from responses_gateway.providers.openai.adapter import auth_headers
 from responses_gateway.providers.openai.translate import upstream_error
+from responses_gateway.providers.tool_mapping import ToolMap, tool_map
 from responses_gateway.v1 import events_pb2
 
 _JSON = {"content-type": "application/json"}
@@ -36,15 +37,20 @@ class ChatCompletionsProvider:
 
     def open(self, call: ProviderCall) -> UpstreamStream:
         unsupported = Unsupported(self.name, drop=self.deployment.drop_params)
+        tools = tool_map(call.request, unsupported)
         body = chat_request(
-            call.request, self.deployment.upstream_model, unsupported, max_tokens_key=self._max_key
+            call.request,
+            self.deployment.upstream_model,
+            unsupported,
+            max_tokens_key=self._max_key,
+            tools=tools,
         )
-        return UpstreamStream(self._events(orjson.dumps(body), call.timeout), unsupported.dropped)
+        return UpstreamStream(self._events(orjson.dumps(body), call.timeout, tools), unsupported.dropped)
 
     async def _events(
-        self, body: bytes, timeout: float | None
+        self, body: bytes, timeout: float | None, tools: ToolMap
     ) -> AsyncGenerator[events_pb2.ResponseStreamEvent, None]:
-        translator = ChatStream(self.name)
+        translator = ChatStream(self.name, tools)
         with transport_errors(self.name):
             async with self._client.stream(
                 "POST", "/chat/completions", content=body, headers=_JSON, timeout=timeout

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
+import orjson
+
 from responses_gateway import codec
 from responses_gateway.contract.items import input_items
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.features import Unsupported
-from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, responses_service_pb2, tools_pb2
+from responses_gateway.providers.tool_mapping import CUSTOM_ARGUMENT, ToolMap, tool_map
+from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, responses_service_pb2
 
 _ROLES = {
     items_pb2.MESSAGE_ROLE_USER: "user",
@@ -21,11 +24,6 @@ _ROLES = {
     items_pb2.MESSAGE_ROLE_SYSTEM: "system",
     # Most chat servers know no `developer` role; `system` means the same to them.
     items_pb2.MESSAGE_ROLE_DEVELOPER: "system",
-}
-_MODES = {
-    tools_pb2.TOOL_CHOICE_MODE_NONE: "none",
-    tools_pb2.TOOL_CHOICE_MODE_AUTO: "auto",
-    tools_pb2.TOOL_CHOICE_MODE_REQUIRED: "required",
 }
 
 
@@ -105,7 +103,22 @@ def _content(message: items_pb2.Message, role: str, unsupported: Unsupported) ->
     return parts
 
 
-def messages(request: request_pb2.CreateResponseRequest, unsupported: Unsupported) -> list[dict[str, Any]]:
+def _add_call(out: list[dict[str, Any]], call: dict[str, Any]) -> None:
+    """Consecutive calls join one assistant message's `tool_calls` (after its text, if any)."""
+    last = out[-1] if out else None
+    if last is not None and last["role"] == "assistant" and "tool_calls" in last:
+        last["tool_calls"].append(call)
+    elif last is not None and last["role"] == "assistant" and isinstance(last.get("content"), str):
+        last["tool_calls"] = [call]
+    else:
+        out.append({"role": "assistant", "content": None, "tool_calls": [call]})
+
+
+def messages(
+    request: request_pb2.CreateResponseRequest, unsupported: Unsupported, tools: ToolMap | None = None
+) -> list[dict[str, Any]]:
+    """Chat messages; calls go back under the names the tools are offered with."""
+    tools = tools if tools is not None else tool_map(request, unsupported)
     out: list[dict[str, Any]] = []
     if request.HasField("instructions"):
         out.append({"role": "system", "content": request.instructions})
@@ -116,20 +129,16 @@ def messages(request: request_pb2.CreateResponseRequest, unsupported: Unsupporte
             out.append({"role": role, "content": _content(item.message, role, unsupported)})
         elif kind == "function_call":
             fc = item.function_call
-            call = {
-                "id": fc.call_id,
-                "type": "function",
-                "function": {"name": fc.name, "arguments": fc.arguments},
-            }
-            last = out[-1] if out else None
-            if last is not None and last["role"] == "assistant" and "tool_calls" in last:
-                last["tool_calls"].append(call)
-            elif last is not None and last["role"] == "assistant" and isinstance(last.get("content"), str):
-                last["tool_calls"] = [call]
-            else:
-                out.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "function_call_output":
-            fco = item.function_call_output
+            name = tools.flat_name(fc.name, fc.namespace if fc.HasField("namespace") else None)
+            fn = {"name": name, "arguments": fc.arguments}
+            _add_call(out, {"id": fc.call_id, "type": "function", "function": fn})
+        elif kind == "custom_tool_call":
+            ctc = item.custom_tool_call
+            name = tools.flat_name(ctc.name, ctc.namespace if ctc.HasField("namespace") else None)
+            fn = {"name": name, "arguments": orjson.dumps({CUSTOM_ARGUMENT: ctc.input}).decode()}
+            _add_call(out, {"id": ctc.call_id, "type": "function", "function": fn})
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            fco = getattr(item, kind)
             out.append({"role": "tool", "tool_call_id": fco.call_id, "content": parts_text(fco.output)})
         elif kind == "reasoning":
             continue
@@ -140,22 +149,30 @@ def messages(request: request_pb2.CreateResponseRequest, unsupported: Unsupporte
     return out
 
 
-def tools(request: request_pb2.CreateResponseRequest, unsupported: Unsupported) -> list[dict[str, Any]]:
-    out = []
-    for fn in unsupported.function_tools(request):
-        spec = {k: fn[k] for k in ("name", "description", "parameters", "strict") if k in fn}
-        out.append({"type": "function", "function": spec})
-    return out
-
-
-def tool_choice(choice: tools_pb2.ToolChoice, unsupported: Unsupported) -> Any:
-    kind = choice.WhichOneof("kind")
-    if kind == "mode":
-        return _MODES.get(choice.mode, "auto")
-    if kind == "function":
-        return {"type": "function", "function": {"name": choice.function.name}}
-    unsupported("tool_choice", f"`tool_choice` of type `{kind}`")
-    return None
+def tools_body(tools: ToolMap) -> dict[str, Any]:
+    """`tools`, `tool_choice` and `parallel_tool_calls`. Custom tools and namespaces are offered as
+    plain functions (what every chat server knows), `allowed_tools` as the narrowed list."""
+    specs = []
+    for tool in tools.offered:
+        spec: dict[str, Any] = {"name": tool.flat}
+        if tool.description:
+            spec["description"] = tool.description
+        spec["parameters"] = tool.parameters
+        if tool.strict is not None:
+            spec["strict"] = tool.strict
+        specs.append({"type": "function", "function": spec})
+    if not specs:
+        return {}
+    body: dict[str, Any] = {"tools": specs}
+    choice = tools.choice
+    if choice is not None:
+        if choice.mode == "named":
+            body["tool_choice"] = {"type": "function", "function": {"name": choice.name}}
+        else:
+            body["tool_choice"] = choice.mode
+    if tools.parallel is not None:
+        body["parallel_tool_calls"] = tools.parallel
+    return body
 
 
 def response_format(request: request_pb2.CreateResponseRequest) -> dict[str, Any] | None:
@@ -175,23 +192,16 @@ def chat_request(
     unsupported: Unsupported,
     *,
     max_tokens_key: str = "max_tokens",
+    tools: ToolMap | None = None,
 ) -> dict[str, Any]:
+    tools = tools if tools is not None else tool_map(request, unsupported)
     body: dict[str, Any] = {
         "model": upstream_model,
-        "messages": messages(request, unsupported),
+        "messages": messages(request, unsupported, tools),
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    if request.tools:
-        body["tools"] = tools(request, unsupported)
-        if not body["tools"]:
-            del body["tools"]
-    if request.HasField("tool_choice") and "tools" in body:
-        choice = tool_choice(request.tool_choice, unsupported)
-        if choice is not None:
-            body["tool_choice"] = choice
-    if request.HasField("parallel_tool_calls") and "tools" in body:
-        body["parallel_tool_calls"] = request.parallel_tool_calls
+    body.update(tools_body(tools))
     fmt = response_format(request)
     if fmt is not None:
         body["response_format"] = fmt

@@ -11,6 +11,7 @@ from typing import Any
 
 from responses_gateway.errors import GatewayError, Reason, upstream_status_reason
 from responses_gateway.providers.stream_builder import StreamBuilder
+from responses_gateway.providers.tool_mapping import ToolMap
 from responses_gateway.v1 import content_pb2, events_pb2, response_pb2
 
 Event = events_pb2.ResponseStreamEvent
@@ -45,13 +46,13 @@ def _logprobs(event: Event, entries: list[dict[str, Any]]) -> None:
 
 
 class ChatStream:
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, tools: ToolMap | None = None) -> None:
         self.provider = provider
-        self.builder = StreamBuilder()
+        self.builder = StreamBuilder(tools)
         self._reasoning: str | None = None
         self._text: str | None = None
         self._refusal: str | None = None
-        self._calls: dict[int, str] = {}
+        self._calls: dict[int, str | None] = {}  # tool call index → item id (None: past the limit)
         self.finish_reason: str | None = None
         self.usage: response_pb2.Usage | None = None
 
@@ -113,14 +114,13 @@ class ChatStream:
             index = int(call.get("index", 0))
             fn = call.get("function") or {}
             if index not in self._calls:
-                item_id, opened = b.open_function_call(
-                    call.get("id") or f"call_{index}", fn.get("name") or ""
-                )
+                item_id, opened = b.open_call(call.get("id") or f"call_{index}", fn.get("name") or "")
                 self._calls[index] = item_id
                 out.extend(opened)
             args = fn.get("arguments")
-            if isinstance(args, str) and args:
-                out.append(b.arguments_delta(self._calls[index], args))
+            current = self._calls[index]
+            if isinstance(args, str) and args and current is not None:
+                out.extend(b.call_delta(current, args))
         return out
 
     def end(self) -> list[Event]:

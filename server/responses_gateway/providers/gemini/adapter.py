@@ -13,6 +13,7 @@ from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.base import ProviderCall, UpstreamStream
 from responses_gateway.providers.chat.request import as_create_request
 from responses_gateway.providers.features import Unsupported
+from responses_gateway.providers.gemini import hosted
 from responses_gateway.providers.gemini.request import count_tokens_request, generate_request
 from responses_gateway.providers.gemini.stream import GeminiStream
 from responses_gateway.providers.http import (
@@ -23,6 +24,7 @@ from responses_gateway.providers.http import (
     transport_errors,
 )
 from responses_gateway.providers.openai.translate import upstream_error
+from responses_gateway.providers.tool_mapping import ToolMap, tool_map
 from responses_gateway.v1 import events_pb2, responses_service_pb2
 
 
@@ -74,13 +76,14 @@ class GeminiProvider:
 
     def open(self, call: ProviderCall) -> UpstreamStream:
         unsupported = Unsupported(self.name, drop=self.deployment.drop_params)
-        body = generate_request(call.request, unsupported)
-        return UpstreamStream(self._events(orjson.dumps(body), call.timeout), unsupported.dropped)
+        tools = tool_map(call.request, unsupported, native=hosted.KINDS)
+        body = generate_request(call.request, unsupported, tools)
+        return UpstreamStream(self._events(orjson.dumps(body), call.timeout, tools), unsupported.dropped)
 
     async def _events(
-        self, body: bytes, timeout: float | None
+        self, body: bytes, timeout: float | None, tools: ToolMap
     ) -> AsyncGenerator[events_pb2.ResponseStreamEvent, None]:
-        translator = GeminiStream(self.name)
+        translator = GeminiStream(self.name, tools)
         with transport_errors(self.name):
             async with self._client.stream(
                 "POST", self._path, params={"alt": "sse"}, content=body, timeout=timeout

@@ -24,6 +24,8 @@ Event = events_pb2.ResponseStreamEvent
 _WEB_KINDS = frozenset(
     {"web_search", "web_search_2025_08_26", "web_search_preview", "web_search_preview_2025_03_11"}
 )
+# The hosted tool kinds this module maps (the function-tool map leaves them to it).
+KINDS = _WEB_KINDS
 GOOGLE_SEARCH: dict[str, Any] = {"google_search": {}}
 
 

@@ -16,7 +16,8 @@ from responses_gateway.contract.items import input_items
 from responses_gateway.providers.chat.request import foreign_compaction, parts_text
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.providers.gemini import hosted
-from responses_gateway.v1 import content_pb2, items_pb2, request_pb2, tools_pb2
+from responses_gateway.providers.tool_mapping import CUSTOM_ARGUMENT, ToolMap, tool_map
+from responses_gateway.v1 import content_pb2, items_pb2, request_pb2
 
 # reasoning.effort → thinkingBudget (tokens).
 THINKING_BUDGET = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768}
@@ -73,10 +74,17 @@ class _Contents:
             self.contents.append({"role": role, "parts": parts})
 
 
+def _call(call_id: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    call: dict[str, Any] = {"name": name, "args": args}
+    if call_id and not call_id.startswith("call_gw_"):
+        call["id"] = call_id
+    return {"functionCall": call}
+
+
 def contents(
-    request: request_pb2.CreateResponseRequest, unsupported: Unsupported
+    request: request_pb2.CreateResponseRequest, unsupported: Unsupported, tools: ToolMap
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """(contents, system texts)."""
+    """(contents, system texts). Calls go back under the names the tools are offered with."""
     system: list[str] = []
     if request.HasField("instructions") and request.instructions:
         system.append(request.instructions)
@@ -98,17 +106,20 @@ def contents(
                 out.add("user", [p for p in parts if p is not None])
         elif kind == "function_call":
             fc = item.function_call
-            names[fc.call_id] = fc.name
+            name = tools.flat_name(fc.name, fc.namespace if fc.HasField("namespace") else None)
+            names[fc.call_id] = name
             try:
                 args = orjson.loads(fc.arguments) if fc.arguments else {}
             except orjson.JSONDecodeError:
                 args = {"arguments": fc.arguments}
-            call: dict[str, Any] = {"name": fc.name, "args": args}
-            if fc.call_id and not fc.call_id.startswith("call_gw_"):
-                call["id"] = fc.call_id
-            out.add("model", [{"functionCall": call}])
-        elif kind == "function_call_output":
-            fco = item.function_call_output
+            out.add("model", [_call(fc.call_id, name, args)])
+        elif kind == "custom_tool_call":
+            ctc = item.custom_tool_call
+            name = tools.flat_name(ctc.name, ctc.namespace if ctc.HasField("namespace") else None)
+            names[ctc.call_id] = name
+            out.add("model", [_call(ctc.call_id, name, {CUSTOM_ARGUMENT: ctc.input})])
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            fco = getattr(item, kind)
             response: dict[str, Any] = {
                 "name": names.get(fco.call_id, fco.call_id),
                 "response": {"result": parts_text(fco.output)},
@@ -128,42 +139,43 @@ def contents(
     return out.contents, system
 
 
-def _tool_config(choice: tools_pb2.ToolChoice, unsupported: Unsupported) -> dict[str, Any] | None:
-    kind = choice.WhichOneof("kind")
-    if kind == "mode":
-        mode = {
-            tools_pb2.TOOL_CHOICE_MODE_NONE: "NONE",
-            tools_pb2.TOOL_CHOICE_MODE_AUTO: "AUTO",
-            tools_pb2.TOOL_CHOICE_MODE_REQUIRED: "ANY",
-        }.get(choice.mode, "AUTO")
-        return {"functionCallingConfig": {"mode": mode}}
-    if kind == "function":
-        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [choice.function.name]}}
-    unsupported("tool_choice", f"`tool_choice` of type `{kind}`")
-    return None
+def _tools(tools: ToolMap, grounding: list[dict[str, Any]]) -> dict[str, Any]:
+    """`tools` and `toolConfig`. Gemini has no parallel_tool_calls: the stream keeps the first call of
+    a turn instead (`ToolMap.max_calls`); nor a strict flag: the schema goes as `parametersJsonSchema`."""
+    declarations = []
+    for tool in tools.offered:
+        decl: dict[str, Any] = {"name": tool.flat}
+        if tool.description:
+            decl["description"] = tool.description
+        decl["parametersJsonSchema"] = tool.parameters
+        declarations.append(decl)
+    body: dict[str, Any] = {}
+    if declarations or grounding:
+        body["tools"] = [{"functionDeclarations": declarations}] if declarations else []
+        body["tools"].extend(grounding)  # Google Search grounding, Gemini's own web search
+    if not declarations:
+        return body
+    choice = tools.choice
+    if choice is not None:
+        mode = {"auto": "AUTO", "none": "NONE", "required": "ANY", "named": "ANY"}[choice.mode]
+        config: dict[str, Any] = {"mode": mode}
+        if choice.mode == "named":
+            config["allowedFunctionNames"] = [choice.name]
+        body["toolConfig"] = {"functionCallingConfig": config}
+    return body
 
 
-def generate_request(request: request_pb2.CreateResponseRequest, unsupported: Unsupported) -> dict[str, Any]:
-    turns, system = contents(request, unsupported)
+def generate_request(
+    request: request_pb2.CreateResponseRequest, unsupported: Unsupported, tools: ToolMap | None = None
+) -> dict[str, Any]:
+    """The generateContent request; `tools` is the request's tool map, made here when not given."""
+    tools = tools if tools is not None else tool_map(request, unsupported, native=hosted.KINDS)
+    turns, system = contents(request, unsupported, tools)
     body: dict[str, Any] = {"contents": turns}
     if system:
         body["systemInstruction"] = {"parts": [{"text": t} for t in system if t]}
-    request, grounding = hosted.take_tools(request)  # web search: Google Search grounding
-    declarations = []
-    for fn in unsupported.function_tools(request):
-        decl: dict[str, Any] = {"name": fn["name"]}
-        if fn.get("description"):
-            decl["description"] = fn["description"]
-        if fn.get("parameters"):
-            decl["parametersJsonSchema"] = fn["parameters"]
-        declarations.append(decl)
-    if declarations or grounding:
-        body["tools"] = [{"functionDeclarations": declarations}] if declarations else []
-        body["tools"].extend(grounding)
-    if declarations and request.HasField("tool_choice"):
-        config = _tool_config(request.tool_choice, unsupported)
-        if config is not None:
-            body["toolConfig"] = config
+    _, grounding = hosted.take_tools(request)  # web search: Google Search grounding
+    body.update(_tools(tools, grounding))
     gen: dict[str, Any] = {}
     if request.HasField("max_output_tokens"):
         gen["maxOutputTokens"] = request.max_output_tokens

@@ -16,6 +16,7 @@ from responses_gateway.contract.ids import new_id
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.gemini.hosted import Grounding
 from responses_gateway.providers.stream_builder import StreamBuilder
+from responses_gateway.providers.tool_mapping import ToolMap
 from responses_gateway.v1 import events_pb2, response_pb2
 
 Event = events_pb2.ResponseStreamEvent
@@ -36,9 +37,9 @@ def usage_of(u: dict[str, Any]) -> response_pb2.Usage:
 
 
 class GeminiStream:
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, tools: ToolMap | None = None) -> None:
         self.provider = provider
-        self.builder = StreamBuilder()
+        self.builder = StreamBuilder(tools)
         self._reasoning: str | None = None
         self._text: str | None = None
         self.finish_reason: str | None = None
@@ -107,9 +108,11 @@ class GeminiStream:
             out.extend(self._close(self._text))
             call = part["functionCall"]
             call_id = str(call.get("id") or new_id("call_gw"))
-            item_id, opened = b.open_function_call(call_id, str(call.get("name", "")))
+            item_id, opened = b.open_call(call_id, str(call.get("name", "")))
+            if item_id is None:
+                return out  # past the turn's limit (parallel_tool_calls false: the first call only)
             out.extend(opened)
-            out.append(b.arguments_delta(item_id, orjson.dumps(call.get("args") or {}).decode()))
+            out.extend(b.call_delta(item_id, orjson.dumps(call.get("args") or {}).decode()))
             out.extend(b.close(item_id))
         return out
 

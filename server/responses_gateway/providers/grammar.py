@@ -1,0 +1,73 @@
+"""Grammar checks for custom tools on providers that cannot constrain a model's output to a grammar.
+
+OpenAI samples a grammar-constrained custom tool's input from the grammar itself; elsewhere the model
+writes free text, so the gateway checks it before it hands the call on: `lark` grammars with the lark
+library (Earley, so any context-free grammar OpenAI accepts parses), `regex` ones with `re.fullmatch`.
+Compiling happens while the request is translated, so a grammar that does not compile is a 400 before
+anything is sent upstream; compiled grammars are cached by their text (agents send the same tools on
+every turn).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import lark
+
+from responses_gateway.errors import GatewayError, Reason
+
+Syntax = Literal["lark", "regex"]
+# Enough for the tools of a few agents; a grammar is small next to a request.
+_CACHE = 128
+
+
+@dataclass(frozen=True)
+class Grammar:
+    syntax: Syntax
+    definition: str
+
+
+class GrammarMismatch(Exception):
+    """The input does not match; the message says where (lark's own description of the position)."""
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _lark(definition: str) -> lark.Lark:
+    return lark.Lark(definition, start="start", parser="earley")
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _regex(definition: str) -> re.Pattern[str]:
+    return re.compile(definition)
+
+
+def compile_grammar(grammar: Grammar, tool: str) -> None:
+    """Raise a 400 naming `tool` when its grammar does not compile."""
+    try:
+        if grammar.syntax == "lark":
+            _lark(grammar.definition)
+        else:
+            _regex(grammar.definition)
+    except (lark.exceptions.LarkError, re.error) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GatewayError(
+            Reason.INVALID_REQUEST,
+            f"The {grammar.syntax} grammar of custom tool `{tool}` does not compile: {first[:300]}",
+            param="tools",
+        ) from e
+
+
+def check(grammar: Grammar, text: str) -> None:
+    """Raise GrammarMismatch unless the whole of `text` matches `grammar` (compiled already)."""
+    if grammar.syntax == "regex":
+        if _regex(grammar.definition).fullmatch(text) is None:
+            raise GrammarMismatch("the input does not fully match the pattern")
+        return
+    try:
+        _lark(grammar.definition).parse(text)
+    except lark.exceptions.LarkError as e:
+        lines = [line for line in str(e).strip().splitlines() if line.strip()]
+        raise GrammarMismatch(lines[0][:300] if lines else type(e).__name__) from e
