@@ -25,6 +25,7 @@ class Env:
     gateway: GatewayProcess
     mcp: McpFixture  # open, allowed by gateway_settings.mcp.allowed_server_urls
     secured: McpFixture  # registered as mcp_servers.secured, wants X-Api-Key
+    sse: McpFixture  # registered as mcp_servers.sse, over the SSE transport
     anthropic: ScriptedAnthropic
     openai: ScriptedOpenAI
     anthropic_base: str
@@ -37,6 +38,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     with (
         mcp_server() as mcp,
         mcp_server(secret=SECRET) as secured,
+        mcp_server(sse=True) as over_sse,
         anthropic.serve() as anth_base,
         serve_app(openai.app) as oai_base,
     ):
@@ -76,14 +78,15 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                     "transport": "http",
                     "auth_type": "api_key",
                     "authentication_token": "os.environ/TEST_MCP_SECRET",
-                }
+                },
+                "sse": {"url": over_sse.sse_url, "transport": "sse"},
             },
         }
         (tmp / "gateway.json").write_text(json.dumps(config))
         gw = GatewayProcess(tmp / "gateway.json", cwd=tmp, env=clean_env(TEST_MCP_SECRET=SECRET), grace=1)
         gw.start()
         try:
-            yield Env(gw, mcp, secured, anthropic, openai, anth_base)
+            yield Env(gw, mcp, secured, over_sse, anthropic, openai, anth_base)
         finally:
             gw.stop()
 
@@ -92,6 +95,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 def http(env: Env) -> Iterator[httpx.Client]:
     env.mcp.calls.clear()
     env.secured.calls.clear()
+    env.sse.calls.clear()
     env.anthropic.requests.clear()
     env.openai.requests.clear()
     with httpx.Client(base_url=f"{env.gateway.http_base}/v1", timeout=30) as client:

@@ -306,6 +306,24 @@ def test_a_registered_server_gets_its_secret_and_the_client_never_sees_it(
     assert final["output"][1]["name"] == "secured-shout" and final["output"][1]["output"] == "ALL"
 
 
+def test_a_registered_server_over_sse(env: Env, http: httpx.Client) -> None:
+    env.anthropic.script([("sse-add", {"a": 1, "b": 6})])
+    tool = {"type": "mcp", "server_label": "all", "server_url": "litellm_proxy", "require_approval": "never"}
+    final = create(http, model="claude", tools=[tool])
+    listed = {t["name"] for t in final["output"][0]["tools"]}
+    assert {"sse-add", "secured-add"} <= listed
+    assert final["output"][1]["name"] == "sse-add" and final["output"][1]["output"] == "7"
+    assert env.sse.calls == [("add", {"a": 1, "b": 6})] and env.secured.calls == []
+    # One server by name over SSE: its tools under their own names.
+    env.anthropic.script([("shout", {"text": "sse"})])
+    final = create(
+        http,
+        model="claude",
+        tools=[{**tool, "server_url": "litellm_proxy/mcp/sse"}],
+    )
+    assert final["output"][1]["output"] == "SSE"
+
+
 def test_an_unknown_registered_server_is_a_400(env: Env, http: httpx.Client) -> None:
     tool = {"type": "mcp", "server_label": "reg", "server_url": "litellm_proxy/mcp/nope"}
     r = http.post("/responses", json={"model": "claude", "input": "x", "tools": [tool]})
