@@ -27,7 +27,7 @@ from .yaml_source import read_yaml
 
 # Sections whose unset os.environ/ references stop start-up: starting without the auth or the store the
 # file asks for would be worse than not starting.
-_FATAL_WHEN_MISSING = {("general_settings", "master_key"), ("gateway_settings",)}
+_FATAL_WHEN_MISSING = {("general_settings", "master_key"), ("gateway_settings",), ("mcp_servers",)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +229,8 @@ def _ignored_keys(cfg: GatewayConfig) -> list[str]:
             f"ignored: litellm_params.{key} in model_list[{i}]"
             for key in (d.litellm_params.model_extra or {})
         )
+    for name, server in cfg.mcp_servers.items():
+        out.extend(f"ignored: mcp_servers.{name}.{key}" for key in (server.model_extra or {}))
     return out
 
 

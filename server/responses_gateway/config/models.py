@@ -81,6 +81,11 @@ class LiteLLMParams(_LiteLLMSection):
     vertex_project: str | None = None
     vertex_location: str | None = None
     vertex_credentials: str | None = Field(default=None, repr=False)
+    # Who runs a request's `mcp` tools on an OpenAI-native deployment: "upstream" (the default: OpenAI
+    # connects to the server itself) or "gateway" (the gateway lists and calls the tools and offers them
+    # to the model as functions, e.g. for servers inside the cluster). Other providers: always the
+    # gateway. Registered servers (`mcp_servers`) always run in the gateway.
+    mcp_execution: Literal["upstream", "gateway"] | None = None
 
 
 class ModelInfo(BaseModel):
@@ -199,6 +204,21 @@ class MetricsSettings(_Strict):
     port: Annotated[int, Field(ge=0, le=65535)] | None = None
 
 
+class McpSettings(_Strict):
+    """The gateway's own MCP client (domain/tools/): which servers a request may name, and its limits."""
+
+    # Glob patterns (fnmatch, matched against the whole URL) a client-supplied `server_url` must match;
+    # empty: client-supplied URLs are refused (registered `mcp_servers` are always allowed). Link-local
+    # and cloud metadata addresses are refused whatever the patterns say.
+    allowed_server_urls: list[str] = Field(default_factory=list)
+    # Upstream turns one response may continue with the results of MCP calls (then it ends).
+    max_rounds: PositiveInt = 8
+    # Longest one MCP operation (connect + list, or connect + one call) may take; then it is an error.
+    call_timeout_seconds: PositiveFloat = 60.0
+    # Largest tool output (UTF-8 bytes of its text) passed on to the model; larger is an error.
+    max_output_bytes: PositiveInt = 1024 * 1024
+
+
 class GatewaySettings(_Strict):
     """This gateway's own settings (not a LiteLLM section)."""
 
@@ -229,6 +249,7 @@ class GatewaySettings(_Strict):
     http_port: Annotated[int, Field(ge=1, le=65535)] = 8080
     http: HttpSettings = Field(default_factory=HttpSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     @model_validator(mode="after")
     def _metrics_port_free(self) -> GatewaySettings:
@@ -247,6 +268,36 @@ def _stringify_env(value: Any) -> Any:
     return value
 
 
+class McpServerConfig(_LiteLLMSection):
+    """One entry of LiteLLM's top-level ``mcp_servers`` section: a server requests name with
+    ``server_url: "litellm_proxy/mcp/<name>"`` (or all of them with ``"litellm_proxy"``), whose URL and
+    secrets stay here."""
+
+    url: str
+    # LiteLLM's spelling: "http" is streamable HTTP; "stdio" is not offered by this gateway.
+    transport: Literal["http", "streamable_http", "sse"] = "http"
+    description: str | None = None
+    # Sent with every request to the server (values may be ``os.environ/NAME``).
+    static_headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    # LiteLLM's auth shorthand: the token goes into the header the type names.
+    auth_type: Literal["none", "bearer_token", "api_key", "basic", "authorization"] | None = None
+    authentication_token: str | None = Field(default=None, repr=False)
+
+    def all_headers(self) -> dict[str, str]:
+        out = {**self.static_headers, **self.headers}
+        token = self.authentication_token
+        if token and self.auth_type == "bearer_token":
+            out["Authorization"] = f"Bearer {token}"
+        elif token and self.auth_type == "basic":
+            out["Authorization"] = f"Basic {token}"
+        elif token and self.auth_type == "authorization":
+            out["Authorization"] = token
+        elif token and self.auth_type == "api_key":
+            out["X-API-Key"] = token
+        return out
+
+
 class GatewayConfig(_Strict):
     model_list: list[Deployment] = Field(default_factory=list)
     litellm_settings: LiteLLMSettings = Field(default_factory=LiteLLMSettings)
@@ -257,6 +308,7 @@ class GatewayConfig(_Strict):
         default_factory=dict, repr=False
     )
     gateway_settings: GatewaySettings = Field(default_factory=GatewaySettings)
+    mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)
 
 
 # LiteLLM top-level sections the gateway has no use for: accepted with a warning rather than rejected, so a
@@ -265,7 +317,6 @@ IGNORED_LITELLM_SECTIONS = frozenset(
     {
         "credential_list",
         "guardrails",
-        "mcp_servers",
         "callback_settings",
         "files_settings",
         "finetune_settings",

@@ -71,6 +71,8 @@ class ResolvedDeployment:
     disabled_reason: str | None
     # Variables that would supply the key, first one preferred: for "set X to enable Y" messages.
     key_env_vars: tuple[str, ...] = ()
+    # Who runs `mcp` tools on an OpenAI-native deployment (litellm_params.mcp_execution).
+    mcp_execution: str = "upstream"
 
     @property
     def is_wildcard(self) -> bool:
@@ -195,6 +197,7 @@ def resolve_deployment(
         enabled=not problems,
         disabled_reason="; ".join(problems) or None,
         key_env_vars=spec.api_key_env,
+        mcp_execution=p.mcp_execution or "upstream",
     )
 
 

@@ -17,9 +17,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.contract import events as ev
@@ -44,17 +44,51 @@ CANCELLED_MESSAGE = "The response was cancelled."
 
 @dataclass
 class Continuation:
-    """What a turn hook wants after a turn: the gateway's own items to add to the output, then the
-    request of the next upstream turn (None: the response ends here)."""
+    """What a turn hook wants after a turn: events about items already in the output (a held-back
+    `output_item.done`, with the turn-relative output_index the turn's events had), the gateway's own
+    items to add to the output, then the request of the next upstream turn (None: the response ends
+    here). All of it is numbered by the assembler."""
 
     items: list[items_pb2.Item] = field(default_factory=list)
     request: request_pb2.CreateResponseRequest | None = None
+    events: list[Event] = field(default_factory=list)
 
 
 class TurnHook(Protocol):
     async def after_turn(self, run: ResponseRun, response: response_pb2.Response) -> Continuation | None:
         """Called when an upstream turn completed; None ends the response with that turn."""
         ...
+
+
+@runtime_checkable
+class RunTools(Protocol):
+    """A turn hook that also sees the first upstream request and every turn's events: the gateway's
+    own tools (domain/tools/), which replace tools in the request and rewrite the upstream's events
+    before the assembler numbers them."""
+
+    async def after_turn(self, run: ResponseRun, response: response_pb2.Response) -> Continuation | None: ...
+
+    async def prepare(
+        self,
+        run: ResponseRun,
+        deployment: ResolvedDeployment,
+        provider: object,
+        request: request_pb2.CreateResponseRequest,
+    ) -> request_pb2.CreateResponseRequest:
+        """The first turn's request as this deployment receives it (a GatewayError is its status)."""
+        ...
+
+    def rewrite(self, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+        """A turn's events as the client sees them (returns `events` itself when there is nothing to do)."""
+        ...
+
+
+@runtime_checkable
+class HookFactory(Protocol):
+    """Makes the hook of each run; None for a run it has nothing to do with, which then runs as if
+    there were no hook (no held terminal event, the native unary create)."""
+
+    def for_run(self, plan: Plan) -> TurnHook | None: ...
 
 
 @dataclass
@@ -65,7 +99,7 @@ class RunDeps:
     providers: ProviderRegistry
     store: ResponseStore
     interrupts: Interrupts
-    hook: TurnHook | None = None
+    hook: TurnHook | HookFactory | None = None
     leases: Leases | None = None
 
 
@@ -83,7 +117,7 @@ class _Turn:
     deployment: ResolvedDeployment
     provider: Provider
     stream: UpstreamStream
-    events: AsyncGenerator[Event, None]
+    events: AsyncIterator[Event]
     first: Event
 
 
@@ -100,6 +134,11 @@ class ResponseRun:
         self._log: list[Event] = []  # a background run's events, for its readers
         self._changed = asyncio.Event()
         self.done = False
+        hook = deps.hook
+        if isinstance(hook, HookFactory):
+            hook = hook.for_run(plan)
+        self.hook: TurnHook | None = hook
+        self._tools = hook if hook is not None and isinstance(hook, RunTools) else None
 
     # --- opening a turn -------------------------------------------------------------------------
 
@@ -120,8 +159,12 @@ class ResponseRun:
         provider = self.deps.providers.for_request(deployment, self.plan.request)
         if request is None:
             request = await upstream_request(self.plan, self.deps.store, deployment, provider)
+            if self._tools is not None:
+                request = await self._tools.prepare(self, deployment, provider, request)
         stream = provider.open(ProviderCall(request, deployment, timeout=self.plan.ctx.remaining()))
-        events = aiter(stream)
+        events: AsyncIterator[Event] = aiter(stream)
+        if self._tools is not None:
+            events = self._tools.rewrite(events)
         try:
             first = await anext(events)
         except StopAsyncIteration:
@@ -168,7 +211,7 @@ class ResponseRun:
                 async for event in self._upstream(turn, asm, handle):
                     if asm.later_turn and ev.is_lifecycle(event) and not ev.is_terminal(event):
                         continue  # one response: a later turn's created / in_progress are not news
-                    if deps.hook is not None and ev.is_terminal(event) and self.error is None:
+                    if self.hook is not None and ev.is_terminal(event) and self.error is None:
                         terminal = event
                         break
                     asm.accept(event)
@@ -270,14 +313,15 @@ class ResponseRun:
     async def _continue(self, asm: Assembler, terminal: Event) -> _Step:
         """After a turn, ask the hook: the gateway's own item events (numbered), then the next turn
         opened, or the terminal event that ends the response."""
-        assert self.deps.hook is not None and self._turn is not None
+        assert self.hook is not None and self._turn is not None
         response = asm.end_turn(terminal)
         more = None
         if response.status == response_pb2.RESPONSE_STATUS_COMPLETED:
-            more = await self.deps.hook.after_turn(self, response)
+            more = await self.hook.after_turn(self, response)
         if more is None:
             return _Step()
-        events = [e for item in more.items for e in asm.own_item(item)]
+        events = [asm.accept(e) for e in more.events]
+        events += [e for item in more.items for e in asm.own_item(item)]
         if more.request is None:
             return _Step(events)
         await _drain(self._turn.events)
@@ -300,7 +344,7 @@ class ResponseRun:
 
         async def attempt(deployment: ResolvedDeployment, _: Provider) -> response_pb2.Response:
             provider = self.deps.providers.for_request(deployment, plan.request)
-            if isinstance(provider, SupportsCreate) and self.deps.hook is None:
+            if isinstance(provider, SupportsCreate) and self.hook is None:
                 return await self._create(deployment, provider)
             self._turn = await self._attempt(deployment, None)
             final: response_pb2.Response | None = None
@@ -395,7 +439,7 @@ def _failure_code(error: GatewayError) -> str:
     return "rate_limit_exceeded" if error.reason == Reason.RATE_LIMITED else "server_error"
 
 
-async def _drain(events: AsyncGenerator[Event, None], seconds: float = 5.0) -> None:
+async def _drain(events: AsyncIterator[Event], seconds: float = 5.0) -> None:
     """Read the upstream to its end after the terminal event (its last bytes follow at once), so the
     connection goes back to the pool: closing a response half-read would throw the connection away."""
     with contextlib.suppress(TimeoutError, GatewayError):

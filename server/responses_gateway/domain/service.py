@@ -25,7 +25,8 @@ from responses_gateway.domain.history import history
 from responses_gateway.domain.interrupts import Interrupts
 from responses_gateway.domain.leases import Leases
 from responses_gateway.domain.plan import make_plan, upstream_key
-from responses_gateway.domain.run import ResponseRun, RunDeps, TurnHook
+from responses_gateway.domain.run import HookFactory, ResponseRun, RunDeps, TurnHook
+from responses_gateway.domain.tools.mcp_loop import McpTools
 from responses_gateway.errors import GatewayError, Reason, echo
 from responses_gateway.providers.base import (
     Provider,
@@ -67,7 +68,7 @@ class ResponsesService:
         *,
         log_all_events: bool = False,
         flush_seconds: float = 0.05,
-        hook: TurnHook | None = None,
+        hook: TurnHook | HookFactory | None = None,
         leases: Leases | None = None,
         cancel_wait_seconds: float = 5.0,
     ) -> None:
@@ -75,6 +76,10 @@ class ResponsesService:
         self.store = store
         self.interrupts = Interrupts()
         self.leases = leases
+        config = router.config.config
+        if hook is None:
+            # The gateway's own tools (MCP): a hook only for the requests that have them.
+            hook = McpTools(config.gateway_settings.mcp, config.mcp_servers)
         self.deps = RunDeps(router, router.providers, store, self.interrupts, hook, leases)
         # Background runs in this process, by response id, while they run.
         self.live: dict[str, ResponseRun] = {}
