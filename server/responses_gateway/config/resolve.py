@@ -42,6 +42,24 @@ class DeploymentDefaults:
 
 
 @dataclass(frozen=True, slots=True)
+class PriceOverride:
+    """A deployment's own prices (USD per token) from its litellm_params; None: the price table's."""
+
+    input: float | None = None
+    output: float | None = None
+    cache_read: float | None = None
+    cache_write: float | None = None
+    reasoning: float | None = None
+
+    @property
+    def is_set(self) -> bool:
+        return (self.input, self.output, self.cache_read, self.cache_write, self.reasoning) != (None,) * 5
+
+
+_NO_PRICES = PriceOverride()
+
+
+@dataclass(frozen=True, slots=True)
 class ResolvedDeployment:
     model_name: str  # public name clients ask for (may be a wildcard pattern, see ``is_wildcard``)
     deployment_id: str  # model_info.id, else "<model_name>#<index>"
@@ -71,6 +89,13 @@ class ResolvedDeployment:
     disabled_reason: str | None
     # Variables that would supply the key, first one preferred: for "set X to enable Y" messages.
     key_env_vars: tuple[str, ...] = ()
+    # Routing: share under simple-shuffle, requests / tokens per minute (None: no limit), retries of a
+    # failure here (None: router_settings.num_retries).
+    weight: float = 1.0
+    rpm: int | None = None
+    tpm: int | None = None
+    num_retries: int | None = None
+    prices: PriceOverride = _NO_PRICES
 
     @property
     def is_wildcard(self) -> bool:
@@ -195,6 +220,18 @@ def resolve_deployment(
         enabled=not problems,
         disabled_reason="; ".join(problems) or None,
         key_env_vars=spec.api_key_env,
+        # LiteLLM's simple-shuffle weighs by rpm (else tpm) when no weight is given.
+        weight=float(p.weight or p.rpm or p.tpm or 1),
+        rpm=p.rpm,
+        tpm=p.tpm,
+        num_retries=p.num_retries,
+        prices=PriceOverride(
+            p.input_cost_per_token,
+            p.output_cost_per_token,
+            p.cache_read_input_token_cost,
+            p.cache_creation_input_token_cost,
+            p.output_cost_per_reasoning_token,
+        ),
     )
 
 
