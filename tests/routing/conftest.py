@@ -22,12 +22,12 @@ KEY = "sk-fake-routing-0123456789abcdef"
 def fakes() -> Iterator[dict[str, FakeOpenAI]]:
     """Three independent upstreams, "a", "b" and "c"."""
     out: dict[str, FakeOpenAI] = {}
-    with serve_app(a := make_openai_app(KEY)) as url_a, serve_app(b := make_openai_app(KEY)) as url_b:
-        with serve_app(c := make_openai_app(KEY)) as url_c:
-            for name, fake, url in (("a", a, url_a), ("b", b, url_b), ("c", c, url_c)):
-                fake.base_url = url
-                out[name] = fake
-            yield out
+    a, b, c = make_openai_app(KEY), make_openai_app(KEY), make_openai_app(KEY)
+    with serve_app(a) as url_a, serve_app(b) as url_b, serve_app(c) as url_c:
+        for name, fake, url in (("a", a, url_a), ("b", b, url_b), ("c", c, url_c)):
+            fake.base_url = url
+            out[name] = fake
+        yield out
 
 
 @pytest.fixture

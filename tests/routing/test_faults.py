@@ -34,7 +34,9 @@ POLICY_ERROR = {
 
 
 def post(gw: GatewayProcess, model: str, **body: Any) -> httpx.Response:
-    return httpx.post(f"{gw.http_base}/v1/responses", json={"model": model, "input": "hi", **body}, timeout=30)
+    return httpx.post(
+        f"{gw.http_base}/v1/responses", json={"model": model, "input": "hi", **body}, timeout=30
+    )
 
 
 def test_retries_and_fallbacks_reach_a_healthy_deployment(
@@ -85,7 +87,7 @@ def test_retries_and_fallbacks_reach_a_healthy_deployment(
     r = post(gw, "slow", stream=True)
     assert r.status_code == 200 and r.headers["x-gateway-model"] == "big"
     events = sse_events(r)
-    assert [e["type"] for e in events][0] == "response.created"
+    assert events[0]["type"] == "response.created"
     assert events[-1]["type"] == "response.completed"
 
     # A context-length refusal is not retried: the context-window fallback serves at once.

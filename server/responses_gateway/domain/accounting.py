@@ -73,13 +73,13 @@ def settle(
     record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
     record.priced = True
     record.cost = prices.cost(deployment, usage, response.model)
+    plan.ctx.notes.update(record.cost_header())  # "unknown" without a price
     if record.cost is None:
         return
     usage.extra_fields[COST_FIELD].number_value = record.cost
     shown = ev.response_of(terminal) if terminal is not None else None
     if shown is not None and shown is not response and shown.HasField("usage"):
         shown.usage.extra_fields[COST_FIELD].number_value = record.cost
-    plan.ctx.notes.update(record.cost_header())
 
 
 def observe(plan: Plan, response: response_pb2.Response) -> None:

@@ -49,6 +49,10 @@ def configure(
     _tracer = provider.get_tracer("responses_gateway")
 
 
+def enabled() -> bool:
+    return _tracer is not None
+
+
 def shutdown() -> None:
     global _tracer, _provider
     if _provider is not None:
