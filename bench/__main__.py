@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from bench import load, procs, stores
+from bench import accounting, load, procs, stores
 from bench.load import Call, Samples
 from bench.report import Row, per_event, table
 from responses_gateway import codec
@@ -218,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             print(stores.report(rows_by_store, args.deltas, args.long_deltas))
     if args.profile is not None:
         _print_profile(args.profile)
+    print("\n" + accounting.report())
     print(f"\nbench took {time.perf_counter() - started:.0f}s")
     return 0
 

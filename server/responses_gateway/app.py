@@ -23,6 +23,7 @@ from responses_gateway.providers.registry import ProviderRegistry
 from responses_gateway.routing.router import Router
 from responses_gateway.store.base import StoreUnavailable
 from responses_gateway.store.factory import describe_store, open_store
+from responses_gateway.telemetry import setup as telemetry_setup
 from responses_gateway.transport.grpc.server import GrpcHealth, build_grpc_server
 from responses_gateway.transport.rest.app import build_metrics_app, build_rest_app, metrics_route
 from responses_gateway.transport.rest.server import ShimServer, build_server
@@ -82,6 +83,7 @@ class Gateway:
             await self.store.close()
             raise StartupError(f"the response store failed at start-up: {e.why}") from None
         self.providers = ProviderRegistry()
+        telemetry_setup.configure(self.loaded.config)  # request log, traces
         self.service = ResponsesService(
             Router(self.loaded, self.providers),
             self.store,

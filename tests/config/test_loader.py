@@ -204,20 +204,20 @@ def test_ignored_litellm_keys_are_warnings(tmp_path: Path) -> None:
           - model_name: b
             litellm_params: {model: openai/b, api_key: k}
           - model_name: c
-            litellm_params: {model: openai/c, api_key: k, rpm: 10}
+            litellm_params: {model: openai/c, api_key: k, rpm: 10, max_parallel_requests: 2}
         litellm_settings: {set_verbose: true, drop_params: true}
-        router_settings: {routing_strategy: latency-based-routing, redis_host: h}
+        router_settings: {routing_strategy: cost-based-routing, redis_host: h}
         general_settings: {alerting: [slack]}
         guardrails: []
         """,
     )
     assert set(cfg.warnings) == {
-        "ignored: litellm_params.rpm in model_list[2]",
+        "ignored: litellm_params.max_parallel_requests in model_list[2]",
         "ignored: litellm_settings.set_verbose",
         "ignored: router_settings.redis_host",
         "ignored: general_settings.alerting",
         "ignored: guardrails (LiteLLM section this gateway does not use)",
-        "router_settings.routing_strategy: 'latency-based-routing' is not supported; using 'simple-shuffle'",
+        "router_settings.routing_strategy: 'cost-based-routing' is not supported; using 'simple-shuffle'",
     }
     assert cfg.routing.strategy == "simple-shuffle" and cfg.deployments[0].drop_params
 

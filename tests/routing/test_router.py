@@ -62,8 +62,7 @@ async def test_a_retryable_failure_moves_on_to_another_deployment(tmp_path: Path
             script.tried.clear()
             assert await r.first_success("m", script) == other
             assert script.tried in ([other], [first, other])
-            r._fails.clear()
-            r._cool_until.clear()
+            r._states.clear()
 
 
 async def test_round_robin_spreads_and_retries_in_order(tmp_path: Path) -> None:

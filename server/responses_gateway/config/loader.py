@@ -40,6 +40,11 @@ class RoutingPolicy:
     allowed_fails: int = 3  # LiteLLM's default
     cooldown_time: float = 5.0  # seconds; LiteLLM's default
     fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Tried instead of `fallbacks` for a context-length / content-policy refusal.
+    context_window_fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    content_policy_fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    backoff_base: float = 0.05  # seconds; see gateway_settings.backoff
+    backoff_max: float = 5.0
     model_group_alias: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -224,6 +229,11 @@ def _ignored_keys(cfg: GatewayConfig) -> list[str]:
         for section in LITELLM_SECTIONS
         for key in (getattr(cfg, section).model_extra or {})
     ]
+    out.extend(
+        f"ignored: litellm_settings.callbacks: {name!r} (only 'otel' is supported)"
+        for name in cfg.litellm_settings.callbacks or []
+        if name != "otel"
+    )
     for i, d in enumerate(cfg.model_list):
         out.extend(
             f"ignored: litellm_params.{key} in model_list[{i}]"
@@ -241,16 +251,22 @@ def _routing(cfg: GatewayConfig, warnings: list[str]) -> RoutingPolicy:
             f"router_settings.routing_strategy: {rs.routing_strategy!r} is not supported; "
             f"using {rs.effective_strategy!r}"
         )
-    fallbacks: dict[str, tuple[str, ...]] = {}
-    for entries in (ls.fallbacks or [], rs.fallbacks or []):  # router_settings last, so it wins
-        for entry in entries:
-            fallbacks.update({k: tuple(v) for k, v in entry.items()})
     names = {d.model_name for d in cfg.model_list}
     has_wildcards = any("*" in n for n in names)
-    for src, targets in fallbacks.items():
-        for name in (src, *targets):
-            if name not in names and not has_wildcards:
-                warnings.append(f"fallbacks: {name!r} is not a model_name in model_list")
+
+    def merged(kind: str) -> dict[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {}
+        for section in (ls, rs):  # router_settings last, so it wins
+            for entry in getattr(section, kind) or []:
+                out.update({k: tuple(v) for k, v in entry.items()})
+        for src, targets in out.items():
+            for name in (src, *targets):
+                if name not in names and not has_wildcards:
+                    warnings.append(f"{kind}: {name!r} is not a model_name in model_list")
+        return out
+
+    fallbacks = merged("fallbacks")
+    backoff = cfg.gateway_settings.backoff
     return RoutingPolicy(
         strategy=rs.effective_strategy,
         num_retries=rs.num_retries if rs.num_retries is not None else (ls.num_retries or 0),
@@ -258,6 +274,10 @@ def _routing(cfg: GatewayConfig, warnings: list[str]) -> RoutingPolicy:
         allowed_fails=rs.allowed_fails if rs.allowed_fails is not None else 3,
         cooldown_time=rs.cooldown_time if rs.cooldown_time is not None else 5.0,
         fallbacks=fallbacks,
+        context_window_fallbacks=merged("context_window_fallbacks"),
+        content_policy_fallbacks=merged("content_policy_fallbacks"),
+        backoff_base=backoff.base_seconds,
+        backoff_max=backoff.max_seconds,
         model_group_alias=dict(rs.model_group_alias),
     )
 

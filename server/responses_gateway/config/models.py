@@ -26,8 +26,18 @@ from pydantic import (
     model_validator,
 )
 
-RoutingStrategy = Literal["simple-shuffle", "round-robin", "least-busy"]
-SUPPORTED_ROUTING_STRATEGIES: tuple[RoutingStrategy, ...] = ("simple-shuffle", "round-robin", "least-busy")
+RoutingStrategy = Literal[
+    "simple-shuffle", "round-robin", "least-busy", "latency-based-routing", "usage-based-routing"
+]
+SUPPORTED_ROUTING_STRATEGIES: tuple[RoutingStrategy, ...] = (
+    "simple-shuffle",
+    "round-robin",
+    "least-busy",
+    "latency-based-routing",
+    "usage-based-routing",
+)
+# LiteLLM's other spellings of the same strategies.
+ROUTING_STRATEGY_ALIASES: dict[str, RoutingStrategy] = {"usage-based-routing-v2": "usage-based-routing"}
 DEFAULT_SQLITE_PATH = "./responses-gateway.db"
 DEFAULT_MAX_REQUEST_BODY_BYTES = 32 * 1024 * 1024
 
@@ -71,6 +81,19 @@ class LiteLLMParams(_LiteLLMSection):
     stream_timeout: PositiveFloat | None = None
     max_retries: NonNegativeInt | None = None
     drop_params: bool | None = None
+    # Routing (LiteLLM's spellings): this deployment's share under simple-shuffle, its requests / tokens
+    # per minute (the router skips it at the limit; usage-based-routing prefers the most headroom), and
+    # how often a failure here is retried before the router moves on (default router_settings').
+    weight: PositiveFloat | None = None
+    rpm: PositiveInt | None = None
+    tpm: PositiveInt | None = None
+    num_retries: NonNegativeInt | None = None
+    # Prices in USD per token, overriding the price table (cost/prices.py) for this deployment.
+    input_cost_per_token: NonNegativeFloat | None = None
+    output_cost_per_token: NonNegativeFloat | None = None
+    cache_read_input_token_cost: NonNegativeFloat | None = None
+    cache_creation_input_token_cost: NonNegativeFloat | None = None
+    output_cost_per_reasoning_token: NonNegativeFloat | None = None
     # Largest upstream answer relayed (bytes); default gateway_settings.max_response_bytes.
     max_response_bytes: PositiveInt | None = None
     # When set, the deployment never calls upstream and answers with this text (LiteLLM's testing hook).
@@ -106,7 +129,12 @@ class LiteLLMSettings(_LiteLLMSection):
     drop_params: bool = False
     num_retries: NonNegativeInt | None = None
     request_timeout: PositiveFloat | None = None
+    # LiteLLM's docs place the fallbacks here as well as under router_settings (which wins).
     fallbacks: Fallbacks | None = None
+    context_window_fallbacks: Fallbacks | None = None
+    content_policy_fallbacks: Fallbacks | None = None
+    # ``["otel"]`` turns the OpenTelemetry traces on (gateway_settings.telemetry.otel does too).
+    callbacks: list[str] | None = None
 
 
 class GeneralSettings(_LiteLLMSection):
@@ -123,6 +151,10 @@ class RouterSettings(_LiteLLMSection):
     timeout: PositiveFloat | None = None
     stream_timeout: PositiveFloat | None = None
     fallbacks: Fallbacks | None = None
+    # Tried instead of ``fallbacks`` when the upstream said the input is too long for the model /
+    # refused it for its content policy.
+    context_window_fallbacks: Fallbacks | None = None
+    content_policy_fallbacks: Fallbacks | None = None
     allowed_fails: NonNegativeInt | None = None
     cooldown_time: NonNegativeFloat | None = None
     # ``{"gpt-4": "gpt-4o"}``: requests for gpt-4 are served by the gpt-4o deployments.
@@ -130,6 +162,8 @@ class RouterSettings(_LiteLLMSection):
 
     @property
     def effective_strategy(self) -> RoutingStrategy:
+        if self.routing_strategy in ROUTING_STRATEGY_ALIASES:
+            return ROUTING_STRATEGY_ALIASES[self.routing_strategy]
         for known in SUPPORTED_ROUTING_STRATEGIES:
             if self.routing_strategy == known:
                 return known
@@ -219,6 +253,38 @@ class McpSettings(_Strict):
     max_output_bytes: PositiveInt = 1024 * 1024
 
 
+class BackoffSettings(_Strict):
+    """The wait before trying the same deployment again (another deployment is tried at once)."""
+
+    # base * 2^(attempt on that deployment - 1), times a random factor in [0.5, 1] (jitter), at least
+    # router_settings.retry_after; an upstream's Retry-After replaces it. Never more than max_seconds.
+    base_seconds: NonNegativeFloat = 0.05
+    max_seconds: NonNegativeFloat = 5.0
+
+
+class OtelSettings(_Strict):
+    """OpenTelemetry traces (GenAI semantic conventions): off unless enabled here or by
+    ``litellm_settings.callbacks: ["otel"]``."""
+
+    enabled: bool = False
+    # OTLP/HTTP traces endpoint, e.g. http://collector:4318/v1/traces. Unset: the exporter's own
+    # environment variables (OTEL_EXPORTER_OTLP_ENDPOINT...) decide.
+    endpoint: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    service_name: str = "responses-gateway"
+
+
+class TelemetrySettings(_Strict):
+    """Request logs and traces."""
+
+    # One JSON line per request on the ``responses_gateway.requests`` logger (request id, model,
+    # deployment, status, latency, tokens, cost). Off: no line at all.
+    request_log: bool = True
+    # Also log the request's input and the response's output in that line (they may hold personal data).
+    log_prompts: bool = False
+    otel: OtelSettings = Field(default_factory=OtelSettings)
+
+
 class GatewaySettings(_Strict):
     """This gateway's own settings (not a LiteLLM section)."""
 
@@ -250,6 +316,8 @@ class GatewaySettings(_Strict):
     http: HttpSettings = Field(default_factory=HttpSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
+    backoff: BackoffSettings = Field(default_factory=BackoffSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     @model_validator(mode="after")
     def _metrics_port_free(self) -> GatewaySettings:

@@ -42,6 +42,24 @@ class DeploymentDefaults:
 
 
 @dataclass(frozen=True, slots=True)
+class PriceOverride:
+    """A deployment's own prices (USD per token) from its litellm_params; None: the price table's."""
+
+    input: float | None = None
+    output: float | None = None
+    cache_read: float | None = None
+    cache_write: float | None = None
+    reasoning: float | None = None
+
+    @property
+    def is_set(self) -> bool:
+        return (self.input, self.output, self.cache_read, self.cache_write, self.reasoning) != (None,) * 5
+
+
+_NO_PRICES = PriceOverride()
+
+
+@dataclass(frozen=True, slots=True)
 class ResolvedDeployment:
     model_name: str  # public name clients ask for (may be a wildcard pattern, see ``is_wildcard``)
     deployment_id: str  # model_info.id, else "<model_name>#<index>"
@@ -73,6 +91,13 @@ class ResolvedDeployment:
     key_env_vars: tuple[str, ...] = ()
     # Who runs `mcp` tools on an OpenAI-native deployment (litellm_params.mcp_execution).
     mcp_execution: str = "upstream"
+    # Routing: share under simple-shuffle, requests / tokens per minute (None: no limit), retries of a
+    # failure here (None: router_settings.num_retries).
+    weight: float = 1.0
+    rpm: int | None = None
+    tpm: int | None = None
+    num_retries: int | None = None
+    prices: PriceOverride = _NO_PRICES
 
     @property
     def is_wildcard(self) -> bool:
@@ -198,6 +223,18 @@ def resolve_deployment(
         disabled_reason="; ".join(problems) or None,
         key_env_vars=spec.api_key_env,
         mcp_execution=p.mcp_execution or "upstream",
+        # LiteLLM's simple-shuffle weighs by rpm (else tpm) when no weight is given.
+        weight=float(p.weight or p.rpm or p.tpm or 1),
+        rpm=p.rpm,
+        tpm=p.tpm,
+        num_retries=p.num_retries,
+        prices=PriceOverride(
+            p.input_cost_per_token,
+            p.output_cost_per_token,
+            p.cache_read_input_token_cost,
+            p.cache_creation_input_token_cost,
+            p.output_cost_per_reasoning_token,
+        ),
     )
 
 

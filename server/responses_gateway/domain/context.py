@@ -6,19 +6,28 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from responses_gateway.contract.ids import new_id
 from responses_gateway.errors import GatewayError, Reason
+from responses_gateway.telemetry.record import CallRecord
 
 # Response header / gRPC trailer naming the request parameters a deployment with drop_params dropped.
 DROPPED_HEADER = "x-gateway-dropped-params"
+REQUEST_ID_HEADER = "x-request-id"
 
 
 @dataclass(frozen=True)
 class CallContext:
     """`deadline` is on the time.monotonic() clock. `notes` are filled by the domain for the transport
-    to pass on (HTTP headers / gRPC trailers)."""
+    to pass on (HTTP headers / gRPC trailers); `record` is the call's telemetry (request id, who
+    served, cost), which the transport reads for the routing headers."""
 
     deadline: float | None = None
     notes: dict[str, str] = field(default_factory=dict)
+    record: CallRecord = field(default_factory=lambda: CallRecord(new_id("req")))
+
+    def headers(self) -> dict[str, str]:
+        """Everything to tell the client once the response is known: notes, routing, request id."""
+        return {**self.notes, **self.record.served_headers(), REQUEST_ID_HEADER: self.record.request_id}
 
     def remaining(self) -> float | None:
         if self.deadline is None:

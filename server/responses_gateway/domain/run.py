@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.contract import events as ev
+from responses_gateway.domain import accounting
 from responses_gateway.domain.assembler import Assembler
 from responses_gateway.domain.interrupts import Interrupts, RunHandle
 from responses_gateway.domain.leases import Leases
@@ -34,7 +34,6 @@ from responses_gateway.providers.base import Provider, ProviderCall, SupportsCre
 from responses_gateway.providers.registry import ProviderRegistry
 from responses_gateway.routing.router import Router
 from responses_gateway.store.base import ResponseStore, StoredResponse
-from responses_gateway.telemetry import metrics
 from responses_gateway.v1 import events_pb2, items_pb2, request_pb2, response_pb2
 
 log = logging.getLogger(__name__)
@@ -150,7 +149,7 @@ class ResponseRun:
         async def attempt(deployment: ResolvedDeployment, _: Provider) -> _Turn:
             return await self._attempt(deployment, request)
 
-        return await self.deps.router.first_success(self.plan.request.model, attempt)
+        return await self.deps.router.first_success(self.plan.request.model, attempt, self.plan.ctx.record)
 
     async def _attempt(
         self, deployment: ResolvedDeployment, request: request_pb2.CreateResponseRequest | None
@@ -184,7 +183,11 @@ class ResponseRun:
         plan, deps = self.plan, self.deps
         self.error = None
         native = keeps_state(turn.provider)
-        shell = response_pb2.Response() if native else response_shell(plan.request, plan.request.model)
+        shell = (
+            response_pb2.Response()
+            if native
+            else response_shell(plan.request, turn.deployment.upstream_model)
+        )
         asm = Assembler(shell, translated=not native)
         recorder = (
             Recorder(
@@ -245,6 +248,7 @@ class ResponseRun:
                     asm.accept(step.terminal or terminal)
                     terminal = step.terminal or terminal
                     _echo_gateway_fields(asm.response, plan.request)
+                accounting.settle(plan, turn.deployment, asm.response, terminal, deps.router.prices)
                 if recorder is not None and not (deferred and self.error is not None):
                     await recorder.finish(asm.response, terminal)
                     if recorder.failure is not None:
@@ -253,9 +257,7 @@ class ResponseRun:
                         terminal = await recorder.failed_terminal(asm, terminal)
                 finished = True
                 self.response = asm.response
-                metrics.observe_response(
-                    plan.request.model, plan.mode, asm.response, time.monotonic() - plan.started
-                )
+                accounting.observe(plan, asm.response)
                 yield terminal
                 await _drain(turn.events)
                 return
@@ -355,7 +357,7 @@ class ResponseRun:
             assert final is not None
             return final
 
-        return await self.deps.router.first_success(plan.request.model, attempt)
+        return await self.deps.router.first_success(plan.request.model, attempt, plan.ctx.record)
 
     async def _create(
         self, deployment: ResolvedDeployment, provider: SupportsCreate
@@ -363,6 +365,7 @@ class ResponseRun:
         plan = self.plan
         request = await upstream_request(plan, self.deps.store, deployment, provider)
         response = await provider.create(ProviderCall(request, deployment, timeout=plan.ctx.remaining()))
+        accounting.settle(plan, deployment, response, None, self.deps.router.prices)
         if plan.store:
             if not response.id:
                 raise GatewayError(Reason.UPSTREAM_ERROR, "The upstream returned a response without an id.")
@@ -370,7 +373,7 @@ class ResponseRun:
                 StoredResponse(response, plan.items, deployment.model_name, upstream_key(deployment))
             )
         self.response = response
-        metrics.observe_response(plan.request.model, plan.mode, response, time.monotonic() - plan.started)
+        accounting.observe(plan, response)
         return response
 
     # --- background: a task, and its readers -----------------------------------------------------

@@ -18,7 +18,7 @@ from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.contract import events as ev
 from responses_gateway.contract.ids import check_item_id, check_response_id
 from responses_gateway.contract.items import item_id
-from responses_gateway.domain import compaction, tokens
+from responses_gateway.domain import accounting, compaction, tokens
 from responses_gateway.domain.context import CallContext
 from responses_gateway.domain.follow import follow_stored
 from responses_gateway.domain.history import history
@@ -112,6 +112,7 @@ class ResponsesService:
             previous=previous,
             sealer=self.sealer,
         )
+        accounting.begin(plan, self.router.config.config.gateway_settings.telemetry.log_prompts)
         return ResponseRun(plan, self.deps)
 
     async def create(

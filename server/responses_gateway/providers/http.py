@@ -17,6 +17,7 @@ from httpx_sse import EventSource
 from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.netio import AsyncioBackend
+from responses_gateway.telemetry.record import outbound_headers
 
 CONNECT_TIMEOUT = 10.0
 
@@ -64,7 +65,10 @@ class UpstreamClient:
     ) -> httpx.Response:
         url = httpx.URL(self._base + path, params=params or None)
         request = httpx.Request(
-            method, url, headers=[*self._headers, *(headers or {}).items()], content=content
+            method,
+            url,
+            headers=[*self._headers, *(headers or {}).items(), *outbound_headers()],
+            content=content,
         )
         # The deployment's timeouts hold on every transport; a caller's deadline (`timeout`) only
         # shortens them.

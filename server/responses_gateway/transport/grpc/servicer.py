@@ -13,6 +13,7 @@ from responses_gateway.domain.context import CallContext
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason, as_gateway_error
 from responses_gateway.telemetry import metrics
+from responses_gateway.telemetry.record import TRACEPARENT, TRACESTATE
 from responses_gateway.transport.grpc.errors import abort
 from responses_gateway.transport.grpc.intake import admitted
 from responses_gateway.transport.grpc.method import CURRENT_METHOD
@@ -40,6 +41,17 @@ def call_context(context: Context) -> CallContext:
     return CallContext(deadline=deadline)
 
 
+def create_context(context: Context) -> CallContext:
+    """A create's context: the deadline, and the caller's W3C trace context from the metadata."""
+    ctx = call_context(context)
+    for key, value in context.invocation_metadata() or ():
+        if key == TRACEPARENT and isinstance(value, str):
+            ctx.record.traceparent = value[:128]
+        elif key == TRACESTATE and isinstance(value, str):
+            ctx.record.tracestate = value[:512]
+    return ctx
+
+
 def _domain_error(e: Exception) -> GatewayError:
     error = as_gateway_error(e)
     if error.reason == Reason.INTERNAL and error is not e:
@@ -49,8 +61,8 @@ def _domain_error(e: Exception) -> GatewayError:
 
 
 def _trailers(context: Context, ctx: CallContext | None) -> None:
-    if ctx is not None and ctx.notes:
-        context.set_trailing_metadata(tuple(ctx.notes.items()))
+    if ctx is not None:
+        context.set_trailing_metadata(tuple(ctx.headers().items()))
 
 
 async def unary(
@@ -62,6 +74,9 @@ async def unary(
         return result
     except Exception as e:
         await abort(context, _domain_error(e))
+    finally:
+        if ctx is not None:
+            ctx.record.close_call()
     raise AssertionError("abort returns only by raising")
 
 
@@ -76,6 +91,8 @@ class Relay:
         self.events: AsyncGenerator[events_pb2.ResponseStreamEvent, None] | None = None
 
     async def __aenter__(self) -> Relay:
+        if self.ctx is not None:
+            metrics.ACTIVE_STREAMS.inc()
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, _: Any) -> None:
@@ -85,8 +102,13 @@ class Relay:
             elif isinstance(error, Exception):
                 await abort(self.context, _domain_error(error))
         finally:
-            if self.events is not None:
-                await self.events.aclose()
+            try:
+                if self.events is not None:
+                    await self.events.aclose()
+            finally:
+                if self.ctx is not None:
+                    metrics.ACTIVE_STREAMS.dec()
+                    self.ctx.record.close_call()
 
 
 class ResponsesServicer(responses_service_pb2_grpc.ResponsesServiceServicer):
@@ -96,13 +118,13 @@ class ResponsesServicer(responses_service_pb2_grpc.ResponsesServiceServicer):
     async def CreateResponse(
         self, request: request_pb2.CreateResponseRequest, context: Context
     ) -> response_pb2.Response:
-        ctx = call_context(context)
+        ctx = create_context(context)
         return await unary(context, request, lambda r: self.service.create(r, ctx), ctx)
 
     async def StreamResponse(
         self, request: request_pb2.CreateResponseRequest, context: Context
     ) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
-        ctx = call_context(context)
+        ctx = create_context(context)
         async with Relay(context, ctx) as relay:
             events = relay.events = await self.service.stream(admitted(request), ctx)
             async for event in events:

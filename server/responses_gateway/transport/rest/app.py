@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from google.protobuf.message import Message
@@ -23,11 +23,12 @@ from responses_gateway.auth import Authenticator
 from responses_gateway.chat_api import request as chat_request
 from responses_gateway.chat_api.response import ChunkWriter, chat_completion
 from responses_gateway.contract.ids import new_id
-from responses_gateway.domain.context import DROPPED_HEADER, CallContext
+from responses_gateway.domain.context import DROPPED_HEADER, REQUEST_ID_HEADER, CallContext
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason, as_gateway_error
 from responses_gateway.health import Health
 from responses_gateway.telemetry import metrics
+from responses_gateway.telemetry.record import TRACEPARENT, TRACESTATE
 from responses_gateway.transport.rest.errors import error_response, internal_error_response
 from responses_gateway.transport.rest.params import get_request, input_items_request, read_json_body
 from responses_gateway.transport.rest.sse import DONE, chat_frames, error_frame, frame
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 Event = events_pb2.ResponseStreamEvent
 Handler = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 UNMATCHED = "unmatched"  # the one label of every path no route matches
 
@@ -62,6 +64,7 @@ def sse_response(
 
     async def body() -> AsyncIterator[bytes]:
         sent = -1
+        metrics.ACTIVE_STREAMS.inc()
         try:
             async for event in events:
                 sent = event.sequence_number
@@ -75,9 +78,43 @@ def sse_response(
                 log.exception("stream failed")
             yield error_frame(error, sent + 1)
         finally:
-            await events.aclose()
+            metrics.ACTIVE_STREAMS.dec()
+            try:
+                await events.aclose()
+            finally:
+                ctx.record.close_call()
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers={**_SSE_HEADERS, **ctx.notes})
+    return StreamingResponse(
+        body(), media_type="text/event-stream", headers={**_SSE_HEADERS, **ctx.headers()}
+    )
+
+
+def call_context(request: Request) -> CallContext:
+    """The call's context, continuing the caller's W3C trace context when it sent one."""
+    ctx = CallContext()
+    headers = request.headers
+    if TRACEPARENT in headers:
+        ctx.record.traceparent = headers[TRACEPARENT][:128]
+        ctx.record.tracestate = headers.get(TRACESTATE, "")[:512] or None
+    return ctx
+
+
+async def _opened(
+    ctx: CallContext, opening: Awaitable[AsyncGenerator[Event, None]]
+) -> AsyncGenerator[Event, None]:
+    """A stream's events once the domain opened it; a failure before that ends the call's record."""
+    try:
+        return await opening
+    except BaseException:
+        ctx.record.close_call()
+        raise
+
+
+async def _unary(ctx: CallContext, call: Awaitable[T]) -> T:
+    try:
+        return await call
+    finally:
+        ctx.record.close_call()
 
 
 class RestShim:
@@ -106,7 +143,9 @@ class RestShim:
                     log.exception("request failed: %s %s", request.method, request.url.path)
                 metrics.observe_error(route_template(request), error)
                 response = error_response(error)
-            response.headers["x-request-id"] = new_id("req")
+            # The call's own id when the handler set it (the one sent upstream and logged), else a new one.
+            if REQUEST_ID_HEADER not in response.headers:
+                response.headers[REQUEST_ID_HEADER] = new_id("req")
             return response
 
         return guarded
@@ -114,11 +153,11 @@ class RestShim:
     async def create(self, request: Request) -> Response:
         body = await read_json_body(request, self.max_body)
         create = codec.from_json(request_pb2.CreateResponseRequest(), body)
-        ctx = CallContext()
+        ctx = call_context(request)
         if create.stream:
-            return sse_response(await self.service.stream(create, ctx), ctx)
-        response = json_response(await self.service.create(create, ctx))
-        response.headers.update(ctx.notes)
+            return sse_response(await _opened(ctx, self.service.stream(create, ctx)), ctx)
+        response = json_response(await _unary(ctx, self.service.create(create, ctx)))
+        response.headers.update(ctx.headers())
         return response
 
     async def get(self, request: Request) -> Response:
@@ -158,16 +197,16 @@ class RestShim:
         body = await read_json_body(request, self.max_body)
         translated, dropped = chat_request.responses_request(body)
         create = codec.from_json(request_pb2.CreateResponseRequest(), translated)
-        ctx = CallContext()
+        ctx = call_context(request)
         if dropped:
             ctx.notes[DROPPED_HEADER] = ",".join(dropped)
         if body.get("stream"):
             writer = ChunkWriter(bool((body.get("stream_options") or {}).get("include_usage")))
-            events = await self.service.stream(create, ctx)
+            events = await _opened(ctx, self.service.stream(create, ctx))
             return sse_response(events, ctx, lambda e: chat_frames(writer, e))
-        completion = chat_completion(await self.service.create(create, ctx))
+        completion = chat_completion(await _unary(ctx, self.service.create(create, ctx)))
         response = Response(orjson.dumps(completion), media_type="application/json")
-        response.headers.update(ctx.notes)
+        response.headers.update(ctx.headers())
         return response
 
     async def models(self, request: Request) -> Response:

@@ -1,0 +1,1 @@
+"""What a response cost: the price table (`prices.py`) applied to its usage."""
