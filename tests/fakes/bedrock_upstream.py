@@ -414,7 +414,7 @@ class FakeSts:
         return Response(xml, status_code=status, media_type="text/xml")
 
     def _credentials(self, session_name: str) -> Response:
-        key = f"ASIA{len(self.issued):016d}"
+        key = f"ASIA{uuid.uuid4().hex[:16].upper()}"
         secret, token = f"sts-secret-{uuid.uuid4().hex}", f"sts-token-{uuid.uuid4().hex}"
         self.issued.append(key)
         self.bedrock.add_key(key, secret, token)

@@ -43,6 +43,7 @@ class BedrockEnv:
     sts: FakeSts
     short_sts: FakeSts
     base: str
+    token_file: Path  # the web identity token the brkwi / brkws deployments read
 
     def reset(self) -> None:
         self.bedrock.reset()
@@ -128,6 +129,6 @@ def bedrock_env(tmp: Path) -> Iterator[BedrockEnv]:
         cfg.write_text(json.dumps(config(base, sts_base, short_base, token_file, tmp / "responses.db")))
         gw = InProcessGateway(cfg, grace_seconds=1)
         try:
-            yield BedrockEnv(gw, fake, sts, short, base)
+            yield BedrockEnv(gw, fake, sts, short, base, token_file)
         finally:
             gw.close()

@@ -199,7 +199,7 @@ def test_events_go_out_as_the_upstream_sends_them(benv: BedrockEnv, bhttp: httpx
 
 
 def test_max_tokens_is_incomplete(bhttp: httpx.Client, spec: Spec) -> None:
-    resp, events = stream(
+    _resp, events = stream(
         bhttp, {"model": "brk-max_tokens", "input": "Tell a story.", "max_output_tokens": 8}
     )
     final = check_stream(events, spec)
