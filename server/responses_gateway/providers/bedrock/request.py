@@ -48,16 +48,15 @@ DOCUMENT_FORMATS = {
 _EXTENSIONS = frozenset(DOCUMENT_FORMATS.values())
 # Bedrock's document names: letters, digits, single spaces, hyphens, parentheses and square brackets.
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9\s\-()\[\]]+")
+_FAMILY = re.compile(r"(?:^|[.:/])(anthropic|amazon\.nova|deepseek|openai|meta|mistral|cohere)[.-]")
 REDACTED = "redacted:"  # encrypted_content prefix of a redacted reasoning block (its bytes, base64)
 
 
 def family(model_id: str) -> str:
     """The model family of a Bedrock model id: `anthropic.claude-…`, a cross-region profile
     `us.anthropic.claude-…`, or an ARN naming one."""
-    for name in ("anthropic", "amazon.nova", "deepseek", "openai", "meta", "mistral", "cohere"):
-        if f"{name}." in model_id or model_id.startswith(name):
-            return name
-    return ""
+    m = _FAMILY.search(model_id)
+    return m[1] if m else ""
 
 
 def _image(url: str, unsupported: Unsupported) -> dict[str, Any] | None:
