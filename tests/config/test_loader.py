@@ -266,10 +266,13 @@ def test_litellm_docs_quick_start_example_loads() -> None:
     assert by_index[0].enabled and by_index[0].provider is ProviderKind.AZURE
     assert by_index[0].api_base == "https://my-endpoint-europe-berri-992.openai.azure.com"
     assert by_index[2].disabled_reason == "set AZURE_API_KEY_CA"
-    assert by_index[1].disabled_reason == "provider 'bedrock' is not supported by this gateway"
+    # Bedrock: no key needed (the AWS credential chain); the region from aws_region_name, else LiteLLM's
+    assert by_index[1].enabled and by_index[1].provider is ProviderKind.BEDROCK
+    assert by_index[1].api_base == "https://bedrock-runtime.us-west-2.amazonaws.com"
+    assert by_index[3].api_base == "https://bedrock-runtime.us-east-1.amazonaws.com"
     assert by_index[4].enabled and by_index[4].upstream_model == "facebook/opt-125m"
     assert cfg.master_key == "sk-1234" and cfg.routing.strategy == "simple-shuffle"
-    assert "ignored: litellm_params.aws_region_name in model_list[3]" in cfg.warnings
+    assert not [w for w in cfg.warnings if "aws_region_name" in w]
     assert "ignored: litellm_settings.success_callback" in cfg.warnings
     # the two gpt-4o entries form one group; only the EU one can serve
     assert [d.index for d in cfg.lookup("gpt-4o")] == [0, 2]

@@ -38,7 +38,8 @@ def test_every_provider_has_a_spec() -> None:
         ("ollama/llama3", ProviderKind.OLLAMA_CHAT, "llama3", None),
         ("gpt-4o", ProviderKind.OPENAI, "gpt-4o", None),
         ("claude-3-haiku-20240307", ProviderKind.ANTHROPIC, "claude-3-haiku-20240307", None),
-        ("bedrock/anthropic.claude", None, "anthropic.claude", None),
+        ("bedrock/anthropic.claude", ProviderKind.BEDROCK, "anthropic.claude", None),
+        ("bedrock/converse/us.anthropic.claude", ProviderKind.BEDROCK, "us.anthropic.claude", None),
         ("mystery-model", None, "mystery-model", None),
     ],
 )
@@ -192,7 +193,7 @@ def test_catch_all_takes_provider_from_request(wild: LoadedConfig) -> None:
     (d,) = wild.lookup("gemini/gemini-2.5-flash")
     assert d.disabled_reason == "set GEMINI_API_KEY (or GOOGLE_API_KEY)"
     (d,) = wild.lookup("bedrock/x")
-    assert not d.enabled and d.provider is None
+    assert d.enabled and d.provider is ProviderKind.BEDROCK  # AWS credentials, not a key
 
 
 def test_wildcards_are_not_listed_as_models(wild: LoadedConfig) -> None:

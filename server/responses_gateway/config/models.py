@@ -104,6 +104,19 @@ class LiteLLMParams(_LiteLLMSection):
     vertex_project: str | None = None
     vertex_location: str | None = None
     vertex_credentials: str | None = Field(default=None, repr=False)
+    # Amazon Bedrock, in LiteLLM's spellings (config/bedrock.py): static keys, a profile, a web identity
+    # token (or its file) and the role it assumes, the region, VPC / PrivateLink endpoints, a guardrail.
+    aws_access_key_id: str | None = Field(default=None, repr=False)
+    aws_secret_access_key: str | None = Field(default=None, repr=False)
+    aws_session_token: str | None = Field(default=None, repr=False)
+    aws_region_name: str | None = None
+    aws_profile_name: str | None = None
+    aws_web_identity_token: str | None = Field(default=None, repr=False)
+    aws_role_name: str | None = None
+    aws_session_name: str | None = None
+    aws_bedrock_runtime_endpoint: str | None = None
+    aws_sts_endpoint: str | None = None
+    guardrailConfig: dict[str, Any] | None = None
     # Who runs a request's `mcp` tools on an OpenAI-native deployment: "upstream" (the default: OpenAI
     # connects to the server itself) or "gateway" (the gateway lists and calls the tools and offers them
     # to the model as functions, e.g. for servers inside the cluster). Other providers: always the

@@ -40,6 +40,7 @@ class ProviderKind(StrEnum):
     OPENROUTER = "openrouter"
     FIREWORKS_AI = "fireworks_ai"
     PERPLEXITY = "perplexity"
+    BEDROCK = "bedrock"
 
 
 class AdapterKind(StrEnum):
@@ -49,6 +50,7 @@ class AdapterKind(StrEnum):
     CHAT_COMPLETIONS = "chat_completions"  # Responses <-> Chat Completions bridge
     ANTHROPIC = "anthropic"  # Anthropic Messages API
     GEMINI = "gemini"  # Gemini generateContent (AI Studio and Vertex AI)
+    BEDROCK = "bedrock"  # Amazon Bedrock Converse / ConverseStream
 
 
 class AuthStyle(StrEnum):
@@ -57,6 +59,7 @@ class AuthStyle(StrEnum):
     X_API_KEY = "x-api-key"  # x-api-key: <key> (+ anthropic-version)
     GOOG_API_KEY = "x-goog-api-key"  # x-goog-api-key: <key>
     GOOGLE_OAUTH = "google-oauth"  # OAuth token from service-account / application-default credentials
+    AWS_SIGV4 = "aws-sigv4"  # SigV4 with the AWS credential chain (or a Bedrock API key as a Bearer token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +188,17 @@ PROVIDERS: Mapping[ProviderKind, ProviderSpec] = MappingProxyType(
                 ("PERPLEXITY_API_BASE",),
                 ("PERPLEXITYAI_API_KEY", "PERPLEXITY_API_KEY"),
             ),
+            # Base from the region at resolve time (config/bedrock.py); AWS credentials, or a Bedrock
+            # API key (a Bearer token) when one is set.
+            _spec(
+                P.BEDROCK,
+                AdapterKind.BEDROCK,
+                None,
+                ("AWS_BEDROCK_RUNTIME_ENDPOINT",),
+                ("AWS_BEARER_TOKEN_BEDROCK",),
+                auth=AuthStyle.AWS_SIGV4,
+                key_required=False,
+            ),
         )
     }
 )
@@ -262,4 +276,6 @@ def parse_model(model: str, custom_llm_provider: str | None = None) -> ParsedMod
             force, rest = _C, inner
         elif sep2 and route == "responses":
             force, rest = _R, inner
+    if provider is P.BEDROCK:  # LiteLLM's `bedrock/converse/<model-id>`: Converse is all we speak
+        rest = rest.removeprefix("converse/")
     return ParsedModel(provider, prefix, rest, force)

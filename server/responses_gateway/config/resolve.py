@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
+from .bedrock import BedrockSettings, bedrock_settings, runtime_base
 from .models import Deployment
 from .providers import (
     PROVIDERS,
@@ -98,6 +99,7 @@ class ResolvedDeployment:
     tpm: int | None = None
     num_retries: int | None = None
     prices: PriceOverride = _NO_PRICES
+    bedrock: BedrockSettings | None = None  # a Bedrock deployment's region and credential source
 
     @property
     def is_wildcard(self) -> bool:
@@ -189,6 +191,10 @@ def resolve_deployment(
             problems.append(_set_hint(VERTEX_PROJECT_ENV, "litellm_params.vertex_project"))
         if api_base is None and vertex_project is not None:
             api_base = _vertex_base(vertex_project, vertex_location)
+    bedrock = None
+    if spec.kind is ProviderKind.BEDROCK:
+        bedrock = bedrock_settings(p, env, parsed.upstream_model)
+        api_base = p.api_base or p.aws_bedrock_runtime_endpoint or api_base or runtime_base(bedrock.region)
     if api_base is not None:
         api_base = _with_suffix(api_base, spec.base_suffix)
     elif not mocked and "api_base" not in missing and spec.kind is not ProviderKind.VERTEX_AI:
@@ -235,6 +241,7 @@ def resolve_deployment(
             p.cache_creation_input_token_cost,
             p.output_cost_per_reasoning_token,
         ),
+        bedrock=bedrock,
     )
 
 

@@ -8,6 +8,7 @@ from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.anthropic.adapter import AnthropicProvider
 from responses_gateway.providers.azure.adapter import azure_provider
 from responses_gateway.providers.base import Provider
+from responses_gateway.providers.bedrock.adapter import BedrockProvider
 from responses_gateway.providers.chat.adapter import ChatCompletionsProvider
 from responses_gateway.providers.gemini.adapter import GeminiProvider
 from responses_gateway.providers.mock import MockProvider
@@ -28,6 +29,8 @@ def build_provider(deployment: ResolvedDeployment) -> Provider:
         return AnthropicProvider(deployment)
     if deployment.adapter == AdapterKind.GEMINI:
         return GeminiProvider(deployment)
+    if deployment.adapter == AdapterKind.BEDROCK:
+        return BedrockProvider(deployment)
     raise GatewayError(
         Reason.NOT_IMPLEMENTED,
         f"The gateway has no adapter for `{deployment.litellm_model}` ({deployment.adapter}) yet.",
