@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from responses_gateway.errors import GatewayError, Reason
+
 # Response headers / gRPC trailers (lower case: gRPC metadata keys must be).
 REQUEST_ID_HEADER = "x-request-id"
 DEPLOYMENT_HEADER = "x-gateway-deployment"  # the model_info.id (or "<model_name>#<index>") that served
@@ -26,6 +28,7 @@ ATTEMPTS_HEADER = "x-gateway-attempts"  # upstream calls made for this response 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
 UNKNOWN_COST = "unknown"
+MAX_REQUEST_ID_CHARS = 128
 
 CURRENT: contextvars.ContextVar[CallRecord | None] = contextvars.ContextVar("call_record", default=None)
 
@@ -135,3 +138,24 @@ def _span_traceparent(record: CallRecord) -> str | None:
         return None
     ctx = record.span.get_span_context()
     return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+
+
+def client_request_id(value: str | None) -> str | None:
+    """A caller's own `x-request-id` (header / gRPC metadata), kept as the call's id when it is 1 to 128
+    printable ASCII characters (it goes into logs, traces, trailers and upstream headers, so nothing
+    that could split or forge a line); None when there is none. Anything else is a 400."""
+    if value is None:
+        return None
+    if (
+        0 < len(value) <= MAX_REQUEST_ID_CHARS
+        and value.isascii()
+        and value.isprintable()
+        and value.strip() == value
+    ):
+        return value
+    raise GatewayError(
+        Reason.INVALID_REQUEST,
+        f"Invalid '{REQUEST_ID_HEADER}': use 1 to {MAX_REQUEST_ID_CHARS} printable ASCII characters "
+        "without leading or trailing spaces, or leave it out.",
+        param=REQUEST_ID_HEADER,
+    )

@@ -20,11 +20,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from responses_gateway.auth import Authenticator
-from responses_gateway.contract.ids import new_id
 from responses_gateway.domain.context import REQUEST_ID_HEADER
 from responses_gateway.errors import GatewayError, Reason, as_gateway_error
 from responses_gateway.telemetry import metrics
-from responses_gateway.transport.rest.app import route_template
+from responses_gateway.telemetry.record import client_request_id
+from responses_gateway.transport.rest.app import request_id, route_template
 from responses_gateway.transport.rest.errors import error_response
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ def reload_routes(reloads: Reloads, master_key: str | None) -> list[Route]:
                     "The admin API needs general_settings.master_key; without one, reload with SIGHUP.",
                 )
             master.check(request.headers.get("authorization"))
+            client_request_id(request.headers.get(REQUEST_ID_HEADER))
             outcome = await reloads.reload(SOURCE)
             if not outcome.applied:
                 raise GatewayError(
@@ -73,7 +74,7 @@ def reload_routes(reloads: Reloads, master_key: str | None) -> list[Route]:
                 log.exception("config reload request failed")
             metrics.observe_error(route_template(request), error)
             response = error_response(error)
-        response.headers[REQUEST_ID_HEADER] = new_id("req")
+        response.headers[REQUEST_ID_HEADER] = request_id(request)
         return response
 
     return [Route(PATH, reload, methods=["POST"])]
