@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+import urllib.parse
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
 UNKNOWN_COST = "unknown"
 MAX_REQUEST_ID_CHARS = 128
+MAX_HEADER_CHARS = 256  # the routing headers' values (x-gateway-deployment / -model)
 
 CURRENT: contextvars.ContextVar[CallRecord | None] = contextvars.ContextVar("call_record", default=None)
 
@@ -96,8 +98,8 @@ class CallRecord:
         if not self.deployment:
             return {}
         return {
-            DEPLOYMENT_HEADER: self.deployment,
-            MODEL_HEADER: self.served_model,
+            DEPLOYMENT_HEADER: header_value(self.deployment),
+            MODEL_HEADER: header_value(self.served_model),
             ATTEMPTS_HEADER: str(self.attempts),
         }
 
@@ -105,6 +107,15 @@ class CallRecord:
         if not self.priced:
             return {}
         return {COST_HEADER: UNKNOWN_COST if self.cost is None else format_cost(self.cost)}
+
+
+def header_value(value: str) -> str:
+    """A name as a header / gRPC metadata value: a wildcard deployment is named after whatever model
+    the client asked for, and a header must be printable ASCII (gRPC fails the whole call otherwise;
+    HTTP clients refuse huge heads). Anything else is percent-encoded; the result is capped."""
+    if not (value.isascii() and value.isprintable()):
+        value = urllib.parse.quote(value, safe="")
+    return value if len(value) <= MAX_HEADER_CHARS else value[: MAX_HEADER_CHARS - 3] + "..."
 
 
 def _orphaned(hooks: list[Callable[[CallRecord | None], None]]) -> None:
