@@ -20,11 +20,12 @@ from responses_gateway.domain.leases import Leases
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.health import Health, StoreProbe
 from responses_gateway.providers.registry import ProviderRegistry
-from responses_gateway.routing.router import Router
+from responses_gateway.reload import CountedRouter, Generation, Reloader, ReloadReport
 from responses_gateway.store.base import StoreUnavailable
 from responses_gateway.store.factory import describe_store, open_store
 from responses_gateway.telemetry import setup as telemetry_setup
 from responses_gateway.transport.grpc.server import GrpcHealth, build_grpc_server
+from responses_gateway.transport.rest.admin_reload import reload_routes
 from responses_gateway.transport.rest.app import build_metrics_app, build_rest_app, metrics_route
 from responses_gateway.transport.rest.server import ShimServer, build_server
 
@@ -67,6 +68,7 @@ class Gateway:
         self.metrics_port: int | None = None  # set when /metrics has a port of its own
         self.servers: list[ShimServer] = []  # the REST shim, then the metrics server if any
         self._stopped = asyncio.Event()
+        self._reloads: set[asyncio.Task[ReloadReport]] = set()  # SIGHUP reloads under way
 
     async def start(self) -> None:
         settings = self.loaded.config.gateway_settings
@@ -84,11 +86,16 @@ class Gateway:
             raise StartupError(f"the response store failed at start-up: {e.why}") from None
         self.providers = ProviderRegistry()
         telemetry_setup.configure(self.loaded.config)  # request log, traces
+        router = CountedRouter(self.loaded, self.providers)
         self.service = ResponsesService(
-            Router(self.loaded, self.providers),
+            router,
             self.store,
             flush_seconds=settings.stream_event_flush_ms / 1000,
             leases=self.leases,
+        )
+        # SIGHUP and POST /config/reload swap in a new router and providers (reload.py).
+        self.reloader = Reloader(
+            self.loaded.path, Generation(1, self.loaded, router), self.service, self._swapped
         )
         self.probe = StoreProbe(self.store, self.health, settings.store.probe_seconds)
         try:
@@ -136,6 +143,7 @@ class Gateway:
             self.service,
             auth,
             settings.max_request_body_bytes,
+            [*reload_routes(self.reloader, self.loaded.master_key)],
             health=self.health,
             metrics_here=route if wanted.port is None else None,
         )
@@ -148,6 +156,22 @@ class Gateway:
             metrics_app = build_metrics_app(route)
             self.servers.append(build_server(metrics_app, host, wanted.port, settings.http, grace))
             self.metrics_port = await self.servers[1].start(sock)
+
+    def _swapped(self, generation: Generation) -> None:
+        """A reload was applied: what new calls use. The listeners keep the settings they started with."""
+        self.loaded = generation.loaded
+        self.providers = generation.providers
+
+    async def reload(self, source: str = "SIGHUP") -> ReloadReport:
+        return await self.reloader.reload(source)
+
+    def _reload_on_signal(self) -> None:
+        if not hasattr(self, "reloader") or self._stopped.is_set():
+            log.warning("SIGHUP ignored: the gateway is starting or shutting down")
+            return
+        task = asyncio.create_task(self.reload("SIGHUP"), name="config-reload")
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
 
     @property
     def _metrics_note(self) -> str:
@@ -163,6 +187,7 @@ class Gateway:
             server.should_exit = True
             await asyncio.gather(server.serving, return_exceptions=True)
         await self.service.aclose()
+        await self.reloader.aclose()
         await self.providers.aclose()
         await self.leases.stop()
         await self.store.close()
@@ -186,18 +211,22 @@ class Gateway:
         await self.service.drain(grace - margin, margin)
         await transports
         await self.probe.stop()
+        await asyncio.gather(*self._reloads, return_exceptions=True)
         await self.service.aclose()
+        await self.reloader.aclose()
         await self.providers.aclose()
         await self.leases.stop()
         await self.store.close()
 
     async def serve_until_signalled(self) -> None:
-        """Start, serve, and on SIGTERM / SIGINT shut down gracefully. The handlers are in place before
-        the health service says SERVING, so no signal can kill a process that was reported ready."""
+        """Start, serve, reload the config on SIGHUP, and on SIGTERM / SIGINT shut down gracefully. The
+        handlers are in place before the health service says SERVING, so no signal can kill a process
+        that was reported ready (SIGHUP's default action would)."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reload_on_signal)
         await self.start()
         print(
             f"responses-gateway: serving gRPC on {self.listen.host}:{self.grpc_port}, "

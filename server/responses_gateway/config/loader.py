@@ -25,6 +25,20 @@ from .resolve import DeploymentDefaults, ResolvedDeployment, resolve_deployment
 from .secrets import resolve_env_refs
 from .yaml_source import read_yaml
 
+# What a reload cannot change in a running process: the listeners, their limits and the store are opened
+# once at start-up, and the transports hold the master key check. A reload applies everything else and
+# names these when they changed.
+RESTART_ONLY: tuple[tuple[str, ...], ...] = (
+    ("gateway_settings", "host"),
+    ("gateway_settings", "grpc_port"),
+    ("gateway_settings", "http_port"),
+    ("gateway_settings", "http"),
+    ("gateway_settings", "metrics"),
+    ("gateway_settings", "max_request_body_bytes"),
+    ("gateway_settings", "store"),
+    ("general_settings", "master_key"),
+)
+
 # Sections whose unset os.environ/ references stop start-up: starting without the auth or the store the
 # file asks for would be worse than not starting.
 _FATAL_WHEN_MISSING = {("general_settings", "master_key"), ("gateway_settings",), ("mcp_servers",)}
@@ -309,3 +323,37 @@ def _deployment_hints(deployments: tuple[ResolvedDeployment, ...]) -> list[str]:
                 "if that server only has Chat Completions, set use_chat_completions_api: true"
             )
     return out
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """A config file read again for a running gateway (`reload_config`)."""
+
+    config: LoadedConfig
+    needs_restart: tuple[str, ...]  # dotted keys of RESTART_ONLY whose value changed
+    # Variables the file's `environment_variables` set or changed: written into the process
+    # environment only once the reload is applied, so a refused file changes nothing.
+    env_updates: Mapping[str, str]
+
+
+def reload_config(
+    path: str | os.PathLike[str], current: LoadedConfig, environ: Mapping[str, str]
+) -> Reloaded:
+    """Load `path` again, validated exactly as at start-up, against a copy of `environ` (its
+    os.environ/ references are resolved anew). Raises ConfigError; never touches `environ`."""
+    env = dict(environ)
+    loaded = load_config(path, environ=env)
+    changed = tuple(
+        ".".join(keys)
+        for keys in RESTART_ONLY
+        if _setting(current.config, keys) != _setting(loaded.config, keys)
+    )
+    updates = {k: v for k, v in env.items() if environ.get(k) != v}
+    return Reloaded(loaded, changed, updates)
+
+
+def _setting(cfg: GatewayConfig, keys: tuple[str, ...]) -> Any:
+    value: Any = cfg
+    for key in keys:
+        value = getattr(value, key)
+    return value

@@ -93,6 +93,19 @@ class ResponsesService:
         # Seals the gateway's compaction items and opens them in later inputs (domain/compaction.py).
         self.sealer = compaction.Sealer.from_setting(router.config.config.gateway_settings.compaction_key)
 
+    def use(self, router: Router) -> None:
+        """A reloaded config: new calls route with `router` (its providers, and its config's MCP
+        settings, compaction key and flush interval). Runs in flight keep the `RunDeps` they were made
+        with, so they finish on the router and providers they started on."""
+        config = router.config.config
+        hook = self.deps.hook
+        if isinstance(hook, McpTools):
+            hook = McpTools(config.gateway_settings.mcp, config.mcp_servers)
+        self.router = router
+        self.deps = RunDeps(router, router.providers, self.store, self.interrupts, hook, self.leases)
+        self.sealer = compaction.Sealer.from_setting(config.gateway_settings.compaction_key)
+        self.flush_seconds = config.gateway_settings.stream_event_flush_ms / 1000
+
     # --- create ----------------------------------------------------------------------------------
 
     async def _run(

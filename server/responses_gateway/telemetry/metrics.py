@@ -86,6 +86,21 @@ HTTP_CLOSED = Counter(
 ACTIVE_STREAMS = Gauge(
     "responses_gateway_active_streams", "Responses currently streaming (background ones included)."
 )
+CONFIG_RELOADS = Counter(
+    "responses_gateway_config_reloads_total",
+    "Config reloads (SIGHUP, POST /config/reload), by result: applied, or refused (the previous config "
+    "keeps serving).",
+    ["result"],
+)
+CONFIG_RELOAD_OK = Gauge(
+    "responses_gateway_config_last_reload_ok",
+    "1 when the last config reload was applied (or none was tried), 0 when it was refused.",
+)
+CONFIG_RETIRING = Gauge(
+    "responses_gateway_config_retiring",
+    "Replaced configs whose calls in flight still run on them (their upstream connections close after).",
+)
+CONFIG_RELOAD_OK.set(1)
 
 _STATUS = {
     v.number: v.name.removeprefix("RESPONSE_STATUS_").lower()

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import contextvars
 import time
+import urllib.parse
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from responses_gateway.errors import GatewayError, Reason
 
 # Response headers / gRPC trailers (lower case: gRPC metadata keys must be).
 REQUEST_ID_HEADER = "x-request-id"
@@ -26,6 +29,8 @@ ATTEMPTS_HEADER = "x-gateway-attempts"  # upstream calls made for this response 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
 UNKNOWN_COST = "unknown"
+MAX_REQUEST_ID_CHARS = 128
+MAX_HEADER_CHARS = 256  # the routing headers' values (x-gateway-deployment / -model)
 
 CURRENT: contextvars.ContextVar[CallRecord | None] = contextvars.ContextVar("call_record", default=None)
 
@@ -93,8 +98,8 @@ class CallRecord:
         if not self.deployment:
             return {}
         return {
-            DEPLOYMENT_HEADER: self.deployment,
-            MODEL_HEADER: self.served_model,
+            DEPLOYMENT_HEADER: header_value(self.deployment),
+            MODEL_HEADER: header_value(self.served_model),
             ATTEMPTS_HEADER: str(self.attempts),
         }
 
@@ -102,6 +107,15 @@ class CallRecord:
         if not self.priced:
             return {}
         return {COST_HEADER: UNKNOWN_COST if self.cost is None else format_cost(self.cost)}
+
+
+def header_value(value: str) -> str:
+    """A name as a header / gRPC metadata value: a wildcard deployment is named after whatever model
+    the client asked for, and a header must be printable ASCII (gRPC fails the whole call otherwise;
+    HTTP clients refuse huge heads). Anything else is percent-encoded; the result is capped."""
+    if not (value.isascii() and value.isprintable()):
+        value = urllib.parse.quote(value, safe="")
+    return value if len(value) <= MAX_HEADER_CHARS else value[: MAX_HEADER_CHARS - 3] + "..."
 
 
 def _orphaned(hooks: list[Callable[[CallRecord | None], None]]) -> None:
@@ -135,3 +149,24 @@ def _span_traceparent(record: CallRecord) -> str | None:
         return None
     ctx = record.span.get_span_context()
     return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+
+
+def client_request_id(value: str | None) -> str | None:
+    """A caller's own `x-request-id` (header / gRPC metadata), kept as the call's id when it is 1 to 128
+    printable ASCII characters (it goes into logs, traces, trailers and upstream headers, so nothing
+    that could split or forge a line); None when there is none. Anything else is a 400."""
+    if value is None:
+        return None
+    if (
+        0 < len(value) <= MAX_REQUEST_ID_CHARS
+        and value.isascii()
+        and value.isprintable()
+        and value.strip() == value
+    ):
+        return value
+    raise GatewayError(
+        Reason.INVALID_REQUEST,
+        f"Invalid '{REQUEST_ID_HEADER}': use 1 to {MAX_REQUEST_ID_CHARS} printable ASCII characters "
+        "without leading or trailing spaces, or leave it out.",
+        param=REQUEST_ID_HEADER,
+    )

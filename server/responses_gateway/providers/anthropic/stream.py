@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from responses_gateway.contract import events as ev
 from responses_gateway.errors import GatewayError, Reason, upstream_status_reason
 from responses_gateway.providers.anthropic.hosted import HostedBlocks
 from responses_gateway.providers.stream_builder import StreamBuilder
@@ -77,6 +78,9 @@ class AnthropicStream:
         self._usage: dict[str, Any] = {}
         self.stop_reason: str | None = None
         self.stopped = False
+        # The snapshot that answered (`message_start.message.model`, e.g. claude-sonnet-4-5-20250929):
+        # the Response's `model` by the gateway's rule, as OpenAI's own snapshot is.
+        self.model: str | None = None
 
     def start(self) -> list[Event]:
         return list(self.builder.start())
@@ -85,7 +89,10 @@ class AnthropicStream:
         kind = data.get("type")
         b = self.builder
         if kind == "message_start":
-            self._usage.update((data.get("message") or {}).get("usage") or {})
+            message = data.get("message") or {}
+            self._usage.update(message.get("usage") or {})
+            if isinstance(message.get("model"), str) and message["model"]:
+                self.model = message["model"]
         elif kind == "content_block_start":
             return self._block_start(int(data.get("index", 0)), data.get("content_block") or {})
         elif kind == "content_block_delta":
@@ -163,4 +170,17 @@ class AnthropicStream:
                 Reason.UPSTREAM_UNAVAILABLE, f"{self.provider} ended the stream before `message_stop`."
             )
         reason = _INCOMPLETE.get(self.stop_reason or "")
-        return list(self.builder.finish(usage_of(self._usage), incomplete_reason=reason))
+        events = list(self.builder.finish(usage_of(self._usage), incomplete_reason=reason))
+        return _with_model(events, self.model)
+
+
+def _with_model(events: list[Event], model: str | None) -> list[Event]:
+    """The terminal event's Response names the snapshot the upstream reported (when it did). The
+    created / in_progress events went out before the upstream's first event, with the deployment's
+    model; the terminal one is what the fold, the store and GET return."""
+    if model:
+        for event in events:
+            response = ev.response_of(event)
+            if response is not None:
+                response.model = model
+    return events

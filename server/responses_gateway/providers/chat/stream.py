@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from responses_gateway.contract import events as ev
 from responses_gateway.errors import GatewayError, Reason, upstream_status_reason
 from responses_gateway.providers.stream_builder import StreamBuilder
 from responses_gateway.providers.tool_mapping import ToolMap
@@ -55,6 +56,9 @@ class ChatStream:
         self._calls: dict[int, str | None] = {}  # tool call index → item id (None: past the limit)
         self.finish_reason: str | None = None
         self.usage: response_pb2.Usage | None = None
+        # The model each chunk names (OpenAI's snapshot; a server's served model name): the Response's
+        # `model` by the gateway's rule.
+        self.model: str | None = None
 
     def start(self) -> list[Event]:
         return list(self.builder.start())
@@ -72,6 +76,8 @@ class ChatStream:
             )
         if isinstance(data.get("usage"), dict):
             self.usage = usage_of(data["usage"])
+        if isinstance(data.get("model"), str) and data["model"]:
+            self.model = data["model"]
         out: list[Event] = []
         for choice in data.get("choices") or []:
             if choice.get("index", 0) != 0:
@@ -129,4 +135,11 @@ class ChatStream:
                 Reason.UPSTREAM_UNAVAILABLE,
                 f"{self.provider} ended the stream before the response was complete.",
             )
-        return list(self.builder.finish(self.usage, incomplete_reason=_INCOMPLETE.get(self.finish_reason)))
+        out = list(self.builder.finish(self.usage, incomplete_reason=_INCOMPLETE.get(self.finish_reason)))
+        if self.model:
+            # On the terminal event only: created / in_progress went out before the first chunk.
+            for event in out:
+                response = ev.response_of(event)
+                if response is not None:
+                    response.model = self.model
+        return out

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from responses_gateway.contract import events as ev
 from responses_gateway.contract.ids import new_id
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.gemini.hosted import Grounding
@@ -45,6 +46,9 @@ class GeminiStream:
         self.finish_reason: str | None = None
         self.blocked: str | None = None
         self.usage: response_pb2.Usage | None = None
+        # The model version that answered (each chunk's `modelVersion`): the Response's `model` by the
+        # gateway's rule, as OpenAI's snapshot is.
+        self.model: str | None = None
         self.grounding = Grounding(self.builder)  # Google Search results (providers/gemini/hosted.py)
 
     def start(self) -> list[Event]:
@@ -56,6 +60,8 @@ class GeminiStream:
                 Reason.UPSTREAM_ERROR,
                 f"{self.provider} reported an error mid-stream: {data['error'].get('message')}",
             )
+        if isinstance(data.get("modelVersion"), str) and data["modelVersion"]:
+            self.model = data["modelVersion"]
         if isinstance(data.get("usageMetadata"), dict):
             self.usage = usage_of(data["usageMetadata"])
         feedback = data.get("promptFeedback") or {}
@@ -137,4 +143,10 @@ class GeminiStream:
             reason = None
         out.extend(self.grounding.end(self._text))
         out.extend(b.finish(self.usage, incomplete_reason=reason))
+        if self.model:
+            # On the terminal event only: created / in_progress went out before the first chunk.
+            for event in out:
+                response = ev.response_of(event)
+                if response is not None:
+                    response.model = self.model
         return out

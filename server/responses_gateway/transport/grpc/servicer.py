@@ -9,11 +9,12 @@ from typing import Any, TypeVar
 
 import grpc
 
-from responses_gateway.domain.context import CallContext
+from responses_gateway.contract.ids import new_id
+from responses_gateway.domain.context import REQUEST_ID_HEADER, CallContext
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason, as_gateway_error
 from responses_gateway.telemetry import metrics
-from responses_gateway.telemetry.record import TRACEPARENT, TRACESTATE
+from responses_gateway.telemetry.record import TRACEPARENT, TRACESTATE, CallRecord, client_request_id
 from responses_gateway.transport.grpc.errors import abort
 from responses_gateway.transport.grpc.intake import admitted
 from responses_gateway.transport.grpc.method import CURRENT_METHOD
@@ -35,14 +36,24 @@ R = TypeVar("R")
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
+def _metadata(context: Context, key: str) -> str | None:
+    for k, value in context.invocation_metadata() or ():
+        if k == key and isinstance(value, str):
+            return value
+    return None
+
+
 def call_context(context: Context) -> CallContext:
+    """The call's context: its deadline and request id (the caller's own `x-request-id` when it sent
+    a valid one; an invalid one raises, a 400-like INVALID_ARGUMENT)."""
     remaining = context.time_remaining()
     deadline = time.monotonic() + remaining if remaining is not None else None
-    return CallContext(deadline=deadline)
+    rid = client_request_id(_metadata(context, REQUEST_ID_HEADER)) or new_id("req")
+    return CallContext(deadline=deadline, record=CallRecord(rid))
 
 
 def create_context(context: Context) -> CallContext:
-    """A create's context: the deadline, and the caller's W3C trace context from the metadata."""
+    """A create's context: as `call_context`, with the caller's W3C trace context from the metadata."""
     ctx = call_context(context)
     for key, value in context.invocation_metadata() or ():
         if key == TRACEPARENT and isinstance(value, str):
@@ -65,15 +76,32 @@ def _trailers(context: Context, ctx: CallContext | None) -> None:
         context.set_trailing_metadata(tuple(ctx.headers().items()))
 
 
-async def unary(
-    context: Context, request: R, op: Callable[[R], Awaitable[T]], ctx: CallContext | None = None
-) -> T:
+def _error_trailers(context: Context, ctx: CallContext | None) -> tuple[tuple[str, str], ...]:
+    """What a failed call's trailers say beside its status: the request id (the call's, or the
+    caller's valid one when the call failed before it had a context), and who served, if any did."""
+    if ctx is not None:
+        return tuple(ctx.headers().items())
     try:
-        result = await op(admitted(request))
+        rid = client_request_id(_metadata(context, REQUEST_ID_HEADER)) or new_id("req")
+    except GatewayError:
+        rid = new_id("req")
+    return ((REQUEST_ID_HEADER, rid),)
+
+
+async def unary(
+    context: Context,
+    request: R,
+    op: Callable[[R, CallContext], Awaitable[T]],
+    make_context: Callable[[Context], CallContext] = call_context,
+) -> T:
+    ctx: CallContext | None = None
+    try:
+        ctx = make_context(context)
+        result = await op(admitted(request), ctx)
         _trailers(context, ctx)
         return result
     except Exception as e:
-        await abort(context, _domain_error(e))
+        await abort(context, _domain_error(e), _error_trailers(context, ctx))
     finally:
         if ctx is not None:
             ctx.record.close_call()
@@ -84,14 +112,20 @@ class Relay:
     """Error mapping and clean-up around one server-streaming call, whose method relays the events
     itself (one generator between the domain and grpc.aio, not a stack of them). An error before the
     first event (raised while opening) is the call's status; closing the domain stream (client
-    cancelled, deadline) cancels the upstream call."""
+    cancelled, deadline) cancels the upstream call. `counted`: a new response's stream (the
+    in-flight streams gauge), not a replay."""
 
-    def __init__(self, context: Context, ctx: CallContext | None = None) -> None:
-        self.context, self.ctx = context, ctx
+    def __init__(self, context: Context, *, counted: bool = False) -> None:
+        self.context, self.counted = context, counted
+        self.ctx: CallContext | None = None
         self.events: AsyncGenerator[events_pb2.ResponseStreamEvent, None] | None = None
 
+    def open(self, make_context: Callable[[Context], CallContext] = call_context) -> CallContext:
+        self.ctx = make_context(self.context)
+        return self.ctx
+
     async def __aenter__(self) -> Relay:
-        if self.ctx is not None:
+        if self.counted:
             metrics.ACTIVE_STREAMS.inc()
         return self
 
@@ -100,14 +134,15 @@ class Relay:
             if error is None:
                 _trailers(self.context, self.ctx)
             elif isinstance(error, Exception):
-                await abort(self.context, _domain_error(error))
+                await abort(self.context, _domain_error(error), _error_trailers(self.context, self.ctx))
         finally:
             try:
                 if self.events is not None:
                     await self.events.aclose()
             finally:
-                if self.ctx is not None:
+                if self.counted:
                     metrics.ACTIVE_STREAMS.dec()
+                if self.ctx is not None:
                     self.ctx.record.close_call()
 
 
@@ -118,57 +153,52 @@ class ResponsesServicer(responses_service_pb2_grpc.ResponsesServiceServicer):
     async def CreateResponse(
         self, request: request_pb2.CreateResponseRequest, context: Context
     ) -> response_pb2.Response:
-        ctx = create_context(context)
-        return await unary(context, request, lambda r: self.service.create(r, ctx), ctx)
+        return await unary(context, request, self.service.create, create_context)
 
     async def StreamResponse(
         self, request: request_pb2.CreateResponseRequest, context: Context
     ) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
-        ctx = create_context(context)
-        async with Relay(context, ctx) as relay:
+        async with Relay(context, counted=True) as relay:
+            ctx = relay.open(create_context)
             events = relay.events = await self.service.stream(admitted(request), ctx)
             async for event in events:
                 yield event
 
     async def GetResponse(self, request: rs.GetResponseRequest, context: Context) -> response_pb2.Response:
-        return await unary(context, request, lambda r: self.service.get(r, call_context(context)))
+        return await unary(context, request, self.service.get)
 
     async def StreamGetResponse(
         self, request: rs.GetResponseRequest, context: Context
     ) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
         async with Relay(context) as relay:
-            events = relay.events = await self.service.stream_get(admitted(request), call_context(context))
+            events = relay.events = await self.service.stream_get(admitted(request), relay.open())
             async for event in events:
                 yield event
 
     async def DeleteResponse(
         self, request: rs.DeleteResponseRequest, context: Context
     ) -> rs.DeleteResponseResponse:
-        return await unary(context, request, lambda r: self.service.delete(r, call_context(context)))
+        return await unary(context, request, self.service.delete)
 
     async def CancelResponse(
         self, request: rs.CancelResponseRequest, context: Context
     ) -> response_pb2.Response:
-        return await unary(context, request, lambda r: self.service.cancel(r, call_context(context)))
+        return await unary(context, request, self.service.cancel)
 
     async def ListInputItems(
         self, request: rs.ListInputItemsRequest, context: Context
     ) -> rs.ListInputItemsResponse:
-        return await unary(
-            context, request, lambda r: self.service.list_input_items(r, call_context(context))
-        )
+        return await unary(context, request, self.service.list_input_items)
 
     async def CompactResponse(
         self, request: rs.CompactResponseRequest, context: Context
     ) -> rs.CompactResponseResponse:
-        return await unary(context, request, lambda r: self.service.compact(r, call_context(context)))
+        return await unary(context, request, self.service.compact)
 
     async def CountInputTokens(
         self, request: rs.CountInputTokensRequest, context: Context
     ) -> rs.CountInputTokensResponse:
-        return await unary(
-            context, request, lambda r: self.service.count_input_tokens(r, call_context(context))
-        )
+        return await unary(context, request, self.service.count_input_tokens)
 
 
 class ModelsServicer(models_pb2_grpc.ModelsServiceServicer):
@@ -178,4 +208,4 @@ class ModelsServicer(models_pb2_grpc.ModelsServiceServicer):
     async def ListModels(
         self, request: models_pb2.ListModelsRequest, context: Context
     ) -> models_pb2.ListModelsResponse:
-        return await unary(context, request, lambda _: self.service.list_models(call_context(context)))
+        return await unary(context, request, lambda _, ctx: self.service.list_models(ctx))

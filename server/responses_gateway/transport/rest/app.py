@@ -28,7 +28,7 @@ from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason, as_gateway_error
 from responses_gateway.health import Health
 from responses_gateway.telemetry import metrics
-from responses_gateway.telemetry.record import TRACEPARENT, TRACESTATE
+from responses_gateway.telemetry.record import TRACEPARENT, TRACESTATE, CallRecord, client_request_id
 from responses_gateway.transport.rest.errors import error_response, internal_error_response
 from responses_gateway.transport.rest.params import get_request, input_items_request, read_json_body
 from responses_gateway.transport.rest.sse import DONE, chat_frames, error_frame, frame
@@ -89,9 +89,18 @@ def sse_response(
     )
 
 
+def request_id(request: Request) -> str:
+    """The call's request id: the caller's own `x-request-id` when valid (`_guard` refused an invalid
+    one already), else a new one."""
+    try:
+        return client_request_id(request.headers.get(REQUEST_ID_HEADER)) or new_id("req")
+    except GatewayError:
+        return new_id("req")
+
+
 def call_context(request: Request) -> CallContext:
-    """The call's context, continuing the caller's W3C trace context when it sent one."""
-    ctx = CallContext()
+    """The call's context: its request id, and the caller's W3C trace context when it sent one."""
+    ctx = CallContext(record=CallRecord(request_id(request)))
     headers = request.headers
     if TRACEPARENT in headers:
         ctx.record.traceparent = headers[TRACEPARENT][:128]
@@ -136,6 +145,7 @@ class RestShim:
         async def guarded(request: Request) -> Response:
             try:
                 self.auth.check(request.headers.get("authorization"))
+                client_request_id(request.headers.get(REQUEST_ID_HEADER))  # a bad one: 400 at once
                 response = await handler(request)
             except Exception as e:
                 error = as_gateway_error(e)
@@ -145,7 +155,7 @@ class RestShim:
                 response = error_response(error)
             # The call's own id when the handler set it (the one sent upstream and logged), else a new one.
             if REQUEST_ID_HEADER not in response.headers:
-                response.headers[REQUEST_ID_HEADER] = new_id("req")
+                response.headers[REQUEST_ID_HEADER] = request_id(request)
             return response
 
         return guarded
