@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 from responses_gateway.contract.ids import new_id
 from responses_gateway.errors import GatewayError, Reason
-from responses_gateway.telemetry.record import CallRecord
-
-_VISIBLE = re.compile(r"[\x20-\x7e]*")
-_SAFE = " !\"#$&'()*+,/:;<=>?@[\\]^_`{|}~"
-_LONGEST = 512
-
-
-def _header_value(value: str) -> str:
-    if not _VISIBLE.fullmatch(value):
-        value = quote(value, safe=_SAFE)
-    return value if len(value) <= _LONGEST else value[: _LONGEST - 3] + "..."
-
+from responses_gateway.telemetry.record import CallRecord, header_value
 
 # Response header / gRPC trailer naming the request parameters a deployment with drop_params dropped.
 DROPPED_HEADER = "x-gateway-dropped-params"
@@ -40,11 +27,9 @@ class CallContext:
 
     def headers(self) -> dict[str, str]:
         """Everything to tell the client once the response is known: notes, routing, request id. Values
-        may echo a client's model name (a wildcard deployment): anything but visible ASCII is
-        percent-encoded, as neither HTTP headers nor gRPC metadata may carry it, and a value is cut at
-        `_LONGEST` characters (a client's name may be as long as a request allows)."""
+        may echo a client's model name (a wildcard deployment): `header_value` makes each one safe."""
         out = {**self.notes, **self.record.served_headers(), REQUEST_ID_HEADER: self.record.request_id}
-        return {k: _header_value(v) for k, v in out.items()}
+        return {k: header_value(v) for k, v in out.items()}
 
     def remaining(self) -> float | None:
         if self.deadline is None:
