@@ -516,7 +516,8 @@ class McpRun:
             if call.offer.approval or call.result is not None:
                 continue
             call.result = call.item()
-            call.result.error.message = f"The tool was not called: the response ended `{status}` before the model's turn was complete."
+            why = f"The tool was not called: the response ended `{status}` before the model's turn ended."
+            call.result.error.CopyFrom(protocol_failure(-32000, why).error)
             out.extend(mi.call_finished(call.result, call.index))
         return out
 

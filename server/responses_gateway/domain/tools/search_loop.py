@@ -150,7 +150,10 @@ class SearchRun:
 
     def _offer_search(self) -> bool:
         assert self.split is not None
-        return self.split.search is not None and self.searches < MAX_SEARCHES
+        # Nothing deferred: nothing to search, no function to offer.
+        s = self.split.search
+        client = s is not None and s.execution == si.CLIENT
+        return s is not None and (client or bool(self.split.deferred)) and self.searches < MAX_SEARCHES
 
     def patch(self, request: request_pb2.CreateResponseRequest) -> request_pb2.CreateResponseRequest:
         """Another tool kind's next request (composed runs): the loaded tools and the search items
