@@ -12,8 +12,8 @@ import pytest
 
 from responses_gateway import codec
 from responses_gateway.v1 import request_pb2, responses_service_pb2_grpc
-from tests.tools.conftest import Env
 from tests.support.sse import sse_events
+from tests.tools.conftest import Env
 from tests.tools.helpers import SPECS
 
 HOSTED: dict[str, dict[str, Any]] = {
@@ -44,17 +44,24 @@ def _rest_stream(http: httpx.Client, body: dict[str, Any]) -> list[dict[str, Any
 
 
 _IDS = frozenset({"id", "call_id", "item_id"})
+_TIMES = frozenset({"created_at", "completed_at"})  # the fake stamps the time of each call
 
 
 def _same_ids(value: Any, seen: dict[str, str] | None = None) -> Any:
-    """`value` with each id replaced by its order of first appearance: the fake makes new ids for
-    every call, so two calls are equal when everything else is, and ids repeat at the same places."""
+    """`value` with each id replaced by its order of first appearance (the fake makes new ids for
+    every call, so two calls are equal when everything else is, and ids repeat at the same places),
+    and each timestamp by whether it is set."""
     seen = {} if seen is None else seen
     if isinstance(value, dict):
-        return {
-            k: seen.setdefault(v, f"id{len(seen)}") if k in _IDS and isinstance(v, str) else _same_ids(v, seen)
-            for k, v in value.items()
-        }
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if k in _IDS and isinstance(v, str):
+                out[k] = seen.setdefault(v, f"id{len(seen)}")
+            elif k in _TIMES:
+                out[k] = v is not None
+            else:
+                out[k] = _same_ids(v, seen)
+        return out
     if isinstance(value, list):
         return [_same_ids(v, seen) for v in value]
     return value

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.tools.conftest import Env
-from tests.tools.helpers import create, kinds, stream, text_of
+from tests.tools.helpers import create, kinds, stream
 
 
 def mcp_tool(env: Env) -> dict[str, Any]:

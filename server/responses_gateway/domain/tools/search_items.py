@@ -5,9 +5,11 @@
 The ranking is Okapi BM25 (k1 = 1.2, b = 0.75, Lucene's always-positive idf), in pure Python: each
 deferred tool is one document made of its name, its description, its parameters' names and
 descriptions, and its namespace's name and description. Words are split on case changes, digits and
-punctuation, lower-cased, and a plural `s` is dropped, so "Orders" finds `list_open_orders`. A query
-that names a namespace (`crm`) or a tool (`crm.get_invoice`, `get_invoice`) exactly loads those tools
-whatever their score. At most `LIMIT` tools are loaded per search.
+punctuation, lower-cased, a plural `s` is dropped (so "Orders" finds `list_open_orders`) and a few
+words that say nothing about a tool ("the", "of", "tool", ...) are left out. Matches scoring below
+`CUTOFF` of the best one are dropped (a word shared with the whole namespace is not a match). A query
+that names a namespace (`crm`: all its deferred tools) or a tool (`crm.get_invoice`, `get_invoice`)
+exactly loads those tools whatever their score. At most `LIMIT` tools are loaded per search.
 """
 
 from __future__ import annotations
@@ -184,6 +186,19 @@ def keys_of(tools: Iterable[tools_pb2.Tool]) -> set[Key]:
         elif _inner(tool) is not None:
             out.add((None, name_of(tool)))
     return out
+
+
+def called(
+    deferred_: Sequence[Deferred], items: Iterable[items_pb2.Item], loaded: set[Key]
+) -> list[Deferred]:
+    """The deferred tools that function / custom tool calls in `items` name (and are not loaded)."""
+    names: set[Key] = set()
+    for item in items:
+        kind = item.WhichOneof("kind")
+        if kind in ("function_call", "custom_tool_call"):
+            c = getattr(item, kind)
+            names.add((c.namespace if c.HasField("namespace") else None, c.name))
+    return [d for d in deferred_ if d.key in names and d.key not in loaded]
 
 
 def grouped(found: Sequence[Deferred]) -> list[tools_pb2.Tool]:

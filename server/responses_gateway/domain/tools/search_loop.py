@@ -114,6 +114,9 @@ class SearchRun:
         self.split = si.split(request.tools)
         self.index = si.Index(self.split.deferred)
         self.loaded = si.loaded_in(items)
+        # A deferred tool the conversation already called was loaded then, even where the search
+        # items are gone (a chat bridge conversation keeps only the calls).
+        self.loaded += si.grouped(si.called(self.split.deferred, items, si.keys_of(self.loaded)))
         taken = {si.name_of(t) for t in self.split.upfront}
         self.function = next(
             n for n in ("tool_search", "gateway_tool_search", "tool_search_2") if n not in taken
