@@ -539,7 +539,7 @@ def test_grpc_same_as_rest(
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        ({"tools": [{"type": "tool_search"}]}, ["tool_search"]),
+        ({"tools": [{"type": "file_search", "vector_store_ids": ["vs_1"]}]}, ["file_search"]),
         ({"tools": [calc(grammar("lark", "start: ("))]}, ["calc", "lark", "does not compile"]),
         ({"tools": [calc(grammar("regex", "(["))]}, ["calc", "regex", "does not compile"]),
         ({"tools": TOOLS, "tool_choice": {"type": "function", "name": "nope"}}, ["nope", "not among"]),
@@ -564,14 +564,18 @@ def test_refusals(translated: Adapter, http: httpx.Client, body: dict[str, Any],
     assert translated.calls() == []  # refused before anything went upstream
 
 
+# No provider here has OpenAI's vector stores (tool search is the gateway's own now: tests/tools).
+FILE_SEARCH = {"type": "file_search", "vector_store_ids": ["vs_1"]}
+
+
 def test_unsupported_tool_names_provider_or_is_dropped(env: Env, http: httpx.Client) -> None:
     resp = http.post(
-        "/responses", json={"model": "claude-text", "input": "hi", "tools": [{"type": "tool_search"}, *TOOLS]}
+        "/responses", json={"model": "claude-text", "input": "hi", "tools": [FILE_SEARCH, *TOOLS]}
     )
     assert resp.status_code == 400 and "Anthropic" in resp.json()["error"]["message"]
     dropped = http.post(
         "/responses",
-        json={"model": "dclaude-text", "input": "hi", "tools": [{"type": "tool_search"}, *TOOLS]},
+        json={"model": "dclaude-text", "input": "hi", "tools": [FILE_SEARCH, *TOOLS]},
     )
     assert dropped.status_code == 200, dropped.text
     assert list(offered(env.adapters["anthropic"], env.anthropic.requests[-1].body)) == [

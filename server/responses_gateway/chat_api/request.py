@@ -111,11 +111,15 @@ def _message_items(message: Any, i: int, custom_calls: set[str]) -> list[dict[st
                 )
                 continue
             fn = _obj(call.get("function"), f"{param}.tool_calls[{j}].function")
+            # A namespace's function comes back named `namespace.name` (chat_api/response.py): Chat
+            # function names have no dot, so the split is unambiguous.
+            namespace, _, name = str(fn.get("name", "")).rpartition(".")
             items.append(
                 {
                     "type": "function_call",
                     "call_id": call.get("id", ""),
-                    "name": fn.get("name", ""),
+                    **({"namespace": namespace} if namespace else {}),
+                    "name": name,
                     "arguments": fn.get("arguments", ""),
                 }
             )

@@ -37,6 +37,13 @@ def _custom_call(call_id: str, name: str, text: str) -> dict[str, Any]:
     return {"id": call_id, "type": "custom", "custom": {"name": name, "input": text}}
 
 
+def _function_name(item: dict[str, Any]) -> str:
+    """Chat has no namespaces: a namespace's function is named `namespace.name` (read back so by
+    chat_api/request.py), as the Responses API's own examples print it."""
+    name = str(item.get("name", ""))
+    return f"{item['namespace']}.{name}" if item.get("namespace") else name
+
+
 def url_citations(parts: list[dict[str, Any]], offset: int) -> list[dict[str, Any]]:
     """Responses' `url_citation` annotations of output_text parts → Chat's message annotations, their
     indices moved by `offset` and each part's place in the joined content."""
@@ -75,7 +82,7 @@ def chat_completion(response: response_pb2.Response) -> dict[str, Any]:
                 {
                     "id": item.get("call_id", ""),
                     "type": "function",
-                    "function": {"name": item.get("name", ""), "arguments": item.get("arguments", "")},
+                    "function": {"name": _function_name(item), "arguments": item.get("arguments", "")},
                 }
             )
         elif kind == "custom_tool_call":
@@ -174,7 +181,12 @@ class ChunkWriter:
                 "index": index,
                 "id": fc.call_id,
                 "type": "function",
-                "function": {"name": fc.name, "arguments": ""},
+                "function": {
+                    "name": f"{fc.namespace}.{fc.name}"
+                    if fc.HasField("namespace") and fc.namespace
+                    else fc.name,
+                    "arguments": "",
+                },
             }
             return [self._chunk({"tool_calls": [call]})]
         if tag == ev.ITEM_DONE:

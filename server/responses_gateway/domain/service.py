@@ -26,6 +26,7 @@ from responses_gateway.domain.interrupts import Interrupts
 from responses_gateway.domain.leases import Leases
 from responses_gateway.domain.plan import make_plan, upstream_key
 from responses_gateway.domain.run import HookFactory, ResponseRun, RunDeps, TurnHook
+from responses_gateway.domain.tools.compose import GatewayTools
 from responses_gateway.domain.tools.mcp_loop import McpTools
 from responses_gateway.errors import GatewayError, Reason, echo
 from responses_gateway.providers.base import (
@@ -78,8 +79,8 @@ class ResponsesService:
         self.leases = leases
         config = router.config.config
         if hook is None:
-            # The gateway's own tools (MCP): a hook only for the requests that have them.
-            hook = McpTools(config.gateway_settings.mcp, config.mcp_servers)
+            # The gateway's own tools (MCP, tool search): a hook only for the requests that have them.
+            hook = GatewayTools(McpTools(config.gateway_settings.mcp, config.mcp_servers))
         self.deps = RunDeps(router, router.providers, store, self.interrupts, hook, leases)
         # Background runs in this process, by response id, while they run.
         self.live: dict[str, ResponseRun] = {}

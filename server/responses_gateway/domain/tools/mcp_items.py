@@ -13,6 +13,7 @@ from responses_gateway.contract import events as ev
 from responses_gateway.v1 import items_pb2, tools_pb2
 
 Event = ev.Event
+ITEM_KINDS = frozenset({"mcp_list_tools", "mcp_call", "mcp_approval_request", "mcp_approval_response"})
 _FUNCTION_NAME = re.compile(r"[^A-Za-z0-9_-]")
 _ARM_OF = ev.ARM_OF_TAG
 
@@ -124,6 +125,30 @@ def function_pair(call_id: str, name: str, arguments: str, output: str) -> list[
     out.function_call_output.call_id = call_id
     out.function_call_output.output.text = output
     return [fc, out]
+
+
+def as_text(item: items_pb2.Item) -> list[items_pb2.Item]:
+    """An MCP item of a server the request no longer has, for a provider without MCP: an assistant
+    message saying what happened (no function pair: the provider would want that function offered).
+    A listing says nothing the model needs now; approval answers are in the text of their request."""
+    kind = item.WhichOneof("kind")
+    if kind == "mcp_call":
+        c = item.mcp_call
+        what = (
+            f"failed ({error_text(c.error)})" if c.HasField("error") else f"returned: {call_result_text(c)}"
+        )
+        text = (
+            f"[MCP tool `{c.name}` of server `{c.server_label}` called with {c.arguments or '{}'}; it {what}]"
+        )
+    elif kind == "mcp_approval_request":
+        r = item.mcp_approval_request
+        text = f"[Asked the user to approve MCP tool `{r.name}` of server `{r.server_label}` with {r.arguments or '{}'}]"
+    else:
+        return []
+    message = items_pb2.Item()
+    message.message.role = items_pb2.MESSAGE_ROLE_ASSISTANT
+    message.message.content.parts.parts.add().output_text.text = text
+    return [message]
 
 
 # --- the events the client sees ------------------------------------------------------------------

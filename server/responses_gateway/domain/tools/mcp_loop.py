@@ -52,6 +52,7 @@ _ADDED = ev.ARM_OF_TAG[ev.ITEM_ADDED]
 _DONE = ev.ARM_OF_TAG[ev.ITEM_DONE]
 _ARGS_DELTA = ev.ARM_OF_TAG["response.function_call_arguments.delta"]
 _ARGS_DONE = ev.ARM_OF_TAG["response.function_call_arguments.done"]
+_COMPLETED = ev.ARM_OF_TAG[ev.COMPLETED]
 _ITEM_ARMS = (
     frozenset(
         f.name
@@ -73,9 +74,13 @@ class McpTools:
         self.policy = McpPolicy(settings, servers)
 
     def for_run(self, plan: Plan) -> McpRun | None:
-        if not any(t.WhichOneof("kind") == "mcp" for t in plan.request.tools):
-            return None
-        return McpRun(self, plan)
+        if any(t.WhichOneof("kind") == "mcp" for t in plan.request.tools):
+            return McpRun(self, plan)
+        # No `mcp` tool, but a conversation with `mcp_*` items (the input, or the turn it continues):
+        # a provider without MCP gets them as text (`prepare`).
+        prev = plan.previous
+        seen = [*plan.items, *(prev.input_items if prev else ()), *(prev.response.output if prev else ())]
+        return McpRun(self, plan) if any(i.WhichOneof("kind") in mi.ITEM_KINDS for i in seen) else None
 
 
 @dataclass
@@ -183,7 +188,15 @@ class McpRun:
             servers[m.server_label] = _Server(m.server_label, m, targets)
         self.active = bool(servers)
         if not servers:
-            return request
+            if self.native or not any(i.WhichOneof("kind") in mi.ITEM_KINDS for i in input_items(request)):
+                return request
+            # MCP items of an earlier turn, no MCP tool now: the conversation as text, since the
+            # provider knows no such items and no tool of theirs is offered to call.
+            bare = request_pb2.CreateResponseRequest()
+            bare.CopyFrom(request)
+            bare.ClearField("input")
+            bare.input.items.items.extend(self._upstream_items(input_items(request), {}, {}))
+            return bare
         out = request_pb2.CreateResponseRequest()
         out.CopyFrom(request)
         items = input_items(out)
@@ -356,7 +369,10 @@ class McpRun:
                 else None
             )
             if label is not None and label not in servers:
-                out.append(item)  # the upstream runs that server
+                if self.native:
+                    out.append(item)  # the upstream runs that server
+                else:
+                    out.extend(mi.as_text(item))  # a server no longer in the request's tools
             elif kind == "mcp_list_tools":
                 continue
             elif kind == "mcp_call":
@@ -405,6 +421,7 @@ class McpRun:
         self._first_turn = False
         self._turn_calls, self._turn_output = [], []
         calls: dict[str, _Call] = {}  # by the upstream's function_call item id
+        ended = False
         async for event in events:
             arm = event.WhichOneof("kind")
             if arm in ev.LIFECYCLE_ARMS:
@@ -412,6 +429,10 @@ class McpRun:
                     for e in prelude:
                         yield e
                     prelude = []
+                ended = ended or arm in ev.TERMINAL_ARMS
+                if arm in ev.TERMINAL_ARMS and arm != _COMPLETED:
+                    for e in self._cut_short(ev.TAG_OF_ARM[arm].removeprefix("response.")):
+                        yield e
                 if self.native:
                     # What the client asked for, not the functions the upstream was offered.
                     shown = getattr(event, arm).response
@@ -481,11 +502,34 @@ class McpRun:
                 kept.CopyFrom(item)
                 self._turn_output.append(kept)
             yield event
+        if not ended:
+            # The upstream broke off without a terminal event (the run ends the response `failed`).
+            for e in self._cut_short("failed"):
+                yield e
+
+    def _cut_short(self, status: str) -> list[Event]:
+        """A turn that ended other than `completed` (max_output_tokens, a failure) runs none of its
+        calls: each auto-run `mcp_call` still open ends failed with an error saying why, as OpenAI
+        ends them, instead of staying `in_progress` in the output."""
+        out: list[Event] = []
+        for call in self._turn_calls:
+            if call.offer.approval or call.result is not None:
+                continue
+            call.result = call.item()
+            why = f"The tool was not called: the response ended `{status}` before the model's turn ended."
+            call.result.error.CopyFrom(protocol_failure(-32000, why).error)
+            out.extend(mi.call_finished(call.result, call.index))
+        return out
 
     # --- 3. after the turn ------------------------------------------------------------------------
 
     async def after_turn(self, run: ResponseRun, response: response_pb2.Response) -> Continuation | None:
-        if not self.active or not self._turn_calls:
+        if not self.active:
+            return None
+        if not self._turn_calls:
+            # No MCP call this turn: its items still join the conversation, which another of the
+            # gateway's own tools (a tool search, compose.py) may continue with `next_request()`.
+            self.transcript.extend(x for x in self._turn_output if isinstance(x, items_pb2.Item))
             return None
         request = self.plan.request
         auto = [c for c in self._turn_calls if not c.offer.approval]
@@ -520,12 +564,16 @@ class McpRun:
         spent = limit is not None and self.calls_made >= limit
         if waiting or client_calls or spent or not auto or self.rounds >= self.settings.max_rounds:
             return Continuation(events=events)
+        return Continuation(events=events, request=self.next_request())
+
+    def next_request(self) -> request_pb2.CreateResponseRequest:
+        """The next upstream turn: the first one's request, with the conversation so far."""
         assert self.request is not None
         nxt = request_pb2.CreateResponseRequest()
         nxt.CopyFrom(self.request)
         nxt.ClearField("input")
         nxt.input.items.items.extend([*self.base, *self.transcript])
-        return Continuation(events=events, request=nxt)
+        return nxt
 
     async def _run(self, offer: _Offer, call: items_pb2.McpCall) -> None:
         """Run one call; its output or error lands on `call`."""
