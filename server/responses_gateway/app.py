@@ -19,12 +19,15 @@ from responses_gateway.config.models import GatewaySettings
 from responses_gateway.domain.leases import Leases
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.health import Health, StoreProbe
+from responses_gateway.platform.gate import Gate
+from responses_gateway.platform.keys import KeyAdmin
 from responses_gateway.providers.registry import ProviderRegistry
 from responses_gateway.reload import CountedRouter, Generation, Reloader, ReloadReport
 from responses_gateway.store.base import StoreUnavailable
-from responses_gateway.store.factory import describe_store, open_store
+from responses_gateway.store.factory import describe_store, key_store, open_store
 from responses_gateway.telemetry import setup as telemetry_setup
 from responses_gateway.transport.grpc.server import GrpcHealth, build_grpc_server
+from responses_gateway.transport.rest.admin import AdminRoutes
 from responses_gateway.transport.rest.admin_reload import reload_routes
 from responses_gateway.transport.rest.app import build_metrics_app, build_rest_app, metrics_route
 from responses_gateway.transport.rest.server import ShimServer, build_server
@@ -78,10 +81,13 @@ class Gateway:
         except StoreUnavailable as e:
             where = describe_store(settings.store)
             raise StartupError(f"cannot open the response store {where}: {e.why}") from None
+        self.gate = Gate(key_store(self.store), shared=self.store.shared)  # virtual keys, limits, spend
+        self.gate.start()
         self.leases = Leases(self.store, settings.store)
         try:
             await self.leases.start()
         except StoreUnavailable as e:
+            await self.gate.stop()
             await self.store.close()
             raise StartupError(f"the response store failed at start-up: {e.why}") from None
         self.providers = ProviderRegistry()
@@ -113,7 +119,7 @@ class Gateway:
 
     async def _start_servers(self) -> None:
         settings = self.loaded.config.gateway_settings
-        auth = Authenticator(self.loaded.master_key)
+        auth = Authenticator(self.loaded.master_key, self.gate.resolve)
         host = self.listen.host
         if self.listen.grpc_port:
             # grpc's own bind error is several lines of C-core log: catch the usual case first.
@@ -121,7 +127,13 @@ class Gateway:
         address = f"{host}:{self.listen.grpc_port}"
         try:
             self.grpc, servicer, self.grpc_port = build_grpc_server(
-                self.service, auth, address, self.health, settings.max_request_body_bytes
+                self.service,
+                auth,
+                address,
+                self.health,
+                settings.max_request_body_bytes,
+                gate=self.gate,
+                admin=KeyAdmin(self.gate.keys, self.gate),
             )
         except RuntimeError as e:  # taken between the check and now
             raise StartupError(f"cannot listen on {address} for gRPC: {e}") from None
@@ -143,9 +155,13 @@ class Gateway:
             self.service,
             auth,
             settings.max_request_body_bytes,
-            [*reload_routes(self.reloader, self.loaded.master_key)],
+            [
+                *reload_routes(self.reloader, self.loaded.master_key),
+                *AdminRoutes(KeyAdmin(self.gate.keys, self.gate), auth).routes(),
+            ],
             health=self.health,
             metrics_here=route if wanted.port is None else None,
+            gate=self.gate,
         )
         host, grace = self.listen.host, self.listen.grace_seconds
         sock = _bind(host, self.listen.http_port, "REST")
@@ -190,6 +206,7 @@ class Gateway:
         await self.reloader.aclose()
         await self.providers.aclose()
         await self.leases.stop()
+        await self.gate.stop()
         await self.store.close()
 
     async def stop(self) -> None:
@@ -216,6 +233,7 @@ class Gateway:
         await self.reloader.aclose()
         await self.providers.aclose()
         await self.leases.stop()
+        await self.gate.stop()  # the spend not written yet
         await self.store.close()
 
     async def serve_until_signalled(self) -> None:

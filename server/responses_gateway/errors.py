@@ -42,6 +42,7 @@ class Reason(enum.Enum):
     UPSTREAM_AUTH_FAILED = "UPSTREAM_AUTH_FAILED"
     PREVIOUS_RESPONSE_NOT_FOUND = "PREVIOUS_RESPONSE_NOT_FOUND"
     RESPONSE_IN_FLIGHT = "RESPONSE_IN_FLIGHT"
+    BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,11 @@ ERROR_TABLE: dict[Reason, ErrorMapping] = {
     Reason.RESPONSE_IN_FLIGHT: ErrorMapping(
         grpc.StatusCode.FAILED_PRECONDITION, 400, "invalid_request_error", "response_already_in_flight"
     ),
+    # A virtual key past its max_budget: OpenAI's answer to an account out of credit (a 429 whose
+    # type and code are `insufficient_quota`), which retrying soon does not cure.
+    Reason.BUDGET_EXCEEDED: ErrorMapping(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "insufficient_quota", "insufficient_quota"
+    ),
 }
 
 
@@ -163,6 +169,7 @@ class GatewayError(Exception):
         retry_after: float | None = None,
         upstream_status: int | None = None,
         metadata: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         # A backstop for messages built from upstream text or values nobody passed through echo().
         message = _clip(message, MAX_MESSAGE_BYTES)
@@ -174,6 +181,8 @@ class GatewayError(Exception):
         self.retry_after = retry_after
         self.upstream_status = upstream_status
         self.metadata = metadata or {}
+        # HTTP headers the REST answer carries besides retry-after (a limit's `x-ratelimit-*`).
+        self.headers = headers or {}
 
     @property
     def mapping(self) -> ErrorMapping:

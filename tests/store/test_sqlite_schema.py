@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from responses_gateway.store.sqlite import SqliteStore
+from responses_gateway.store.sqlite import _MIGRATIONS, SqliteStore
 from responses_gateway.v1 import response_pb2
 
 _OLD = """
@@ -30,11 +30,11 @@ async def test_schema_one_is_migrated(tmp_path: Path) -> None:
     await store.open()
     try:
         got = await store.get("resp_old")
-        assert got is not None and got.response == old and got.owner == ""
+        assert got is not None and got.response == old and got.owner == "" and got.key_id == ""
         assert await store.claim_expired("me", float("inf"), 1.0) == []  # it is not running
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == max(_MIGRATIONS)
         columns = {row[1] for row in db.execute("PRAGMA table_info(responses)")}
-    assert {"running", "owner", "lease_until"} <= columns
+    assert {"running", "owner", "lease_until", "key_id"} <= columns

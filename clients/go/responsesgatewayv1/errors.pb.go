@@ -88,6 +88,9 @@ const (
 	// A WebSocket connection runs one response at a time: a `response.create` arrived before the one in
 	// flight reached its terminal event. The connection stays usable. FAILED_PRECONDITION, 400.
 	ErrorReason_ERROR_REASON_RESPONSE_IN_FLIGHT ErrorReason = 25
+	// The virtual key spent its `max_budget` (for this `budget_duration`): OpenAI's
+	// `insufficient_quota`, which retrying soon does not cure. RESOURCE_EXHAUSTED, 429.
+	ErrorReason_ERROR_REASON_BUDGET_EXCEEDED ErrorReason = 26
 )
 
 // Enum value maps for ErrorReason.
@@ -119,6 +122,7 @@ var (
 		23: "ERROR_REASON_UPSTREAM_AUTH_FAILED",
 		24: "ERROR_REASON_PREVIOUS_RESPONSE_NOT_FOUND",
 		25: "ERROR_REASON_RESPONSE_IN_FLIGHT",
+		26: "ERROR_REASON_BUDGET_EXCEEDED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":                 0,
@@ -147,6 +151,7 @@ var (
 		"ERROR_REASON_UPSTREAM_AUTH_FAILED":        23,
 		"ERROR_REASON_PREVIOUS_RESPONSE_NOT_FOUND": 24,
 		"ERROR_REASON_RESPONSE_IN_FLIGHT":          25,
+		"ERROR_REASON_BUDGET_EXCEEDED":             26,
 	}
 )
 
@@ -181,7 +186,7 @@ var File_responses_gateway_v1_errors_proto protoreflect.FileDescriptor
 
 const file_responses_gateway_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"!responses_gateway/v1/errors.proto\x12\x14responses_gateway.v1*\x8d\a\n" +
+	"!responses_gateway/v1/errors.proto\x12\x14responses_gateway.v1*\xaf\a\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12\x1d\n" +
@@ -209,7 +214,8 @@ const file_responses_gateway_v1_errors_proto_rawDesc = "" +
 	"\x15ERROR_REASON_INTERNAL\x10\x16\x12%\n" +
 	"!ERROR_REASON_UPSTREAM_AUTH_FAILED\x10\x17\x12,\n" +
 	"(ERROR_REASON_PREVIOUS_RESPONSE_NOT_FOUND\x10\x18\x12#\n" +
-	"\x1fERROR_REASON_RESPONSE_IN_FLIGHT\x10\x19BaZ_github.com/responses-gateway/responses-gateway/clients/go/responsesgatewayv1;responsesgatewayv1b\x06proto3"
+	"\x1fERROR_REASON_RESPONSE_IN_FLIGHT\x10\x19\x12 \n" +
+	"\x1cERROR_REASON_BUDGET_EXCEEDED\x10\x1aBaZ_github.com/responses-gateway/responses-gateway/clients/go/responsesgatewayv1;responsesgatewayv1b\x06proto3"
 
 var (
 	file_responses_gateway_v1_errors_proto_rawDescOnce sync.Once

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from responses_gateway.auth import MASTER, Principal
 from responses_gateway.contract.ids import new_id
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.telemetry.record import CallRecord, header_value
@@ -24,6 +25,8 @@ class CallContext:
     deadline: float | None = None
     notes: dict[str, str] = field(default_factory=dict)
     record: CallRecord = field(default_factory=lambda: CallRecord(new_id("req")))
+    # Who is calling: the responses it stores carry `principal.key_id` (store/base.py StoredResponse).
+    principal: Principal = MASTER
 
     def headers(self) -> dict[str, str]:
         """Everything to tell the client once the response is known: notes, routing, request id. Values

@@ -37,10 +37,12 @@ class Recorder:
         flush_seconds: float = 0.05,
         leases: Leases | None = None,
         forget: bool = False,
+        key_id: str = "",
     ) -> None:
         self._store = store
         self._leases = leases
         self._forget = forget
+        self._key_id = key_id  # the virtual key that made the response (StoredResponse.key_id)
         self._input = input_items
         self._deployment = deployment
         self._upstream_id = upstream_id
@@ -75,7 +77,11 @@ class Recorder:
         self._response_id = snapshot.id
         self.started = True
         record = StoredResponse(
-            snapshot, self._input, deployment=self._deployment, upstream_id=self._upstream_id
+            snapshot,
+            self._input,
+            deployment=self._deployment,
+            upstream_id=self._upstream_id,
+            key_id=self._key_id,
         )
         if self._leases is not None and is_running(snapshot):
             # Held from before the write: a renewal may not miss it.

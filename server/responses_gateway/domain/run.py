@@ -199,6 +199,7 @@ class ResponseRun:
                 flush_seconds=plan.flush_seconds,
                 leases=deps.leases,
                 forget=plan.forget,
+                key_id=plan.ctx.principal.key_id,
             )
             if plan.store
             else None
@@ -370,7 +371,13 @@ class ResponseRun:
             if not response.id:
                 raise GatewayError(Reason.UPSTREAM_ERROR, "The upstream returned a response without an id.")
             await self.deps.store.put(
-                StoredResponse(response, plan.items, deployment.model_name, upstream_key(deployment))
+                StoredResponse(
+                    response,
+                    plan.items,
+                    deployment.model_name,
+                    upstream_key(deployment),
+                    key_id=plan.ctx.principal.key_id,
+                )
             )
         self.response = response
         accounting.observe(plan, response)

@@ -47,6 +47,9 @@ class StoredResponse:
     # While it runs: the replica running it and when its lease ends (epoch seconds); 0 once it ended.
     owner: str = ""
     lease_until: float = 0.0
+    # The virtual key that made it (store/keys.py `key_id`, the sha256 of the key); "" for the master
+    # key or a gateway without keys. Only that key (and the master key) may read or continue it.
+    key_id: str = ""
 
 
 # The statuses of a response that is still running (holds a lease).

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from responses_gateway.config.models import StoreSettings
 from responses_gateway.store.base import ResponseStore, StoreUnavailable
+from responses_gateway.store.keys import KeyStore
 
 
 def redact_url(url: str) -> str:
@@ -50,3 +51,24 @@ async def open_store(
         await store.close()
         raise
     return store
+
+
+def key_store(store: ResponseStore) -> KeyStore:
+    """The key store on the same backend and connection as `store` (store/keys.py)."""
+    from responses_gateway.store.postgres import PostgresStore
+    from responses_gateway.store.redis import RedisStore
+    from responses_gateway.store.sqlite import SqliteStore
+
+    if isinstance(store, PostgresStore):
+        from responses_gateway.store.postgres_keys import PostgresKeys
+
+        return PostgresKeys(store)
+    if isinstance(store, RedisStore):
+        from responses_gateway.store.redis_keys import RedisKeys
+
+        return RedisKeys(store)
+    if isinstance(store, SqliteStore):
+        from responses_gateway.store.sqlite_keys import SqliteKeys
+
+        return SqliteKeys(store)
+    raise TypeError(f"no key store for {type(store).__name__}")

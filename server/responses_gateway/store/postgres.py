@@ -75,15 +75,48 @@ _MIGRATIONS: dict[int, str] = {
     );
     CREATE TABLE rg_store_probe (id INTEGER PRIMARY KEY, at DOUBLE PRECISION NOT NULL);
     """,
+    # Virtual keys (store/postgres_keys.py): who made a response, the keys, their counters and spend.
+    2: """
+    ALTER TABLE rg_responses ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
+    CREATE TABLE rg_keys (
+        key_id TEXT PRIMARY KEY,
+        alias TEXT UNIQUE,
+        user_id TEXT,
+        team_id TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        body BYTEA NOT NULL
+    );
+    CREATE TABLE rg_counters (
+        key_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        win BIGINT NOT NULL,
+        value DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (key_id, kind, win)
+    );
+    CREATE TABLE rg_spend (
+        day TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        team_id TEXT NOT NULL,
+        end_user TEXT NOT NULL,
+        model TEXT NOT NULL,
+        spend DOUBLE PRECISION NOT NULL,
+        requests BIGINT NOT NULL,
+        input_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        PRIMARY KEY (day, key_id, team_id, end_user, model)
+    );
+    """,
 }
 
 _PUT = f"""
 WITH r AS (
-    INSERT INTO rg_responses (id, created_at, deployment, upstream_id, response, running, owner, lease_until)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    INSERT INTO rg_responses (id, created_at, deployment, upstream_id, response, running, owner, lease_until,
+        key_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $13)
     ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, deployment = excluded.deployment,
         upstream_id = excluded.upstream_id, response = excluded.response, running = excluded.running,
-        owner = excluded.owner, lease_until = excluded.lease_until
+        owner = excluded.owner, lease_until = excluded.lease_until, key_id = excluded.key_id
     RETURNING id
 ), d AS (
     -- One statement's parts do not see each other's rows: replace positions in place, drop the rest.
@@ -108,7 +141,7 @@ WITH u AS (
 SELECT pg_notify('{CHANGED}', id) FROM u WHERE $3
 """
 _GET = """
-SELECT deployment, upstream_id, response, owner, lease_until,
+SELECT deployment, upstream_id, response, owner, lease_until, key_id,
     ARRAY(SELECT item FROM rg_input_items WHERE response_id = r.id ORDER BY position) AS items
 FROM rg_responses r WHERE id = $1
 """
@@ -311,6 +344,7 @@ class PostgresStore(Signalling):
             [item_id(i) for i in items],
             [i.SerializeToString() for i in items],
             r.background,  # only background responses have watchers (base.py)
+            record.key_id,
         )
         await self._run(lambda pool: pool.execute(_PUT, *args))
 
@@ -330,6 +364,7 @@ class PostgresStore(Signalling):
             upstream_id=row["upstream_id"],
             owner=row["owner"],
             lease_until=row["lease_until"],
+            key_id=row["key_id"],
         )
 
     async def delete(self, response_id: str) -> bool:

@@ -103,9 +103,9 @@ _FAULT_REASONS = {
 _PUT = """#!lua
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 redis.call('HSET', KEYS[1], 'blob', ARGV[1], 'deployment', ARGV[2], 'upstream_id', ARGV[3],
-  'created_at', ARGV[4], 'running', ARGV[5], 'owner', ARGV[6], 'lease_until', ARGV[7])
-local n = tonumber(ARGV[11])
-local first, last = 12, 11 + n
+  'created_at', ARGV[4], 'running', ARGV[5], 'owner', ARGV[6], 'lease_until', ARGV[7], 'key_id', ARGV[11])
+local n = tonumber(ARGV[12])
+local first, last = 13, 12 + n
 for i = first, last, 1000 do redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, last))) end
 for i = last + 1, #ARGV, 1000 do redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV))) end
 redis.call('ZADD', KEYS[5], ARGV[4], ARGV[8])
@@ -147,7 +147,7 @@ redis.call('PUBLISH', ARGV[1], ARGV[2])
 
 # A response and its input items at one instant (read-only, so it works on a full Redis too).
 _GET = """
-local f = redis.call('HMGET', KEYS[1], 'blob', 'deployment', 'upstream_id', 'owner', 'lease_until')
+local f = redis.call('HMGET', KEYS[1], 'blob', 'deployment', 'upstream_id', 'owner', 'lease_until', 'key_id')
 if not f[1] then return {} end
 for _, blob in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do f[#f + 1] = blob end
 return f
@@ -405,6 +405,7 @@ class RedisStore(Signalling):
             rid,
             "" if expire_at is None else str(expire_at),
             self._changed_channel if r.background else b"",  # only background responses have watchers
+            record.key_id,
             str(len(record.input_items)),
             *(item.SerializeToString() for item in record.input_items),
         ]
@@ -425,8 +426,8 @@ class RedisStore(Signalling):
         got = await self._script("get", [_RESP + response_id, _ITEMS + response_id], [])
         if not got:
             return None
-        fields, blobs = got[:5], got[5:]
-        blob, deployment, upstream_id, owner, lease_until = fields
+        fields, blobs = got[:6], got[6:]
+        blob, deployment, upstream_id, owner, lease_until, key_id = fields
         return StoredResponse(
             response=response_pb2.Response.FromString(blob),
             input_items=[items_pb2.Item.FromString(b) for b in blobs],
@@ -434,6 +435,7 @@ class RedisStore(Signalling):
             upstream_id=upstream_id.decode(),
             owner=owner.decode(),
             lease_until=float(lease_until),
+            key_id=key_id.decode() if key_id else "",  # written before keys existed: none
         )
 
     async def delete(self, response_id: str) -> bool:

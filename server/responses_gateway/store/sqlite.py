@@ -72,6 +72,38 @@ _MIGRATIONS = {
     ALTER TABLE responses ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
     CREATE INDEX responses_running ON responses (lease_until) WHERE running = 1;
     """,
+    # Virtual keys (store/sqlite_keys.py): who made a response, the keys, their counters and spend.
+    3: """
+    ALTER TABLE responses ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
+    CREATE TABLE rg_keys (
+        key_id TEXT PRIMARY KEY,
+        alias TEXT UNIQUE,
+        user_id TEXT,
+        team_id TEXT,
+        created_at REAL NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE TABLE rg_counters (
+        key_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        win INTEGER NOT NULL,
+        value REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (key_id, kind, win)
+    );
+    CREATE TABLE rg_spend (
+        day TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        team_id TEXT NOT NULL,
+        end_user TEXT NOT NULL,
+        model TEXT NOT NULL,
+        spend REAL NOT NULL,
+        requests INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        PRIMARY KEY (day, key_id, team_id, end_user, model)
+    );
+    """,
 }
 
 
@@ -214,6 +246,7 @@ class SqliteStore(Signalling):
             int(running),
             record.owner if running else "",
             record.lease_until if running else 0.0,
+            record.key_id,
         )
         items = [
             (r.id, i, item_id(item), item.SerializeToString()) for i, item in enumerate(record.input_items)
@@ -225,7 +258,7 @@ class SqliteStore(Signalling):
                 db.execute("DELETE FROM input_items WHERE response_id = ?", (r.id,))
                 db.execute(
                     "INSERT OR REPLACE INTO responses (id, created_at, deployment, upstream_id, response,"
-                    " running, owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " running, owner, lease_until, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 )
                 db.executemany(
@@ -247,9 +280,12 @@ class SqliteStore(Signalling):
         self._signals.notify(rid)
 
     async def get(self, response_id: str) -> StoredResponse | None:
-        def get(db: sqlite3.Connection) -> tuple[tuple[str, str, bytes, str, float] | None, list[bytes]]:
+        def get(
+            db: sqlite3.Connection,
+        ) -> tuple[tuple[str, str, bytes, str, float, str] | None, list[bytes]]:
             row = db.execute(
-                "SELECT deployment, upstream_id, response, owner, lease_until FROM responses WHERE id = ?",
+                "SELECT deployment, upstream_id, response, owner, lease_until, key_id"
+                " FROM responses WHERE id = ?",
                 (response_id,),
             ).fetchone()
             if row is None:
@@ -269,6 +305,7 @@ class SqliteStore(Signalling):
             upstream_id=row[1],
             owner=row[3],
             lease_until=row[4],
+            key_id=row[5],
         )
 
     async def delete(self, response_id: str) -> bool:

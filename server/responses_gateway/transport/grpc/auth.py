@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from responses_gateway.auth import Authenticator
+from responses_gateway.auth import CURRENT_PRINCIPAL, Authenticator
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.telemetry import metrics
 from responses_gateway.transport.grpc.errors import abort
 
 # Kubernetes probes and grpcurl's discovery must work without a key.
 _OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# The admin service: the master key only.
+_ADMIN = "/responses_gateway.v1.AdminService/"
 
 
 if TYPE_CHECKING:
@@ -65,8 +67,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             )
         value = values[0] if values else None
         try:
-            self.authenticator.check(value if isinstance(value, str) else None)
+            principal = await self.authenticator.authenticate(value if isinstance(value, str) else None)
         except GatewayError as e:
             metrics.observe_error(handler_call_details.method, e)  # a method we serve: a bounded label
             return _rejecting(handler, e)
+        if handler_call_details.method.startswith(_ADMIN) and not principal.master:
+            error = GatewayError(Reason.PERMISSION_DENIED, "Only the master key may use the admin API.")
+            metrics.observe_error(handler_call_details.method, error)
+            return _rejecting(handler, error)
+        # The servicer reads it in the same task (see method.py).
+        CURRENT_PRINCIPAL.set(principal)
         return handler

@@ -12,11 +12,16 @@ from grpc_reflection.v1alpha import reflection
 from responses_gateway.auth import Authenticator
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.health import Health
+from responses_gateway.platform.gate import Gate
+from responses_gateway.platform.keys import KeyAdmin
+from responses_gateway.transport.grpc.admin import AdminServicer
 from responses_gateway.transport.grpc.auth import AuthInterceptor
 from responses_gateway.transport.grpc.intake import IntakeInterceptor
 from responses_gateway.transport.grpc.method import MethodInterceptor
 from responses_gateway.transport.grpc.servicer import ModelsServicer, ResponsesServicer
 from responses_gateway.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
     models_pb2,
     models_pb2_grpc,
     responses_service_pb2,
@@ -30,6 +35,8 @@ SERVICE_NAMES = (
     responses_service_pb2.DESCRIPTOR.services_by_name["ResponsesService"].full_name,
     models_pb2.DESCRIPTOR.services_by_name["ModelsService"].full_name,
 )
+
+ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 
 # Health service name for liveness (and start-up) probes: SERVING from the moment the gateway has
 # started, whatever the store says, and never NOT_SERVING again. "" and the services above also say
@@ -66,6 +73,9 @@ def build_grpc_server(
     address: str,
     health: Health | None = None,
     max_request_bytes: int = _MAX_SEND,
+    *,
+    gate: Gate | None = None,
+    admin: KeyAdmin | None = None,
 ) -> tuple[grpc.aio.Server, Any, int]:
     """`max_request_bytes`: gateway_settings.max_request_body_bytes, as REST enforces it; gRPC core
     refuses a larger message itself, with RESOURCE_EXHAUSTED (the code REQUEST_TOO_LARGE maps to)."""
@@ -79,12 +89,18 @@ def build_grpc_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    responses_service_pb2_grpc.add_ResponsesServiceServicer_to_server(ResponsesServicer(service), server)
+    responses_service_pb2_grpc.add_ResponsesServiceServicer_to_server(
+        ResponsesServicer(service, gate), server
+    )
+    names: tuple[str, ...] = SERVICE_NAMES
+    if admin is not None:
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(admin), server)
+        names = (*names, ADMIN_SERVICE)
     models_pb2_grpc.add_ModelsServiceServicer_to_server(ModelsServicer(service), server)
     health_servicer = _HealthServicer(health)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
     port = server.add_insecure_port(address)

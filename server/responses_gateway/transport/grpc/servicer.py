@@ -9,10 +9,12 @@ from typing import Any, TypeVar
 
 import grpc
 
+from responses_gateway.auth import CURRENT_PRINCIPAL
 from responses_gateway.contract.ids import new_id
 from responses_gateway.domain.context import REQUEST_ID_HEADER, CallContext
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason, as_gateway_error
+from responses_gateway.platform.gate import Gate
 from responses_gateway.telemetry import metrics
 from responses_gateway.telemetry.record import TRACEPARENT, TRACESTATE, CallRecord, client_request_id
 from responses_gateway.transport.grpc.errors import abort
@@ -49,7 +51,7 @@ def call_context(context: Context) -> CallContext:
     remaining = context.time_remaining()
     deadline = time.monotonic() + remaining if remaining is not None else None
     rid = client_request_id(_metadata(context, REQUEST_ID_HEADER)) or new_id("req")
-    return CallContext(deadline=deadline, record=CallRecord(rid))
+    return CallContext(deadline=deadline, record=CallRecord(rid), principal=CURRENT_PRINCIPAL.get())
 
 
 def create_context(context: Context) -> CallContext:
@@ -147,58 +149,104 @@ class Relay:
 
 
 class ResponsesServicer(responses_service_pb2_grpc.ResponsesServiceServicer):
-    def __init__(self, service: ResponsesService) -> None:
+    def __init__(self, service: ResponsesService, gate: Gate | None = None) -> None:
         self.service = service
+        self.gate = gate  # virtual keys' limits and isolation (platform/gate.py); None: no keys
+
+    async def _admit(self, request: request_pb2.CreateResponseRequest, ctx: CallContext) -> None:
+        if self.gate is not None:
+            ctx.notes.update(await self.gate.admit_create(ctx.principal, request, ctx.record))
+
+    async def _owned(self, response_id: str, ctx: CallContext) -> None:
+        if self.gate is not None:
+            await self.gate.check_owner(ctx.principal, response_id)
+
+    async def _previous(self, response_id: str, ctx: CallContext) -> None:
+        if self.gate is not None:
+            await self.gate.check_previous(ctx.principal, response_id)
 
     async def CreateResponse(
         self, request: request_pb2.CreateResponseRequest, context: Context
     ) -> response_pb2.Response:
-        return await unary(context, request, self.service.create, create_context)
+        async def create(r: request_pb2.CreateResponseRequest, ctx: CallContext) -> response_pb2.Response:
+            await self._admit(r, ctx)
+            return await self.service.create(r, ctx)
+
+        return await unary(context, request, create, create_context)
 
     async def StreamResponse(
         self, request: request_pb2.CreateResponseRequest, context: Context
     ) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
         async with Relay(context, counted=True) as relay:
             ctx = relay.open(create_context)
-            events = relay.events = await self.service.stream(admitted(request), ctx)
+            create = admitted(request)
+            await self._admit(create, ctx)
+            events = relay.events = await self.service.stream(create, ctx)
             async for event in events:
                 yield event
 
     async def GetResponse(self, request: rs.GetResponseRequest, context: Context) -> response_pb2.Response:
-        return await unary(context, request, self.service.get)
+        async def get(r: rs.GetResponseRequest, ctx: CallContext) -> response_pb2.Response:
+            await self._owned(r.response_id, ctx)
+            return await self.service.get(r, ctx)
+
+        return await unary(context, request, get)
 
     async def StreamGetResponse(
         self, request: rs.GetResponseRequest, context: Context
     ) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
         async with Relay(context) as relay:
-            events = relay.events = await self.service.stream_get(admitted(request), relay.open())
+            ctx = relay.open()
+            get = admitted(request)
+            await self._owned(get.response_id, ctx)
+            events = relay.events = await self.service.stream_get(get, ctx)
             async for event in events:
                 yield event
 
     async def DeleteResponse(
         self, request: rs.DeleteResponseRequest, context: Context
     ) -> rs.DeleteResponseResponse:
-        return await unary(context, request, self.service.delete)
+        async def delete(r: rs.DeleteResponseRequest, ctx: CallContext) -> rs.DeleteResponseResponse:
+            await self._owned(r.response_id, ctx)
+            return await self.service.delete(r, ctx)
+
+        return await unary(context, request, delete)
 
     async def CancelResponse(
         self, request: rs.CancelResponseRequest, context: Context
     ) -> response_pb2.Response:
-        return await unary(context, request, self.service.cancel)
+        async def cancel(r: rs.CancelResponseRequest, ctx: CallContext) -> response_pb2.Response:
+            await self._owned(r.response_id, ctx)
+            return await self.service.cancel(r, ctx)
+
+        return await unary(context, request, cancel)
 
     async def ListInputItems(
         self, request: rs.ListInputItemsRequest, context: Context
     ) -> rs.ListInputItemsResponse:
-        return await unary(context, request, self.service.list_input_items)
+        async def listing(r: rs.ListInputItemsRequest, ctx: CallContext) -> rs.ListInputItemsResponse:
+            await self._owned(r.response_id, ctx)
+            return await self.service.list_input_items(r, ctx)
+
+        return await unary(context, request, listing)
 
     async def CompactResponse(
         self, request: rs.CompactResponseRequest, context: Context
     ) -> rs.CompactResponseResponse:
-        return await unary(context, request, self.service.compact)
+        async def compact(r: rs.CompactResponseRequest, ctx: CallContext) -> rs.CompactResponseResponse:
+            await self._previous(r.previous_response_id, ctx)
+            return await self.service.compact(r, ctx)
+
+        return await unary(context, request, compact)
 
     async def CountInputTokens(
         self, request: rs.CountInputTokensRequest, context: Context
     ) -> rs.CountInputTokensResponse:
-        return await unary(context, request, self.service.count_input_tokens)
+        async def count(r: rs.CountInputTokensRequest, ctx: CallContext) -> rs.CountInputTokensResponse:
+            await self._previous(r.previous_response_id, ctx)
+            return await self.service.count_input_tokens(r, ctx)
+
+        return await unary(context, request, count)
 
 
 class ModelsServicer(models_pb2_grpc.ModelsServiceServicer):

@@ -19,7 +19,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from responses_gateway import codec
-from responses_gateway.auth import Authenticator
+from responses_gateway.auth import MASTER, Authenticator, Principal
 from responses_gateway.chat_api import request as chat_request
 from responses_gateway.chat_api.response import ChunkWriter, chat_completion
 from responses_gateway.contract.ids import new_id
@@ -27,6 +27,7 @@ from responses_gateway.domain.context import DROPPED_HEADER, REQUEST_ID_HEADER, 
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason, as_gateway_error
 from responses_gateway.health import Health
+from responses_gateway.platform.gate import Gate
 from responses_gateway.telemetry import metrics
 from responses_gateway.telemetry.record import TRACEPARENT, TRACESTATE, CallRecord, client_request_id
 from responses_gateway.transport.rest.errors import error_response, internal_error_response
@@ -98,9 +99,15 @@ def request_id(request: Request) -> str:
         return new_id("req")
 
 
+def principal_of(request: Request) -> Principal:
+    """Who `_guard` found the caller to be."""
+    return getattr(request.state, "principal", MASTER)
+
+
 def call_context(request: Request) -> CallContext:
-    """The call's context: its request id, and the caller's W3C trace context when it sent one."""
-    ctx = CallContext(record=CallRecord(request_id(request)))
+    """The call's context: its request id, who the caller is, and the caller's W3C trace context when
+    it sent one."""
+    ctx = CallContext(record=CallRecord(request_id(request)), principal=principal_of(request))
     headers = request.headers
     if TRACEPARENT in headers:
         ctx.record.traceparent = headers[TRACEPARENT][:128]
@@ -133,18 +140,38 @@ class RestShim:
         authenticator: Authenticator,
         max_body_bytes: int,
         health: Health | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.service = service
         self.auth = authenticator
         self.max_body = max_body_bytes
         self.health = health
+        self.gate = gate  # virtual keys' limits and isolation; None: every caller is the master
+
+    async def _admit(self, create: request_pb2.CreateResponseRequest, ctx: CallContext) -> None:
+        if self.gate is not None:
+            ctx.notes.update(await self.gate.admit_create(ctx.principal, create, ctx.record))
+
+    async def _owned(self, request: Request) -> tuple[str, CallContext]:
+        """The path's response id, once the caller may see it; and the call's context."""
+        rid: str = request.path_params["response_id"]
+        principal = principal_of(request)
+        if self.gate is not None:
+            await self.gate.check_owner(principal, rid)
+        return rid, CallContext(principal=principal)
+
+    async def _previous(self, request: Request, previous: str) -> CallContext:
+        principal = principal_of(request)
+        if self.gate is not None and previous:
+            await self.gate.check_previous(principal, previous)
+        return CallContext(principal=principal)
 
     def _guard(self, handler: Handler) -> Handler:
         """Authenticate, then map every error onto OpenAI's error JSON (the one place that does)."""
 
         async def guarded(request: Request) -> Response:
             try:
-                self.auth.check(request.headers.get("authorization"))
+                request.state.principal = await self.auth.authenticate(request.headers.get("authorization"))
                 client_request_id(request.headers.get(REQUEST_ID_HEADER))  # a bad one: 400 at once
                 response = await handler(request)
             except Exception as e:
@@ -164,6 +191,7 @@ class RestShim:
         body = await read_json_body(request, self.max_body)
         create = codec.from_json(request_pb2.CreateResponseRequest(), body)
         ctx = call_context(request)
+        await self._admit(create, ctx)
         if create.stream:
             return sse_response(await _opened(ctx, self.service.stream(create, ctx)), ctx)
         response = json_response(await _unary(ctx, self.service.create(create, ctx)))
@@ -172,35 +200,35 @@ class RestShim:
 
     async def get(self, request: Request) -> Response:
         get = get_request(request)
+        _, ctx = await self._owned(request)
         if get.stream:
-            ctx = CallContext()
             return sse_response(await self.service.stream_get(get, ctx), ctx)
-        return json_response(await self.service.get(get, CallContext()))
+        return json_response(await self.service.get(get, ctx))
 
     async def delete(self, request: Request) -> Response:
-        rid = request.path_params["response_id"]
-        return json_response(
-            await self.service.delete(rs.DeleteResponseRequest(response_id=rid), CallContext())
-        )
+        rid, ctx = await self._owned(request)
+        return json_response(await self.service.delete(rs.DeleteResponseRequest(response_id=rid), ctx))
 
     async def cancel(self, request: Request) -> Response:
-        rid = request.path_params["response_id"]
-        return json_response(
-            await self.service.cancel(rs.CancelResponseRequest(response_id=rid), CallContext())
-        )
+        rid, ctx = await self._owned(request)
+        return json_response(await self.service.cancel(rs.CancelResponseRequest(response_id=rid), ctx))
 
     async def input_items(self, request: Request) -> Response:
-        return json_response(await self.service.list_input_items(input_items_request(request), CallContext()))
+        listing = input_items_request(request)
+        _, ctx = await self._owned(request)
+        return json_response(await self.service.list_input_items(listing, ctx))
 
     async def compact(self, request: Request) -> Response:
         body = await read_json_body(request, self.max_body)
         compact = codec.from_json(rs.CompactResponseRequest(), body)
-        return json_response(await self.service.compact(compact, CallContext()))
+        ctx = await self._previous(request, compact.previous_response_id)
+        return json_response(await self.service.compact(compact, ctx))
 
     async def input_tokens(self, request: Request) -> Response:
         body = await read_json_body(request, self.max_body)
         count = codec.from_json(rs.CountInputTokensRequest(), body)
-        return json_response(await self.service.count_input_tokens(count, CallContext()))
+        ctx = await self._previous(request, count.previous_response_id)
+        return json_response(await self.service.count_input_tokens(count, ctx))
 
     async def chat_completions(self, request: Request) -> Response:
         """The Chat Completions API through the Responses core: any chat client reaches every model."""
@@ -210,6 +238,7 @@ class RestShim:
         ctx = call_context(request)
         if dropped:
             ctx.notes[DROPPED_HEADER] = ",".join(dropped)
+        await self._admit(create, ctx)
         if body.get("stream"):
             writer = ChunkWriter(bool((body.get("stream_options") or {}).get("include_usage")))
             events = await _opened(ctx, self.service.stream(create, ctx))
@@ -240,7 +269,7 @@ class RestShim:
             for path, handler, methods in table
         ]
         # WebSocket mode: an upgrade on the path a create is POSTed to (transport/rest/websocket.py).
-        ws = WebSocketShim(self.service, self.auth, self.max_body)
+        ws = WebSocketShim(self.service, self.auth, self.max_body, self.gate)
         routes.extend(WebSocketRoute(prefix + "/responses", ws.endpoint) for prefix in ("/v1", ""))
         routes.append(Route("/healthz", self.healthz, methods=["GET"]))
         return routes
@@ -298,10 +327,11 @@ def build_rest_app(
     *,
     health: Health | None = None,
     metrics_here: Route | None = None,
+    gate: Gate | None = None,
 ) -> Starlette:
     """The REST API; `metrics_here` is the /metrics route when the metrics are not on a port of their
     own; `health` None: `/healthz` always says ok."""
-    shim = RestShim(service, authenticator, max_body_bytes, health)
+    shim = RestShim(service, authenticator, max_body_bytes, health, gate)
     metrics_routes = [metrics_here] if metrics_here is not None else []
     return _starlette([*shim.routes(), *metrics_routes, *(extra_routes or [])])
 

@@ -9,7 +9,7 @@ from responses_gateway.errors import GatewayError, Reason
 
 
 def error_response(error: GatewayError) -> Response:
-    headers = {}
+    headers = dict(error.headers)
     if error.retry_after is not None:
         headers["retry-after"] = f"{max(0, round(error.retry_after))}"
     return Response(

@@ -28,12 +28,13 @@ import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from responses_gateway import codec
-from responses_gateway.auth import Authenticator
+from responses_gateway.auth import MASTER, Authenticator, Principal
 from responses_gateway.contract.events import is_terminal, response_of
 from responses_gateway.domain.context import CallContext
 from responses_gateway.domain.plan import kept_turn
 from responses_gateway.domain.service import ResponsesService
 from responses_gateway.errors import GatewayError, Reason, as_gateway_error, echo
+from responses_gateway.platform.gate import Gate
 from responses_gateway.store.base import StoredResponse
 from responses_gateway.telemetry import metrics
 from responses_gateway.transport.rest.errors import error_response
@@ -94,31 +95,45 @@ def error_message(error: GatewayError) -> str:
 
 class WebSocketShim:
     def __init__(
-        self, service: ResponsesService, authenticator: Authenticator, max_message_bytes: int
+        self,
+        service: ResponsesService,
+        authenticator: Authenticator,
+        max_message_bytes: int,
+        gate: Gate | None = None,
     ) -> None:
         self.service = service
         self.auth = authenticator
         self.max_message = max_message_bytes
+        self.gate = gate
 
     async def endpoint(self, websocket: WebSocket) -> None:
         try:
-            self.auth.check(websocket.headers.get("authorization"))
+            principal = await self.auth.authenticate(websocket.headers.get("authorization"))
         except GatewayError as e:
             # Refused before the upgrade: the HTTP status and error JSON a REST call gets.
             metrics.observe_error(ROUTE, e)
             await websocket.send_denial_response(error_response(e))
             return
         await websocket.accept()
-        await Connection(websocket, self.service, self.max_message).serve()
+        await Connection(websocket, self.service, self.max_message, principal, self.gate).serve()
 
 
 class Connection:
     """One client's connection: its messages in order, the turn in flight, the turn it keeps."""
 
-    def __init__(self, websocket: WebSocket, service: ResponsesService, max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        service: ResponsesService,
+        max_message_bytes: int,
+        principal: Principal = MASTER,
+        gate: Gate | None = None,
+    ) -> None:
         self.ws = websocket
         self.service = service
         self.max_message = max_message_bytes
+        self.principal = principal  # every turn of the connection is this key's (limits, isolation)
+        self.gate = gate
         self.kept: StoredResponse | None = None  # the last turn, when it was store: false and succeeded
         self.turn: asyncio.Task[None] | None = None
         self.turn_over = False  # the turn in flight sent its terminal event
@@ -177,7 +192,11 @@ class Connection:
         self.kept = None
         final: response_pb2.Response | None = None
         try:
-            events = await self.service.stream(create, CallContext(), previous=continued)
+            ctx = CallContext(principal=self.principal)
+            if self.gate is not None:
+                kept_id = continued.response.id if continued is not None else None
+                await self.gate.admit_create(self.principal, create, ctx.record, kept_id)
+            events = await self.service.stream(create, ctx, previous=continued)
             try:
                 async for event in events:
                     if is_terminal(event):

@@ -98,6 +98,11 @@ class RateLimitError(GatewayError):
     """Rate limit or quota hit (RESOURCE_EXHAUSTED); see `retry_after`."""
 
 
+class QuotaExceededError(RateLimitError):
+    """The virtual key spent its budget (RESOURCE_EXHAUSTED, reason BUDGET_EXCEEDED): waiting a little
+    does not help (OpenAI's `insufficient_quota`)."""
+
+
 class DeadlineExceededError(GatewayError):
     """The call's deadline passed (DEADLINE_EXCEEDED)."""
 
@@ -138,6 +143,7 @@ _BY_REASON: dict[str, type[GatewayError]] = {
         (_R.ERROR_REASON_RESPONSE_NOT_FOUND, NotFoundError),
         (_R.ERROR_REASON_NOT_FOUND, NotFoundError),
         (_R.ERROR_REASON_RATE_LIMITED, RateLimitError),
+        (_R.ERROR_REASON_BUDGET_EXCEEDED, QuotaExceededError),
         # RESOURCE_EXHAUSTED on gRPC, but the request's size, not a rate.
         (_R.ERROR_REASON_REQUEST_TOO_LARGE, InvalidRequestError),
         (_R.ERROR_REASON_UPSTREAM_ERROR, UpstreamError),

@@ -89,6 +89,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A WebSocket connection runs one response at a time: a `response.create` arrived before the one in
     flight reached its terminal event. The connection stays usable. FAILED_PRECONDITION, 400.
     """
+    ERROR_REASON_BUDGET_EXCEEDED: _ErrorReason.ValueType  # 26
+    """The virtual key spent its `max_budget` (for this `budget_duration`): OpenAI's
+    `insufficient_quota`, which retrying soon does not cure. RESOURCE_EXHAUSTED, 429.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why a call failed. Every error carries a `google.rpc.ErrorInfo` (domain `responses-gateway`) whose
@@ -163,5 +167,9 @@ whole conversation without it. INVALID_ARGUMENT, 400 (OpenAI's `previous_respons
 ERROR_REASON_RESPONSE_IN_FLIGHT: ErrorReason.ValueType  # 25
 """A WebSocket connection runs one response at a time: a `response.create` arrived before the one in
 flight reached its terminal event. The connection stays usable. FAILED_PRECONDITION, 400.
+"""
+ERROR_REASON_BUDGET_EXCEEDED: ErrorReason.ValueType  # 26
+"""The virtual key spent its `max_budget` (for this `budget_duration`): OpenAI's
+`insufficient_quota`, which retrying soon does not cure. RESOURCE_EXHAUSTED, 429.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
