@@ -23,12 +23,16 @@ import asyncio
 import json
 import os
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import google.auth
+import google.auth.aws
 import google.auth.credentials
 import google.auth.exceptions
+import google.auth.identity_pool
 import google.auth.transport.requests
+import google.oauth2.credentials
+import google.oauth2.service_account
 import requests
 
 from responses_gateway.errors import GatewayError, Reason
@@ -55,29 +59,58 @@ def credentials_info(value: str) -> Mapping[str, Any] | None:
     return info
 
 
+def _from_info(info: Mapping[str, Any]) -> google.auth.credentials.Credentials:
+    """Credentials of a known type only (google-auth warns against loading any type from a config):
+    a service-account key, a gcloud authorized-user file, or workload identity federation."""
+    kind = info.get("type")
+    scopes = [CLOUD_PLATFORM_SCOPE]
+    if kind == "service_account":
+        return google.oauth2.service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call,no-any-return]
+            info, scopes=scopes
+        )
+    if kind == "authorized_user":
+        return google.oauth2.credentials.Credentials.from_authorized_user_info(info, scopes=scopes)  # type: ignore[no-untyped-call,no-any-return]
+    if kind == "external_account":
+        source = info.get("credential_source") or {}
+        if isinstance(source, dict) and str(source.get("environment_id", "")).startswith("aws"):
+            return google.auth.aws.Credentials.from_info(info, scopes=scopes)  # type: ignore[no-untyped-call,no-any-return]
+        return google.auth.identity_pool.Credentials.from_info(info, scopes=scopes)  # type: ignore[no-untyped-call,no-any-return]
+    raise GatewayError(
+        Reason.PROVIDER_NOT_CONFIGURED,
+        f"vertex_credentials: credentials of type {kind!r} are not supported "
+        "(service_account, authorized_user or external_account).",
+    )
+
+
 def load_credentials(vertex_credentials: str | None) -> google.auth.credentials.Credentials:
     """The deployment's credentials, scoped for Vertex AI. Blocking (files, maybe the metadata server)."""
-    try:
-        if vertex_credentials:
-            info = credentials_info(vertex_credentials)
-            if info is not None:
-                creds, _ = google.auth.load_credentials_from_dict(  # type: ignore[no-untyped-call]
-                    dict(info), scopes=[CLOUD_PLATFORM_SCOPE]
-                )
-            else:
-                path = os.path.expanduser(vertex_credentials)
-                creds, _ = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
-                    path, scopes=[CLOUD_PLATFORM_SCOPE]
-                )
-        else:
+    if not vertex_credentials:
+        try:
             creds, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
-    except google.auth.exceptions.DefaultCredentialsError as exc:
-        where = "vertex_credentials" if vertex_credentials else "Application Default Credentials"
+        except google.auth.exceptions.DefaultCredentialsError as exc:
+            raise GatewayError(
+                Reason.PROVIDER_NOT_CONFIGURED,
+                f"Vertex AI: no Application Default Credentials ({exc}); set vertex_credentials.",
+            ) from None
+        return creds
+    info = credentials_info(vertex_credentials)
+    if info is None:
+        path = os.path.expanduser(vertex_credentials)
+        try:
+            with open(path, encoding="utf-8") as f:
+                info = credentials_info(f.read())
+        except OSError as exc:
+            raise GatewayError(
+                Reason.PROVIDER_NOT_CONFIGURED, f"vertex_credentials: cannot read {path!r}: {exc.strerror}"
+            ) from None
+        if info is None:
+            raise GatewayError(Reason.PROVIDER_NOT_CONFIGURED, f"vertex_credentials: {path!r} is not JSON.")
+    try:
+        return _from_info(info)
+    except (ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
         raise GatewayError(
-            Reason.PROVIDER_NOT_CONFIGURED,
-            f"Vertex AI: no usable Google credentials ({where}): {exc}",
+            Reason.PROVIDER_NOT_CONFIGURED, f"vertex_credentials: not usable credentials: {exc}"
         ) from None
-    return cast(google.auth.credentials.Credentials, creds)
 
 
 class _TimedSession(requests.Session):
