@@ -9,6 +9,7 @@ import httpx
 import openai
 import pytest
 
+from tests.providers import vertex_env
 from tests.providers.conftest import Adapter
 from tests.providers.test_errors import (  # noqa: F401  (the shared suite, run here over Claude on Vertex)
     test_mid_stream_disconnect,
@@ -25,15 +26,10 @@ from tests.providers.test_scenarios import (  # noqa: F401
     test_structured_output_parse,
     test_text_unary,
 )
-from tests.providers.vertex_env import (  # noqa: F401  (fixtures)
-    LOCATION,
-    PROJECT,
-    VertexEnv,
-    client,
-    env,
-    http,
-    stub,
-)
+from tests.providers.vertex_env import LOCATION, PROJECT, VertexEnv
+
+# The Vertex gateway's fixtures replace conftest's for this module.
+env, http, client, stub = vertex_env.env, vertex_env.http, vertex_env.client, vertex_env.stub
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from responses_gateway.config.provider_urls import vertex_api_base, vertex_publisher
+from tests.providers import vertex_env
 from tests.providers.conftest import Adapter
 from tests.providers.test_errors import (  # noqa: F401  (the shared suite, run here over Vertex)
     test_mid_stream_disconnect,
@@ -27,18 +28,12 @@ from tests.providers.test_scenarios import (  # noqa: F401
     test_structured_output_parse,
     test_text_unary,
 )
-from tests.providers.vertex_env import (  # noqa: F401  (fixtures)
-    LOCATION,
-    PROJECT,
-    RAW_TOKEN,
-    VertexEnv,
-    client,
-    env,
-    http,
-    stub,
-)
+from tests.providers.vertex_env import LOCATION, PROJECT, RAW_TOKEN, VertexEnv
 
 MODEL_PATH = f"/v1/projects/{PROJECT}/locations/{LOCATION}/publishers/google/models"
+
+# The Vertex gateway's fixtures replace conftest's for this module.
+env, http, client, stub = vertex_env.env, vertex_env.http, vertex_env.client, vertex_env.stub
 
 
 @pytest.fixture
