@@ -202,7 +202,7 @@ def resolve_deployment(
             adapter = AdapterKind.ANTHROPIC
         needs_project = not (api_base and has_path(api_base))
         if vertex_project is None and needs_project and not mocked and "vertex_project" not in missing:
-            problems.append(_set_hint(VERTEX_PROJECT_ENV, "litellm_params.vertex_project"))
+            problems.append(_set_hint(VERTEX_PROJECT_ENV[:1], "litellm_params.vertex_project"))
         api_base = vertex_api_base(api_base, vertex_project, vertex_location, publisher)
     if api_base is not None:
         api_base = _with_suffix(api_base, spec.base_suffix)
