@@ -281,7 +281,10 @@ def test_litellm_docs_quick_start_example_loads() -> None:
 def test_litellm_docs_load_balancing_example_loads() -> None:
     cfg = load_config(DATA / "litellm_load_balancing_example.yaml", environ={})
     zephyr = cfg.lookup("zephyr-beta")
-    assert len(zephyr) == 3 and not any(d.enabled for d in zephyr)
+    # huggingface/ with an api_base: a TGI server of its own (the chat bridge, no key needed)
+    assert [(d.enabled, d.api_base) for d in zephyr] == [
+        (True, f"http://0.0.0.0:{p}/v1") for p in (8001, 8002, 8003)
+    ]
     (gpt,) = cfg.lookup("gpt-4")  # via model_group_alias
     assert gpt.model_name == "gpt-4o" and gpt.provider is ProviderKind.OPENAI and gpt.enabled
     assert gpt.timeout == 30  # router_settings.timeout beats litellm_settings.request_timeout

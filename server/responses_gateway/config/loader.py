@@ -149,6 +149,10 @@ def load_config(
                 env[str(k)] = str(v).lower() if isinstance(v, bool) else str(v)
     warnings.extend(f"{format_loc(m.loc)}: os.environ/{m.name} is not set" for m in missing)
 
+    problems.extend(_merge_credentials(raw, label))
+    if problems:
+        raise ConfigError(problems)
+
     missing_env: dict[int, dict[str, tuple[str, ...]]] = {}
     resolved_raw: dict[str, Any] = {}
     for key, value in raw.items():
@@ -194,6 +198,37 @@ def load_config(
         env,
         missing_env,
     )
+
+
+def _merge_credentials(raw: dict[str, Any], label: str) -> list[str]:
+    """Fill each deployment's ``litellm_params`` from the ``credential_list`` entry it names
+    (``litellm_credential_name``), in place and before ``os.environ/`` references are resolved, so an
+    unset variable there disables the deployment with "set NAME" like one written in the deployment.
+    As in LiteLLM, a key the deployment sets itself wins, and the first entry of a name counts. A name
+    that no entry has is an error: the deployment could only fail with a misleading "set ..._API_KEY"."""
+    credentials: dict[str, dict[str, Any]] = {}
+    for entry in raw.get("credential_list") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("credential_name"), str):
+            values = entry.get("credential_values")
+            credentials.setdefault(entry["credential_name"], values if isinstance(values, dict) else {})
+    problems = []
+    models = raw.get("model_list")
+    for i, entry in enumerate(models if isinstance(models, list) else []):
+        params = entry.get("litellm_params") if isinstance(entry, dict) else None
+        name = params.get("litellm_credential_name") if isinstance(params, dict) else None
+        if not isinstance(params, dict) or not isinstance(name, str):
+            continue
+        if name not in credentials:
+            known = ", ".join(sorted(credentials)) or "none"
+            problems.append(
+                f"{label}: model_list[{i}].litellm_params.litellm_credential_name: {name!r} is not a "
+                f"credential_name in credential_list (known: {known})"
+            )
+            continue
+        for key, value in credentials[name].items():
+            if params.get(key) is None:
+                params[key] = value
+    return problems
 
 
 def _resolve_entry(

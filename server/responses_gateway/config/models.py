@@ -117,6 +117,11 @@ class LiteLLMParams(_LiteLLMSection):
     aws_bedrock_runtime_endpoint: str | None = None
     aws_sts_endpoint: str | None = None
     guardrailConfig: dict[str, Any] | None = None
+    # Azure AI Foundry: an Entra ID access token, sent as `Authorization: Bearer` instead of `api-key`.
+    azure_ad_token: str | None = Field(default=None, repr=False)
+    # A `credential_list` entry whose values fill the keys this deployment does not set (LiteLLM's rule;
+    # merged by the loader before validation).
+    litellm_credential_name: str | None = None
     # Who runs a request's `mcp` tools on an OpenAI-native deployment: "upstream" (the default: OpenAI
     # connects to the server itself) or "gateway" (the gateway lists and calls the tools and offers them
     # to the model as functions, e.g. for servers inside the cluster). Other providers: always the
@@ -379,6 +384,15 @@ class McpServerConfig(_LiteLLMSection):
         return out
 
 
+class CredentialItem(_LiteLLMSection):
+    """One entry of LiteLLM's top-level ``credential_list``: values (api_key, api_base, vertex_*...,
+    each may be ``os.environ/NAME``) that deployments reuse through ``litellm_credential_name``."""
+
+    credential_name: str
+    credential_values: dict[str, Any] = Field(default_factory=dict, repr=False)
+    credential_info: dict[str, Any] = Field(default_factory=dict)
+
+
 class GatewayConfig(_Strict):
     model_list: list[Deployment] = Field(default_factory=list)
     litellm_settings: LiteLLMSettings = Field(default_factory=LiteLLMSettings)
@@ -390,13 +404,13 @@ class GatewayConfig(_Strict):
     )
     gateway_settings: GatewaySettings = Field(default_factory=GatewaySettings)
     mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)
+    credential_list: list[CredentialItem] = Field(default_factory=list)
 
 
 # LiteLLM top-level sections the gateway has no use for: accepted with a warning rather than rejected, so a
 # LiteLLM file loads. Anything else unknown at the top level is an error.
 IGNORED_LITELLM_SECTIONS = frozenset(
     {
-        "credential_list",
         "guardrails",
         "callback_settings",
         "files_settings",

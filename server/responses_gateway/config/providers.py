@@ -41,6 +41,8 @@ class ProviderKind(StrEnum):
     FIREWORKS_AI = "fireworks_ai"
     PERPLEXITY = "perplexity"
     BEDROCK = "bedrock"
+    AZURE_AI = "azure_ai"
+    HUGGINGFACE = "huggingface"
 
 
 class AdapterKind(StrEnum):
@@ -199,6 +201,24 @@ PROVIDERS: Mapping[ProviderKind, ProviderSpec] = MappingProxyType(
                 auth=AuthStyle.AWS_SIGV4,
                 key_required=False,
             ),
+            # Azure AI Foundry: OpenAI-compatible chat (`azure_ai/responses/...`: the Responses API) on
+            # the resource's own base; `api-key` or an Entra ID token (azure_ad_token / AZURE_AD_TOKEN).
+            _spec(
+                P.AZURE_AI,
+                _C,
+                None,
+                ("AZURE_AI_API_BASE",),
+                ("AZURE_AI_API_KEY",),
+                auth=AuthStyle.AZURE_API_KEY,
+            ),
+            # TGI / Inference Endpoints via api_base, else the Hugging Face router (config/provider_urls.py).
+            _spec(
+                P.HUGGINGFACE,
+                _C,
+                None,
+                ("HF_API_BASE", "HUGGINGFACE_API_BASE"),
+                ("HUGGINGFACE_API_KEY", "HF_TOKEN"),
+            ),
         )
     }
 )
@@ -207,7 +227,7 @@ PROVIDERS: Mapping[ProviderKind, ProviderSpec] = MappingProxyType(
 # always uses Ollama's chat API.
 PREFIX_ALIASES: Mapping[str, ProviderKind] = MappingProxyType({"ollama": ProviderKind.OLLAMA_CHAT})
 
-VERTEX_PROJECT_ENV = ("VERTEXAI_PROJECT",)
+VERTEX_PROJECT_ENV = ("VERTEXAI_PROJECT", "VERTEX_PROJECT", "GOOGLE_CLOUD_PROJECT")
 VERTEX_LOCATION_ENV = ("VERTEXAI_LOCATION", "VERTEX_LOCATION")
 VERTEX_CREDENTIALS_ENV = ("VERTEXAI_CREDENTIALS", "GOOGLE_APPLICATION_CREDENTIALS")
 VERTEX_DEFAULT_LOCATION = "us-central1"
@@ -270,7 +290,7 @@ def parse_model(model: str, custom_llm_provider: str | None = None) -> ParsedMod
     if provider is None:
         return ParsedModel(None, prefix, rest, None)
     force: AdapterKind | None = None
-    if provider in (P.OPENAI, P.AZURE):
+    if provider in (P.OPENAI, P.AZURE, P.AZURE_AI):
         route, sep2, inner = rest.partition("/")
         if sep2 and route == "chat_completions":
             force, rest = _C, inner

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from .bedrock import BedrockSettings, bedrock_settings, runtime_base
 from .models import Deployment
+from .provider_urls import has_path, huggingface_target, vertex_api_base, vertex_publisher
 from .providers import (
     PROVIDERS,
     VERTEX_CREDENTIALS_ENV,
@@ -100,6 +101,9 @@ class ResolvedDeployment:
     num_retries: int | None = None
     prices: PriceOverride = _NO_PRICES
     bedrock: BedrockSettings | None = None  # a Bedrock deployment's region and credential source
+    # Azure AI Foundry: an Entra ID token (litellm_params.azure_ad_token / AZURE_AD_TOKEN), used
+    # instead of the key.
+    azure_ad_token: str | None = field(default=None, repr=False)
 
     @property
     def is_wildcard(self) -> bool:
@@ -128,11 +132,6 @@ def _with_suffix(base: str, suffix: str) -> str:
     if suffix and urlsplit(base).path in ("", "/"):
         return base + suffix
     return base
-
-
-def _vertex_base(project: str, location: str) -> str:
-    host = "aiplatform.googleapis.com" if location == "global" else f"{location}-aiplatform.googleapis.com"
-    return f"https://{host}/v1/projects/{project}/locations/{location}/publishers/google"
 
 
 def resolve_deployment(
@@ -176,6 +175,17 @@ def resolve_deployment(
     if api_key is None and "api_key" not in missing:
         api_key = _first_env(env, spec.api_key_env)
     key_required = spec.key_required and not mocked
+    upstream_model = parsed.upstream_model
+    azure_ad_token = None
+    if spec.kind is ProviderKind.AZURE_AI:
+        # An Entra ID token stands in for the key.
+        azure_ad_token = p.azure_ad_token or _first_env(env, ("AZURE_AD_TOKEN",))
+        key_required = key_required and azure_ad_token is None
+    hf_base = None
+    if spec.kind is ProviderKind.HUGGINGFACE:
+        own_base = p.api_base or _first_env(env, spec.api_base_env)
+        hf_base, upstream_model, via_router = huggingface_target(own_base, upstream_model)
+        key_required = key_required and via_router  # a TGI server of your own may take no key
     if key_required and api_key is None and "api_key" not in missing:
         problems.append(_set_hint(spec.api_key_env))
 
@@ -183,14 +193,19 @@ def resolve_deployment(
     api_base = p.api_base or None
     if api_base is None and "api_base" not in missing:
         api_base = _first_env(env, spec.api_base_env) or spec.default_api_base
+    if hf_base is not None and "api_base" not in missing:
+        api_base = hf_base
     if spec.kind is ProviderKind.VERTEX_AI:
         vertex_project = p.vertex_project or _first_env(env, VERTEX_PROJECT_ENV)
         vertex_location = p.vertex_location or _first_env(env, VERTEX_LOCATION_ENV) or VERTEX_DEFAULT_LOCATION
         vertex_credentials = p.vertex_credentials or _first_env(env, VERTEX_CREDENTIALS_ENV)
-        if vertex_project is None and not mocked and "vertex_project" not in missing:
-            problems.append(_set_hint(VERTEX_PROJECT_ENV, "litellm_params.vertex_project"))
-        if api_base is None and vertex_project is not None:
-            api_base = _vertex_base(vertex_project, vertex_location)
+        publisher = vertex_publisher(upstream_model)
+        if publisher == "anthropic":  # Claude on Vertex: the Messages API under Vertex's URL and auth
+            adapter = AdapterKind.ANTHROPIC
+        needs_project = not (api_base and has_path(api_base))
+        if vertex_project is None and needs_project and not mocked and "vertex_project" not in missing:
+            problems.append(_set_hint(VERTEX_PROJECT_ENV[:1], "litellm_params.vertex_project"))
+        api_base = vertex_api_base(api_base, vertex_project, vertex_location, publisher)
     bedrock = None
     if spec.kind is ProviderKind.BEDROCK:
         bedrock = bedrock_settings(p, env, parsed.upstream_model)
@@ -209,7 +224,7 @@ def resolve_deployment(
         provider=spec.kind,
         adapter=adapter,
         auth=spec.auth,
-        upstream_model=parsed.upstream_model,
+        upstream_model=upstream_model,
         api_base=api_base,
         api_key=api_key,
         key_required=key_required,
@@ -242,6 +257,7 @@ def resolve_deployment(
             p.output_cost_per_reasoning_token,
         ),
         bedrock=bedrock,
+        azure_ad_token=azure_ad_token,
     )
 
 

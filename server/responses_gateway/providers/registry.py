@@ -7,6 +7,7 @@ from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.anthropic.adapter import AnthropicProvider
 from responses_gateway.providers.azure.adapter import azure_provider
+from responses_gateway.providers.azure_ai.adapter import azure_ai_provider
 from responses_gateway.providers.base import Provider
 from responses_gateway.providers.bedrock.adapter import BedrockProvider
 from responses_gateway.providers.chat.adapter import ChatCompletionsProvider
@@ -19,6 +20,8 @@ from responses_gateway.v1 import request_pb2
 def build_provider(deployment: ResolvedDeployment) -> Provider:
     if deployment.mock_response is not None:
         return MockProvider(deployment)
+    if deployment.provider == ProviderKind.AZURE_AI:
+        return azure_ai_provider(deployment)
     if deployment.adapter == AdapterKind.RESPONSES:
         if deployment.provider == ProviderKind.AZURE:
             return azure_provider(deployment)

@@ -23,10 +23,22 @@ _JSON = {"content-type": "application/json"}
 
 
 class ChatCompletionsProvider:
-    def __init__(self, deployment: ResolvedDeployment) -> None:
+    def __init__(
+        self,
+        deployment: ResolvedDeployment,
+        *,
+        base_url: str | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> None:
+        """`base_url`, `headers`, `params`: for upstreams whose URL, auth or query (Azure AI's
+        `api-version`) differ from the OpenAI-style default."""
         self.deployment = deployment
         self.name = f"{deployment.provider or 'chat'} ({deployment.litellm_model})"
-        self._client = make_client(deployment, auth_headers(deployment))
+        self._params = params or None
+        self._client = make_client(
+            deployment, headers if headers is not None else auth_headers(deployment), base_url=base_url
+        )
         # OpenAI's reasoning models refuse `max_tokens`; other chat servers mostly know only it.
         self._max_key = (
             "max_completion_tokens" if deployment.provider == ProviderKind.OPENAI else "max_tokens"
@@ -53,7 +65,7 @@ class ChatCompletionsProvider:
         translator = ChatStream(self.name, tools)
         with transport_errors(self.name):
             async with self._client.stream(
-                "POST", "/chat/completions", content=body, headers=_JSON, timeout=timeout
+                "POST", "/chat/completions", content=body, headers=_JSON, params=self._params, timeout=timeout
             ) as resp:
                 if resp.status_code >= 400:
                     raw = await resp.aread()

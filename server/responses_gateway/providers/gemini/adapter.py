@@ -16,6 +16,7 @@ from responses_gateway.providers.features import Unsupported
 from responses_gateway.providers.gemini import hosted
 from responses_gateway.providers.gemini.request import count_tokens_request, generate_request
 from responses_gateway.providers.gemini.stream import GeminiStream
+from responses_gateway.providers.google_auth import TokenSource, vertex_token_source
 from responses_gateway.providers.http import (
     iter_sse_json,
     make_client,
@@ -30,13 +31,13 @@ from responses_gateway.v1 import events_pb2, responses_service_pb2
 
 def gemini_headers(deployment: ResolvedDeployment) -> dict[str, str]:
     headers = {"content-type": "application/json", **deployment.headers}
-    if deployment.api_key:
-        if deployment.auth == AuthStyle.GOOGLE_OAUTH:
-            # Vertex AI: `api_key` holds an OAuth access token (e.g. `gcloud auth print-access-token`).
-            headers["authorization"] = f"Bearer {deployment.api_key}"
-        else:
-            headers["x-goog-api-key"] = deployment.api_key
+    # Vertex AI's Bearer token is per request (providers/google_auth.py); AI Studio takes a fixed key.
+    if deployment.api_key and deployment.auth != AuthStyle.GOOGLE_OAUTH:
+        headers["x-goog-api-key"] = deployment.api_key
     return headers
+
+
+_NO_AUTH: dict[str, str] = {}
 
 
 def retry_info_seconds(raw: bytes) -> float | None:
@@ -64,9 +65,17 @@ class GeminiProvider:
         self._path = f"/models/{model}:streamGenerateContent"
         self._count_path = f"/models/{model}:countTokens"
         self._client = make_client(deployment, gemini_headers(deployment))
+        self._auth: TokenSource | None = None
+        if deployment.auth == AuthStyle.GOOGLE_OAUTH:
+            self._auth = vertex_token_source(deployment.api_key, deployment.vertex_credentials, self.name)
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._auth is not None:
+            self._auth.close()
+
+    async def _auth_headers(self) -> dict[str, str]:
+        return _NO_AUTH if self._auth is None else await self._auth.headers()
 
     def _error(self, status: int, raw: bytes, headers: httpx.Headers) -> GatewayError:
         retry = retry_after_seconds(headers)
@@ -84,9 +93,10 @@ class GeminiProvider:
         self, body: bytes, timeout: float | None, tools: ToolMap
     ) -> AsyncGenerator[events_pb2.ResponseStreamEvent, None]:
         translator = GeminiStream(self.name, tools)
+        auth = await self._auth_headers()
         with transport_errors(self.name):
             async with self._client.stream(
-                "POST", self._path, params={"alt": "sse"}, content=body, timeout=timeout
+                "POST", self._path, params={"alt": "sse"}, content=body, headers=auth, timeout=timeout
             ) as resp:
                 if resp.status_code >= 400:
                     raw = await resp.aread()
@@ -110,8 +120,11 @@ class GeminiProvider:
             unsupported,
             vertex=self.deployment.auth == AuthStyle.GOOGLE_OAUTH,
         )
+        auth = await self._auth_headers()
         with transport_errors(self.name):
-            resp = await self._client.request("POST", self._count_path, content=orjson.dumps(body))
+            resp = await self._client.request(
+                "POST", self._count_path, content=orjson.dumps(body), headers=auth
+            )
         if resp.status_code >= 400:
             raise self._error(resp.status_code, resp.content, resp.headers)
         try:
