@@ -123,6 +123,29 @@ def test_a_stream_failing_before_its_first_event_falls_back_invisibly(
     assert "error" not in types and "response.failed" not in types
 
 
+def test_a_stream_failing_after_created_but_before_output_falls_back_invisibly(
+    spawn: Callable[..., GatewayProcess], upstreams: dict[str, FakeOpenAI]
+) -> None:
+    a, b = upstreams["a"], upstreams["b"]
+    gw = spawn(
+        [entry("m", "m-a", a.api_base, stream_timeout=0.5), entry("backup", "backup-b", b.api_base)],
+        router_settings={"num_retries": 0, "fallbacks": [{"m": ["backup"]}]},
+    )
+    a.stall_after = 2  # response.created and response.in_progress, then silence
+    try:
+        r = post(gw, "m", stream=True)
+    finally:
+        a.stall_after = None
+    assert r.status_code == 200 and r.headers["x-gateway-deployment"] == "backup-b"
+    events = sse_events(r)
+    types = [e["type"] for e in events]
+    assert types.count("response.created") == 1 and types[-1] == "response.completed"
+    assert "response.failed" not in types and "error" not in types
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    # One response: the one the backup made, from its first event to its last.
+    assert {e["response"]["id"] for e in events if "response" in e} == {events[-1]["response"]["id"]}
+
+
 def test_a_stream_that_stops_halfway_ends_with_a_clean_failure(
     spawn: Callable[..., GatewayProcess], upstreams: dict[str, FakeOpenAI]
 ) -> None:

@@ -155,7 +155,7 @@ async def test_retry_after_from_the_upstream_is_honoured_when_retrying_the_same_
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    monkeypatch.setattr(router_module.asyncio, "sleep", sleep)
+    monkeypatch.setattr(router_module, "backoff_sleep", sleep)
     r = router(tmp_path, [deployment("m", "a")], num_retries=2)
 
     async def limited(d: ResolvedDeployment, provider: object) -> str:

@@ -117,7 +117,9 @@ class _Turn:
     provider: Provider
     stream: UpstreamStream
     events: AsyncIterator[Event]
-    first: Event
+    # What was read before the turn was accepted: its lifecycle events and its first output event.
+    head: list[Event]
+    ended: bool = False  # the upstream's stream ended within `head`
 
 
 class ResponseRun:
@@ -164,15 +166,31 @@ class ResponseRun:
         events: AsyncIterator[Event] = aiter(stream)
         if self._tools is not None:
             events = self._tools.rewrite(events)
+        # A foreground turn is accepted at its first output event: a stream that fails before any
+        # output (after `response.created`, say) is retried or falls back, and the client never knows.
+        # A background one at its first event, as its create returns as soon as it is queued.
+        wait_for_output = not self.plan.request.background
+        head: list[Event] = []
+        ended = False
         try:
-            first = await anext(events)
-        except StopAsyncIteration:
-            raise GatewayError(Reason.UPSTREAM_ERROR, "The upstream sent an empty stream.") from None
+            while True:
+                try:
+                    event = await anext(events)
+                except StopAsyncIteration:
+                    if not head:
+                        raise GatewayError(
+                            Reason.UPSTREAM_ERROR, "The upstream sent an empty stream."
+                        ) from None
+                    ended = True  # `_upstream` ends it with a well-formed failure
+                    break
+                head.append(event)
+                if not (wait_for_output and ev.is_lifecycle(event) and not ev.is_terminal(event)):
+                    break
         except BaseException:
             await stream.aclose()
             raise
         self.plan.ctx.add_dropped(stream.dropped)
-        return _Turn(deployment, provider, stream, events, first)
+        return _Turn(deployment, provider, stream, events, head, ended)
 
     # --- the events -----------------------------------------------------------------------------
 
@@ -280,9 +298,10 @@ class ResponseRun:
     async def _upstream(self, turn: _Turn, asm: Assembler, handle: RunHandle) -> AsyncGenerator[Event, None]:
         """A turn's events, ended by a well-formed `response.failed` if the upstream breaks off or the
         run is interrupted by a shutdown; a cancel just ends it."""
-        yield turn.first
+        for event in turn.head:
+            yield event
         task = asyncio.current_task()
-        while handle.reason is None:
+        while handle.reason is None and not turn.ended:
             handle.waiting = task
             try:
                 event = await anext(turn.events)

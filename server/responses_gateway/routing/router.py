@@ -32,6 +32,8 @@ from responses_gateway.telemetry import metrics
 from responses_gateway.telemetry.record import CURRENT, CallRecord
 
 T = TypeVar("T")
+# The wait between attempts (a name of its own, so a test sees the waits without patching asyncio).
+backoff_sleep = asyncio.sleep
 
 _CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length", "context_window_exceeded"})
 _CONTEXT_WORDS = (
@@ -187,7 +189,7 @@ class Router:
             deployment = order[i % len(order)]
             if last is not None and deployment is previous:
                 same += 1
-                await asyncio.sleep(self._backoff(same, last))
+                await backoff_sleep(self._backoff(same, last))
             else:
                 same = 0
             try:
