@@ -234,6 +234,6 @@ def exposition() -> tuple[bytes, str]:
         # Every worker's files, read at each scrape (a registry of its own: the collector must not
         # be registered where this process's own values would be counted a second time).
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
