@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from bench import accounting, keys, load, procs, stores
+from bench import accounting, keys, load, procs, scaling, stores
 from bench.load import Call, Samples
 from bench.report import Row, per_event, table
 from responses_gateway import codec
@@ -56,6 +56,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         help="store backends whose cost is measured after the main run (comma-separated; '' for none)",
     )
     p.add_argument("--store-requests", type=int, default=400, help="unary requests per store backend")
+    p.add_argument(
+        "--scaling-requests",
+        type=int,
+        default=2000,
+        help="requests per worker count of the scaling line (0: skip)",
+    )
     return p.parse_args(argv)
 
 
@@ -216,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"store operation; per event: {args.deltas}- vs {args.long_deltas}-delta streams):"
             )
             print(stores.report(rows_by_store, args.deltas, args.long_deltas))
+        if args.scaling_requests:
+            print("\n" + scaling.run(upstream.ports[0], workdir, MODEL, requests=args.scaling_requests))
     if args.profile is not None:
         _print_profile(args.profile)
     print("\n" + accounting.report())

@@ -75,9 +75,11 @@ def write_config(workdir: Path, upstream_port: int, model: str) -> Path:
     return config
 
 
-def start_gateway(cpu: int | None, config: Path, workdir: Path, profile: Path | None) -> Proc:
+def start_gateway(
+    cpu: int | None, config: Path, workdir: Path, profile: Path | None, *, workers: int = 1
+) -> Proc:
     serve = ["serve", "--config", str(config), "--host", "127.0.0.1", "--grpc-port", "0", "--http-port", "0"]
-    serve += ["--grace", "2", "--log-level", "warning"]
+    serve += ["--grace", "2", "--log-level", "warning", "--workers", str(workers)]
     runner = ["-m", "cProfile", "-o", str(profile), "-m"] if profile is not None else ["-m"]
     argv = [sys.executable, *runner, "responses_gateway.cli", *serve]
     ready = re.compile(r"serving gRPC on .*:(\d+), REST on http://.*:(\d+)/")

@@ -1,6 +1,10 @@
 """Composition root: builds the store, providers, router and service from the config, and runs the
 gRPC server and the REST shim side by side in one event loop.
 
+Under `serve --workers N` (workers.py) each worker process is one Gateway with a `WorkerRole`: its
+listeners share their ports with the other workers (SO_REUSEPORT), a SQLite store joins the workers'
+signal bus, and REST responses name the worker in `x-gateway-worker`.
+
 Start-up failures the operator can fix (the store's file or directory, a port in use) raise
 `StartupError`, one line naming the path or port, which the CLI prints without a traceback.
 """
@@ -9,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 from responses_gateway.auth import Authenticator
 from responses_gateway.config.loader import LoadedConfig
@@ -25,6 +31,7 @@ from responses_gateway.providers.registry import ProviderRegistry
 from responses_gateway.reload import CountedRouter, Generation, Reloader, ReloadReport
 from responses_gateway.store.base import StoreUnavailable
 from responses_gateway.store.factory import describe_store, key_store, open_store
+from responses_gateway.store.sqlite import SqliteStore
 from responses_gateway.telemetry import setup as telemetry_setup
 from responses_gateway.transport.grpc.server import GrpcHealth, build_grpc_server
 from responses_gateway.transport.rest.admin import AdminRoutes
@@ -35,26 +42,46 @@ from responses_gateway.transport.rest.server import ShimServer, build_server
 log = logging.getLogger("responses_gateway")
 
 
+@dataclass(frozen=True)
+class WorkerRole:
+    """One worker of `serve --workers N`: its slot and the supervisor's directory for this run."""
+
+    index: int
+    run_dir: str
+
+    @property
+    def bus_dir(self) -> str:
+        return os.path.join(self.run_dir, "bus")
+
+    def ready(self) -> None:
+        """Tell the supervisor this worker serves (it waits for every worker before saying so)."""
+        Path(self.run_dir, "ready", str(os.getpid())).touch()
+
+
 @dataclass
 class Listen:
     host: str
     grpc_port: int
     http_port: int
     grace_seconds: float = 30.0
+    worker: WorkerRole | None = None
 
 
 class StartupError(Exception):
     """Why the gateway could not start, as one line for the operator."""
 
 
-def _bind(host: str, port: int, what: str) -> socket.socket:
-    """A TCP socket bound to (host, port) as the servers bind theirs (SO_REUSEADDR), or StartupError."""
+def _bind(host: str, port: int, what: str, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to (host, port) as the servers bind theirs (SO_REUSEADDR), or StartupError.
+    `reuse_port`: one of the workers' listeners on a shared port (SO_REUSEPORT)."""
     # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say they are TCP,
     # and with Nagle on, every small response waits ~40 ms for the peer's delayed ACK.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except OSError as e:
         sock.close()
@@ -81,6 +108,8 @@ class Gateway:
         except StoreUnavailable as e:
             where = describe_store(settings.store)
             raise StartupError(f"cannot open the response store {where}: {e.why}") from None
+        if self.listen.worker is not None and isinstance(self.store, SqliteStore):
+            self.store.join_workers(self.listen.worker.bus_dir)  # before `shared` is read below
         self.gate = Gate(key_store(self.store), shared=self.store.shared)  # virtual keys, limits, spend
         self.gate.start()
         self.leases = Leases(self.store, settings.store)
@@ -120,10 +149,10 @@ class Gateway:
     async def _start_servers(self) -> None:
         settings = self.loaded.config.gateway_settings
         auth = Authenticator(self.loaded.master_key, self.gate.resolve)
-        host = self.listen.host
+        host, reuse = self.listen.host, self.listen.worker is not None
         if self.listen.grpc_port:
             # grpc's own bind error is several lines of C-core log: catch the usual case first.
-            _bind(host, self.listen.grpc_port, "gRPC").close()
+            _bind(host, self.listen.grpc_port, "gRPC", reuse_port=reuse).close()
         address = f"{host}:{self.listen.grpc_port}"
         try:
             self.grpc, servicer, self.grpc_port = build_grpc_server(
@@ -134,6 +163,7 @@ class Gateway:
                 settings.max_request_body_bytes,
                 gate=self.gate,
                 admin=KeyAdmin(self.gate.keys, self.gate),
+                reuse_port=reuse,
             )
         except RuntimeError as e:  # taken between the check and now
             raise StartupError(f"cannot listen on {address} for gRPC: {e}") from None
@@ -164,13 +194,16 @@ class Gateway:
             gate=self.gate,
         )
         host, grace = self.listen.host, self.listen.grace_seconds
-        sock = _bind(host, self.listen.http_port, "REST")
-        self.servers = [build_server(rest, host, self.listen.http_port, settings.http, grace)]
+        reuse = self.listen.worker is not None
+        # Which worker answered: for operators and the tests that check calls land on every worker.
+        headers = [("x-gateway-worker", str(os.getpid()))] if reuse else None
+        sock = _bind(host, self.listen.http_port, "REST", reuse_port=reuse)
+        self.servers = [build_server(rest, host, self.listen.http_port, settings.http, grace, headers)]
         self.http_port = await self.servers[0].start(sock)
         if wanted.port is not None:
-            sock = _bind(host, wanted.port, "metrics")
+            sock = _bind(host, wanted.port, "metrics", reuse_port=reuse)
             metrics_app = build_metrics_app(route)
-            self.servers.append(build_server(metrics_app, host, wanted.port, settings.http, grace))
+            self.servers.append(build_server(metrics_app, host, wanted.port, settings.http, grace, headers))
             self.metrics_port = await self.servers[1].start(sock)
 
     def _swapped(self, generation: Generation) -> None:
@@ -246,11 +279,15 @@ class Gateway:
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload_on_signal)
         await self.start()
-        print(
-            f"responses-gateway: serving gRPC on {self.listen.host}:{self.grpc_port}, "
-            f"REST on http://{self.listen.host}:{self.http_port}/v1{self._metrics_note}",
-            flush=True,
-        )
+        if self.listen.worker is not None:
+            log.info("worker %d (pid %d) serving", self.listen.worker.index, os.getpid())
+            self.listen.worker.ready()  # the supervisor prints the serving line once all are
+        else:
+            print(
+                f"responses-gateway: serving gRPC on {self.listen.host}:{self.grpc_port}, "
+                f"REST on http://{self.listen.host}:{self.http_port}/v1{self._metrics_note}",
+                flush=True,
+            )
         await stop.wait()
         log.info("shutting down (grace %.0fs)", self.listen.grace_seconds)
         await self.stop()

@@ -1,4 +1,7 @@
-"""`responses-gateway serve --config FILE [--grpc-port N] [--http-port N] [--host H]`."""
+"""`responses-gateway serve --config FILE [--grpc-port N] [--http-port N] [--host H] [--workers N]`.
+
+`--workers 1` is one process, the gateway itself; more start a supervisor (workers.py) whose worker
+processes run this same command with `--workers 1` and their role in the environment."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import sys
 
 from responses_gateway.app import Gateway, Listen, StartupError
 from responses_gateway.config import ConfigError, load_config
+from responses_gateway.workers import Supervisor, default_workers, worker_role_from_env
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,7 +25,25 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=int, default=None, help="REST port (default 8080)")
     serve.add_argument("--grace", type=float, default=30.0, help="seconds in-flight calls get on SIGTERM")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes sharing the ports (default: one per CPU available to the container)",
+    )
     return parser
+
+
+def _worker_count(args: argparse.Namespace, store_path: str | None) -> int | str:
+    """How many workers, or why the request cannot be served (one line)."""
+    if args.workers is not None and args.workers < 1:
+        return "--workers must be at least 1"
+    wanted = args.workers if args.workers is not None else default_workers()
+    if wanted > 1 and store_path == ":memory:":
+        if args.workers is not None:
+            return "--workers > 1 needs a store the workers can share; an in-memory SQLite store is not"
+        return 1  # the default adapts: an in-memory store is one process's
+    return wanted
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -43,6 +65,18 @@ async def _serve(args: argparse.Namespace) -> int:
         grace_seconds=args.grace,
     )
     try:
+        listen.worker = worker_role_from_env()
+        if listen.worker is None:
+            store = settings.store
+            workers = _worker_count(args, store.path if store.type == "sqlite" else None)
+            if isinstance(workers, str):
+                print(f"responses-gateway: {workers}", file=sys.stderr)
+                return 2
+            if workers > 1:
+                supervisor = Supervisor(
+                    loaded, listen, workers, config_arg=args.config, log_level=args.log_level
+                )
+                return await supervisor.run()
         await Gateway(loaded, listen).serve_until_signalled()
     except StartupError as e:
         print(f"responses-gateway: {e}", file=sys.stderr, flush=True)

@@ -1223,3 +1223,11 @@ def test_liveness_probe_survives_a_failing_store(helm: Path, tmp_path: Path) -> 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_workers_value(helm: Path, tmp_path: Path) -> None:
+    """Empty (the default) leaves the gateway's own default, one worker per CPU; a number is --workers."""
+    default = gateway_container(one(render(helm, tmp_path, {}), "Deployment"))
+    assert "--workers" not in default["args"]
+    four = gateway_container(one(render(helm, tmp_path, {"server": {"workers": 4}}), "Deployment"))
+    assert arg_value(four["args"], "--workers") == "4"

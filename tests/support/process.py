@@ -46,9 +46,17 @@ class GatewayProcess:
     """`responses-gateway serve` on loopback; ports are picked by the OS (0) and read from its output."""
 
     def __init__(
-        self, config: Path, *, cwd: Path, env: dict[str, str] | None = None, grace: float = 10
+        self,
+        config: Path,
+        *,
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        grace: float = 10,
+        workers: int = 1,
     ) -> None:
-        self.config, self.cwd, self.grace = config, cwd, grace
+        # One worker unless a suite asks for more (tests/workers): the default, one per CPU, would
+        # make every suite's process a supervisor on a multi-core machine.
+        self.config, self.cwd, self.grace, self.workers = config, cwd, grace, workers
         self.env = env if env is not None else clean_env()
         self.lines: list[str] = []
         self.grpc_port = self.http_port = 0
@@ -95,6 +103,8 @@ class GatewayProcess:
             "0",
             "--grace",
             str(self.grace),
+            "--workers",
+            str(self.workers),
         ]
         self.proc = subprocess.Popen(
             cmd, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -173,6 +173,11 @@ successThreshold: {{ .probe.successThreshold }}
 - {{ include "responses-gateway.shutdownGrace" $ctx | quote }}
 - --log-level
 - {{ $ctx.Values.server.logLevel | quote }}
+{{- /* Empty: the gateway's default, one worker per CPU the container may use (its cgroup quota). */}}
+{{- with $ctx.Values.server.workers }}
+- --workers
+- {{ . | quote }}
+{{- end }}
 {{- range $ctx.Values.extraArgs }}
 - {{ tpl (toString .) $ctx | quote }}
 {{- end }}

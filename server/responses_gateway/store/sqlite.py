@@ -8,6 +8,10 @@ operation rather than one per statement, since the hop is what costs on the requ
 SQLite's own failures (disk full, I/O errors, a locked, read-only or corrupted file) leave here as
 `StoreUnavailable` with SQLite's short reason, and are passed to `on_unavailable` (the health checks);
 errors that mean a bug in this module (constraint violations, misuse) stay what they are.
+
+Under `serve --workers N` the workers share the file (`join_workers`): the store then says it is
+`shared` (leases renewed and reaped as by replicas, key counters kept in the file), its signals reach
+the other workers through a `WorkerBus`, and concurrent writers wait for each other (busy timeout).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from responses_gateway.store.base import (
     StoreUnavailable,
     is_running,
 )
-from responses_gateway.store.signals import LocalSignals, Signalling
+from responses_gateway.store.signals import LocalSignals, Signalling, WorkerBus
 from responses_gateway.v1 import events_pb2, items_pb2, response_pb2
 
 T = TypeVar("T")
@@ -114,6 +118,10 @@ def _migrate(db: sqlite3.Connection) -> None:
         db.executescript(f"BEGIN; {_MIGRATIONS[target]} PRAGMA user_version = {target}; COMMIT;")
 
 
+# How long a write waits for another worker's transaction before SQLITE_BUSY (a StoreUnavailable).
+# Transactions here are a few statements, so this is only reached by a stuck writer.
+_BUSY_TIMEOUT_SECONDS = 10.0
+
 # The health probe's write: a few pages, so a store with no room left fails it (SQLite reuses the
 # pages the previous probe freed, so it does not grow the file).
 _PROBE_BYTES = 16 * 1024
@@ -140,7 +148,7 @@ def _guarded(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T
 
 
 class SqliteStore(Signalling):
-    shared = False  # one process: its file is not for several replicas
+    shared = False  # one process (or the workers of one, after join_workers): never several replicas
 
     def __init__(
         self, path: str, *, on_unavailable: Callable[[StoreUnavailable], None] | None = None
@@ -151,6 +159,18 @@ class SqliteStore(Signalling):
         # One thread owns the connection; operations queue on it in order.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._signals = LocalSignals()
+        self._bus: WorkerBus | None = None  # the other workers of `serve --workers N`
+
+    def join_workers(self, directory: str) -> None:
+        """Share the file with the other worker processes whose bus sockets are in `directory`."""
+        self.shared = True
+        self._bus = WorkerBus(directory, self._signals)
+        self._bus.open()
+
+    def _changed(self, response_id: str) -> None:
+        self._signals.notify(response_id)
+        if self._bus is not None:
+            self._bus.changed(response_id)
 
     @property
     def path(self) -> str:
@@ -188,7 +208,9 @@ class SqliteStore(Signalling):
                 raise StoreUnavailable(f"cannot create its directory ({e.strerror or e})") from e
 
         def connect() -> sqlite3.Connection:
-            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            db = sqlite3.connect(
+                self._path, check_same_thread=False, isolation_level=None, timeout=_BUSY_TIMEOUT_SECONDS
+            )
             try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
@@ -213,6 +235,9 @@ class SqliteStore(Signalling):
         self._db = await asyncio.get_running_loop().run_in_executor(self._thread, guarded_connect)
 
     async def close(self) -> None:
+        bus, self._bus = self._bus, None
+        if bus is not None:
+            bus.close()
         db, self._db = self._db, None
         if db is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
@@ -267,7 +292,7 @@ class SqliteStore(Signalling):
                 )
 
         await self._run(put)
-        self._signals.notify(r.id)
+        self._changed(r.id)
 
     async def update_response(self, response: response_pb2.Response) -> None:
         blob, rid = response.SerializeToString(), response.id
@@ -277,7 +302,7 @@ class SqliteStore(Signalling):
             sql = "UPDATE responses SET response = ?, running = 0, owner = '', lease_until = 0 WHERE id = ?"
             args = (blob, rid)
         await self._run(lambda db: db.execute(sql, args))
-        self._signals.notify(rid)
+        self._changed(rid)
 
     async def get(self, response_id: str) -> StoredResponse | None:
         def get(
@@ -315,7 +340,7 @@ class SqliteStore(Signalling):
                 return db.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
 
         deleted = await self._run(delete)
-        self._signals.notify(response_id)
+        self._changed(response_id)
         return deleted
 
     async def list_input_items(
@@ -363,7 +388,7 @@ class SqliteStore(Signalling):
                 )
 
         await self._run(append)
-        self._signals.notify(response_id)
+        self._changed(response_id)
 
     async def read_events(self, response_id: str, after: int) -> list[events_pb2.ResponseStreamEvent]:
         blobs = await self._run(
@@ -419,7 +444,9 @@ class SqliteStore(Signalling):
 
         return await self._run(expire)
 
-    # --- signals: one process, so they stay in it -----------------------------------------------
+    # --- signals: in this process, and to the other workers when there are any -------------------
 
     async def request_cancel(self, response_id: str) -> None:
         self._signals.cancel(response_id)
+        if self._bus is not None:
+            self._bus.cancel(response_id)

@@ -1,11 +1,27 @@
 """Prometheus metrics, recorded by the domain layer so both transports count alike.
 
 Recorded once per response (not per stream event), so they cost nothing on the delta path.
+
+Under `serve --workers N` the supervisor sets PROMETHEUS_MULTIPROC_DIR (fresh per run) before the
+workers start: prometheus-client then keeps every value in a per-process file there, and `exposition`
+sums the files, so whichever worker serves /metrics shows the whole gateway. Counters and histograms
+add up; each Gauge says how (`multiprocess_mode`); a dead worker's gauges drop out (`mark_process_dead`
+in the supervisor) while its counts stay.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from responses_gateway.errors import GatewayError
 from responses_gateway.v1 import response_pb2
@@ -84,7 +100,9 @@ HTTP_CLOSED = Counter(
     ["reason"],
 )
 ACTIVE_STREAMS = Gauge(
-    "responses_gateway_active_streams", "Responses currently streaming (background ones included)."
+    "responses_gateway_active_streams",
+    "Responses currently streaming (background ones included).",
+    multiprocess_mode="livesum",
 )
 CONFIG_RELOADS = Counter(
     "responses_gateway_config_reloads_total",
@@ -95,10 +113,12 @@ CONFIG_RELOADS = Counter(
 CONFIG_RELOAD_OK = Gauge(
     "responses_gateway_config_last_reload_ok",
     "1 when the last config reload was applied (or none was tried), 0 when it was refused.",
+    multiprocess_mode="livemin",  # 0 when any worker refused its reload
 )
 CONFIG_RETIRING = Gauge(
     "responses_gateway_config_retiring",
     "Replaced configs whose calls in flight still run on them (their upstream connections close after).",
+    multiprocess_mode="livesum",
 )
 CONFIG_RELOAD_OK.set(1)
 
@@ -210,4 +230,10 @@ def observe_http_closed(reason: str) -> None:
 
 
 def exposition() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every worker's files, read at each scrape (a registry of its own: the collector must not
+        # be registered where this process's own values would be counted a second time).
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST

@@ -76,9 +76,12 @@ def build_grpc_server(
     *,
     gate: Gate | None = None,
     admin: KeyAdmin | None = None,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, Any, int]:
     """`max_request_bytes`: gateway_settings.max_request_body_bytes, as REST enforces it; gRPC core
-    refuses a larger message itself, with RESOURCE_EXHAUSTED (the code REQUEST_TOO_LARGE maps to)."""
+    refuses a larger message itself, with RESOURCE_EXHAUSTED (the code REQUEST_TOO_LARGE maps to).
+    `reuse_port`: a worker of `serve --workers N`, one of several listeners the kernel spreads
+    connections over (SO_REUSEPORT); otherwise a port another process holds is an error."""
     server = grpc.aio.server(
         # The method first (metrics label), then authentication: an unauthenticated caller learns
         # nothing about its message.
@@ -86,7 +89,7 @@ def build_grpc_server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.max_send_message_length", _MAX_SEND),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ],
     )
     responses_service_pb2_grpc.add_ResponsesServiceServicer_to_server(

@@ -221,7 +221,15 @@ class ShimServer(uvicorn.Server):
         return port
 
 
-def build_server(app: Any, host: str, port: int, limits: HttpSettings, grace_seconds: float) -> ShimServer:
+def build_server(
+    app: Any,
+    host: str,
+    port: int,
+    limits: HttpSettings,
+    grace_seconds: float,
+    headers: list[tuple[str, str]] | None = None,
+) -> ShimServer:
+    """`headers`: sent with every response (a worker of `serve --workers N` names itself in one)."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -235,5 +243,6 @@ def build_server(app: Any, host: str, port: int, limits: HttpSettings, grace_sec
         # with an HTTP response of the app's (the 401 error JSON), and pauses reading until the app
         # takes each message.
         ws="websockets-sansio",
+        headers=headers,
     )
     return ShimServer(config)
