@@ -20,6 +20,7 @@ from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import make_openai_app
 from tests.fakes.server import serve_app
 from tests.providers.conftest import KEY, AzureFront, gateway_config
+from tests.support.clients import openai_client, rest_client
 from tests.support.inprocess import InProcessGateway
 from tests.support.spec import BothSpecs
 
@@ -66,19 +67,13 @@ def contract_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContractE
 
 @pytest.fixture(scope="session")
 def http(contract_env: ContractEnv) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{contract_env.gw.http_base}/v1", timeout=30) as c:
+    with rest_client(contract_env.gw) as c:
         yield c
 
 
 @pytest.fixture(scope="session")
 def sdk(contract_env: ContractEnv) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=f"{contract_env.gw.http_base}/v1",
-        api_key="sk-client",
-        max_retries=0,
-        timeout=30,
-        _strict_response_validation=True,
-    ) as c:
+    with openai_client(contract_env.gw) as c:
         yield c
 
 

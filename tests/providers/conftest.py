@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
 import httpx
 import openai
 import pytest
@@ -33,6 +32,7 @@ from tests.fakes.chat_upstream import FakeChat
 from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI, make_openai_app
 from tests.fakes.server import serve_app
+from tests.support.clients import openai_client, responses_stub, rest_client
 from tests.support.inprocess import InProcessGateway
 from tests.support.spec import Spec
 from tests.support.sse import sse_events
@@ -204,26 +204,20 @@ def adapter(request: pytest.FixtureRequest, env: Env) -> Adapter:
 
 @pytest.fixture(scope="session")
 def client(env: Env) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=f"{env.gw.http_base}/v1",
-        api_key="sk-client",
-        max_retries=0,
-        timeout=30,
-        _strict_response_validation=True,
-    ) as c:
+    with openai_client(env.gw) as c:
         yield c
 
 
 @pytest.fixture(scope="session")
 def http(env: Env) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{env.gw.http_base}/v1", timeout=30) as c:
+    with rest_client(env.gw) as c:
         yield c
 
 
 @pytest.fixture(scope="session")
 def stub(env: Env) -> Iterator[responses_service_pb2_grpc.ResponsesServiceStub]:
-    with grpc.insecure_channel(env.gw.grpc_target) as channel:
-        yield responses_service_pb2_grpc.ResponsesServiceStub(channel)
+    with responses_stub(env.gw) as stub:
+        yield stub
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from responses_gateway import codec
 from responses_gateway.v1 import request_pb2, responses_service_pb2_grpc
 from tests.providers.bedrock_support import ARN_MODEL, GUARDRAIL, REGION, BedrockEnv, bedrock_env
 from tests.providers.conftest import PNG, TOOLS, Spec, check_stream, output_of, stream, text_of
+from tests.support.clients import openai_client, responses_stub, rest_client
 
 HELLO = "Hello! How can I help you today?"
 REASONING = {"effort": "low", "summary": "auto"}
@@ -42,26 +43,20 @@ def _fresh(benv: BedrockEnv) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def bhttp(benv: BedrockEnv) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{benv.gw.http_base}/v1", timeout=30) as c:
+    with rest_client(benv.gw) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
 def bclient(benv: BedrockEnv) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=f"{benv.gw.http_base}/v1",
-        api_key="sk-client",
-        max_retries=0,
-        timeout=30,
-        _strict_response_validation=True,
-    ) as c:
+    with openai_client(benv.gw) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
 def bstub(benv: BedrockEnv) -> Iterator[responses_service_pb2_grpc.ResponsesServiceStub]:
-    with grpc.insecure_channel(benv.gw.grpc_target) as channel:
-        yield responses_service_pb2_grpc.ResponsesServiceStub(channel)
+    with responses_stub(benv.gw) as stub:
+        yield stub
 
 
 def calls(env: BedrockEnv) -> list[dict[str, Any]]:

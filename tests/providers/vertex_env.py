@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
 import httpx
 import openai
 import pytest
@@ -31,6 +30,7 @@ from tests.fakes.google_oauth import FakeGoogleOAuth, ServiceAccount
 from tests.fakes.server import serve_app
 from tests.fakes.vertex_front import VertexFront
 from tests.providers.conftest import ALIASES, KEY, Adapter
+from tests.support.clients import openai_client, responses_stub, rest_client
 from tests.support.inprocess import InProcessGateway
 
 PROJECT, LOCATION = "test-project", "us-east5"
@@ -104,23 +104,17 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VertexEnv]:
 
 @pytest.fixture(scope="module")
 def client(env: VertexEnv) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=f"{env.gw.http_base}/v1",
-        api_key="sk-client",
-        max_retries=0,
-        timeout=30,
-        _strict_response_validation=True,
-    ) as c:
+    with openai_client(env.gw) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
 def http(env: VertexEnv) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{env.gw.http_base}/v1", timeout=30) as c:
+    with rest_client(env.gw) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
 def stub(env: VertexEnv) -> Iterator[responses_service_pb2_grpc.ResponsesServiceStub]:
-    with grpc.insecure_channel(env.gw.grpc_target) as channel:
-        yield responses_service_pb2_grpc.ResponsesServiceStub(channel)
+    with responses_stub(env.gw) as stub:
+        yield stub
