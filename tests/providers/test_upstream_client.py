@@ -21,15 +21,19 @@ class RawServer:
     """Reads one request head (+ content-length body) at a time and writes the scripted reply pieces,
     flushing and pausing between them so the client sees them as separate reads."""
 
-    def __init__(self, reply: Reply, *, close_after: bool = False, hang: bool = False) -> None:
+    def __init__(
+        self, reply: Reply, *, close_after: bool = False, hang: bool = False, drop_reuse: bool = False
+    ) -> None:
         self.reply = reply
         self.close_after = close_after
         self.hang = hang
+        self.drop_reuse = drop_reuse  # the first connection's second request: closed unanswered
         self.requests: list[bytes] = []
         self.connections = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        first = self.connections == 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -39,6 +43,8 @@ class RawServer:
                         length = int(line.split(b":", 1)[1])
                 body = await reader.readexactly(length)
                 self.requests.append(head + body)
+                if self.drop_reuse and first and len(self.requests) > 1:
+                    break
                 if self.hang:
                     await asyncio.sleep(30)
                 for piece in self.reply(head):
@@ -205,3 +211,20 @@ async def test_tls_with_the_roots_of_ssl_cert_file(serve, tmp_path, monkeypatch)
         await client.aclose()
     finally:
         server.close()
+
+
+async def test_a_kept_alive_connection_closed_as_it_is_reused_is_retried_once_on_a_new_one(serve) -> None:  # type: ignore[no-untyped-def]
+    base, raw = await serve(_fixed(200, b"fine"), drop_reuse=True)
+    client = UpstreamClient(base, {}, timeout=5, stream_timeout=None)
+    assert (await client.request("POST", "/x", content=b"1")).content == b"fine"
+    # The upstream reads the second request on the kept-alive connection and closes it unanswered
+    # (its idle timeout racing the reuse): the same request goes again on a new connection.
+    assert (await client.request("POST", "/x", content=b"2")).content == b"fine"
+    assert raw.connections == 2 and [r[-1:] for r in raw.requests] == [b"1", b"2", b"2"]
+
+    # A new connection that ends unanswered is an error, not another try.
+    base, raw = await serve(lambda _h: [], close_after=True)
+    client = UpstreamClient(base, {}, timeout=5, stream_timeout=None)
+    with pytest.raises(GatewayError) as caught, transport_errors("Up"):
+        await client.request("POST", "/x", content=b"1")
+    assert caught.value.reason is Reason.UPSTREAM_UNAVAILABLE and len(raw.requests) == 1

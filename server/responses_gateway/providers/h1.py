@@ -109,12 +109,14 @@ class _Connection(asyncio.Protocol):
         self.chunks: collections.deque[bytes] = collections.deque()
         self.buffered = 0
         self.error: Exception | None = None
+        self.received = False  # any byte of this exchange's response
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        self.received = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as e:
@@ -358,10 +360,31 @@ class Pool:
         max_bytes: int | None,
         provider: str,
     ) -> Response:
-        """Send one request (`head` ends with the blank line) and wait for its status and headers."""
-        conn = self._take_idle() or await self._connect(connect_timeout)
+        """Send one request (`head` ends with the blank line) and wait for its status and headers.
+
+        A kept-alive connection can be closed by the upstream (its idle timeout) just as it is reused,
+        before the event loop has seen the close. When a reused connection ends with not one byte of
+        response, the request goes once more on a new connection: the upstream answered nothing, and
+        a retry on a new connection is what the router would do with the same failure anyway.
+        """
+        data = head + body if body else head
+        conn = self._take_idle()
+        if conn is not None:
+            try:
+                await self._exchange(conn, data, read_timeout, write_timeout)
+                return Response(self, conn, read_timeout, max_bytes, provider)
+            except Disconnected:
+                if conn.received:
+                    raise
+        conn = await self._connect(connect_timeout)
+        await self._exchange(conn, data, read_timeout, write_timeout)
+        return Response(self, conn, read_timeout, max_bytes, provider)
+
+    async def _exchange(
+        self, conn: _Connection, data: bytes, read_timeout: float, write_timeout: float
+    ) -> None:
         try:
-            await conn.send(head + body if body else head, write_timeout)
+            await conn.send(data, write_timeout)
             while not conn.headers_done:
                 if conn.closed or conn.error is not None:
                     raise conn.failure()
@@ -369,7 +392,6 @@ class Pool:
         except BaseException:
             conn.close()
             raise
-        return Response(self, conn, read_timeout, max_bytes, provider)
 
     def close(self) -> None:
         for conn in self._idle:
