@@ -65,15 +65,36 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
+# (protocol, provider class) → answer; kept outside the protocol classes, whose own attributes typing
+# would count as members to check.
+_ANSWERS: dict[tuple[type, type], bool] = {}
+
+
+class _Capability(type(Protocol)):  # type: ignore[misc]
+    """`isinstance(provider, Supports…)` answered once per provider class.
+
+    typing's runtime check looks up each of the protocol's members on every call (3 to 8 µs, several
+    times per request). A capability is a method of the provider's class (no provider sets one per
+    instance), so the answer is kept per class.
+    """
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        key = (cls, type(obj))
+        hit = _ANSWERS.get(key)
+        if hit is None:
+            hit = _ANSWERS[key] = bool(super().__instancecheck__(obj))
+        return hit
+
+
 @runtime_checkable
-class SupportsCreate(Protocol):
+class SupportsCreate(Protocol, metaclass=_Capability):
     """A native unary call, cheaper than folding a stream (one JSON body instead of N events)."""
 
     async def create(self, call: ProviderCall) -> response_pb2.Response: ...
 
 
 @runtime_checkable
-class SupportsNativeState(Protocol):
+class SupportsNativeState(Protocol, metaclass=_Capability):
     """The upstream keeps responses itself: `previous_response_id`, retrieve, delete, cancel and
     input items can be handed to it."""
 
@@ -89,14 +110,14 @@ class SupportsNativeState(Protocol):
 
 
 @runtime_checkable
-class SupportsTokenCount(Protocol):
+class SupportsTokenCount(Protocol, metaclass=_Capability):
     async def count_input_tokens(
         self, request: responses_service_pb2.CountInputTokensRequest
     ) -> responses_service_pb2.CountInputTokensResponse: ...
 
 
 @runtime_checkable
-class SupportsCompact(Protocol):
+class SupportsCompact(Protocol, metaclass=_Capability):
     async def compact(
         self, request: responses_service_pb2.CompactResponseRequest
     ) -> responses_service_pb2.CompactResponseResponse: ...

@@ -9,26 +9,25 @@ import urllib.parse
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-import httpcore
-import httpx
 import orjson
-from httpx_sse import EventSource
 
 from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.errors import GatewayError, Reason
-from responses_gateway.providers.netio import AsyncioBackend
+from responses_gateway.providers import h1
+from responses_gateway.providers.h1 import Headers, Response
 from responses_gateway.telemetry.record import outbound_headers
+
+__all__ = ["Headers", "Response", "UpstreamClient", "iter_sse_data", "iter_sse_json", "make_client"]
 
 CONNECT_TIMEOUT = 10.0
 
 
 class UpstreamClient:
-    """A deployment's upstream: one base URL, fixed headers, a pooled keep-alive transport.
+    """A deployment's upstream: one base URL, fixed headers, a pooled keep-alive connection set.
 
-    Requests go straight to httpcore's connection pool (httpx's engine) on the asyncio backend in
-    netio.py, and come back as httpx Responses. The httpx client layer (URL merging, cookie jar, auth
-    and redirect loops, event hooks) is nothing a gateway needs — it never follows redirects or keeps
-    cookies — and it cost more CPU per call than everything else on the path.
+    Requests go to `h1.Pool` (asyncio Protocols + httptools): the gateway never follows redirects,
+    keeps cookies or needs HTTP/2, and httpx/httpcore cost more CPU per call than the rest of the
+    path. `h1`'s docstring says what it keeps and what it leaves out.
     """
 
     def __init__(
@@ -46,13 +45,18 @@ class UpstreamClient:
         self._read_timeout = stream_timeout or self._timeout
         self._max_bytes = max_bytes
         self._provider = provider
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=1000,
-            max_keepalive_connections=64,
-            keepalive_expiry=60,
-            network_backend=AsyncioBackend(),
-        )
+        self._pool: h1.Pool | None = None
+
+    def _origin(self) -> h1.Pool:
+        pool = self._pool
+        if pool is None:
+            try:
+                pool = self._pool = h1.Pool(self._base)
+            except ValueError as e:
+                raise GatewayError(
+                    Reason.UPSTREAM_ERROR, f"{self._provider}: cannot call {self._base!r} ({e})"
+                ) from None
+        return pool
 
     async def _send(
         self,
@@ -62,40 +66,34 @@ class UpstreamClient:
         headers: Mapping[str, str] | None,
         params: Mapping[str, Any] | None,
         timeout: float | None,
-    ) -> httpx.Response:
-        url = httpx.URL(self._base + path, params=params or None)
-        request = httpx.Request(
+    ) -> Response:
+        pool = self._origin()
+        fixed = self._headers
+        if headers:
+            given = [(k.lower(), v) for k, v in headers.items()]
+            # A per-call header replaces the fixed one of the same name (never both on the wire).
+            names = {k for k, _ in given}
+            fixed = [*(h for h in fixed if h[0] not in names), *given]
+        body = content or b""
+        head = h1.request_head(
             method,
-            url,
-            headers=[*self._headers, *(headers or {}).items(), *outbound_headers()],
-            content=content,
+            pool.prefix + path + h1.query_string(params),
+            pool.authority,
+            [*fixed, *outbound_headers()],
+            len(body) if body or method in ("POST", "PUT", "PATCH") else None,
         )
         # The deployment's timeouts hold on every transport; a caller's deadline (`timeout`) only
         # shortens them.
         total = self._timeout if timeout is None else min(timeout, self._timeout)
         read = self._read_timeout if timeout is None else min(timeout, self._read_timeout)
-        core = httpcore.Request(
-            method=method,
-            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
-            headers=request.headers.raw,
-            content=content or b"",
-            # httpcore takes per-request timeouts from the request's extensions.
-            extensions={
-                "timeout": {
-                    "connect": min(CONNECT_TIMEOUT, total),
-                    "read": read,
-                    "write": total,
-                    "pool": total,
-                }
-            },
-        )
-        response = await self._pool.handle_async_request(core)
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_Body(response, self._max_bytes, self._provider),
-            extensions=response.extensions,
-            request=request,
+        return await pool.send(
+            head,
+            body,
+            connect_timeout=min(CONNECT_TIMEOUT, total),
+            read_timeout=read,
+            write_timeout=total,
+            max_bytes=self._max_bytes,
+            provider=self._provider,
         )
 
     async def request(
@@ -107,13 +105,13 @@ class UpstreamClient:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
         timeout: float | None = None,
-    ) -> httpx.Response:
+    ) -> Response:
         """A whole (non-streamed) response, its body read."""
         response = await self._send(method, path, content, headers, params, timeout)
         try:
             await response.aread()
         finally:
-            await response.aclose()
+            response.aclose_now()
         return response
 
     @contextlib.asynccontextmanager
@@ -126,43 +124,18 @@ class UpstreamClient:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
         timeout: float | None = None,
-    ) -> AsyncIterator[httpx.Response]:
+    ) -> AsyncIterator[Response]:
         """A response whose body is read as it arrives; leaving the block closes it (and with it the
         upstream request, if it has not finished)."""
         response = await self._send(method, path, content, headers, params, timeout)
         try:
             yield response
         finally:
-            await response.aclose()
+            response.aclose_now()
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
-
-
-class _Body(httpx.AsyncByteStream):
-    """An upstream body, cut off with an error past `max_bytes`: the gateway never relays or stores
-    more than it can send whole (a gRPC message over the limit would fail after the store said done)."""
-
-    def __init__(self, response: httpcore.Response, max_bytes: int | None, provider: str) -> None:
-        self._response = response
-        self._max_bytes = max_bytes
-        self._provider = provider
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        seen, limit = 0, self._max_bytes
-        async for chunk in self._response.aiter_stream():
-            if limit is not None:
-                seen += len(chunk)
-                if seen > limit:
-                    raise GatewayError(
-                        Reason.UPSTREAM_ERROR,
-                        f"{self._provider} sent a response larger than the deployment's limit of {limit} "
-                        "bytes (max_response_bytes).",
-                    )
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self._response.aclose()
+        if self._pool is not None:
+            self._pool.close()
 
 
 def path_segment(value: str) -> str:
@@ -190,38 +163,56 @@ def make_client(
 
 @contextlib.contextmanager
 def transport_errors(provider: str) -> Iterator[None]:
-    """Translate httpx's exceptions into domain errors, in one place."""
+    """Translate the upstream client's exceptions into domain errors, in one place."""
     try:
         yield
-    except (httpx.TimeoutException, httpcore.TimeoutException) as e:
-        raise GatewayError(
-            Reason.UPSTREAM_TIMEOUT, f"{provider} did not answer in time ({type(e).__name__})"
-        ) from e
-    except (httpx.ConnectError, httpcore.ConnectError) as e:
+    except h1.Timeout as e:
+        raise GatewayError(Reason.UPSTREAM_TIMEOUT, f"{provider} did not answer in time ({e})") from e
+    except h1.ConnectFailed as e:
         raise GatewayError(Reason.UPSTREAM_UNAVAILABLE, f"could not connect to {provider}: {e}") from e
-    except (
-        httpx.RemoteProtocolError,
-        httpx.ReadError,
-        httpx.WriteError,
-        httpcore.RemoteProtocolError,
-        httpcore.ReadError,
-        httpcore.WriteError,
-    ) as e:
+    except h1.Disconnected as e:
         raise GatewayError(
-            Reason.UPSTREAM_UNAVAILABLE, f"{provider} closed the connection mid-response ({type(e).__name__})"
+            Reason.UPSTREAM_UNAVAILABLE, f"{provider} closed the connection mid-response ({e})"
         ) from e
-    except (httpx.HTTPError, httpcore.NetworkError, httpcore.ProtocolError) as e:
+    except h1.UpstreamHTTPError as e:
         raise GatewayError(Reason.UPSTREAM_ERROR, f"{provider} request failed: {e}") from e
 
 
-async def iter_sse_data(response: httpx.Response) -> AsyncIterator[str]:
-    """The `data` of each server-sent event, as soon as its frame is complete."""
-    async for sse in EventSource(response).aiter_sse():
-        if sse.data:
-            yield sse.data
+async def iter_sse_data(response: Response) -> AsyncIterator[str]:
+    """The `data` of each server-sent event, as soon as its frame is complete (the WHATWG event
+    stream rules: lines end in CRLF, LF or CR; `data` lines join with LF; comments and other fields
+    are skipped; an event without data is not one; an unterminated last event is dropped)."""
+    content_type = (response.headers.get("content-type") or "").partition(";")[0]
+    if "text/event-stream" not in content_type:
+        raise h1.ProtocolViolation(f"expected a text/event-stream response, got {content_type!r}")
+    pending = b""
+    data: list[bytes] = []
+    async for chunk in response.aiter_raw():
+        buf = pending + chunk if pending else chunk
+        if buf.endswith(b"\r"):  # maybe half a CRLF: decide with the next chunk
+            buf, pending = buf[:-1], b"\r"
+        else:
+            pending = b""
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = buf.split(b"\n")
+        last = lines.pop()  # after the last line end: the start of a line still arriving
+        pending = last + pending if last else pending
+        for line in lines:
+            if not line:
+                if data:
+                    joined = data[0] if len(data) == 1 else b"\n".join(data)
+                    data = []
+                    if joined:
+                        yield joined.decode("utf-8", "replace")
+                continue
+            if line.startswith(b"data"):
+                field, _, value = line.partition(b":")
+                if field == b"data":
+                    data.append(value[1:] if value.startswith(b" ") else value)
 
 
-async def iter_sse_json(response: httpx.Response, provider: str) -> AsyncIterator[Any]:
+async def iter_sse_json(response: Response, provider: str) -> AsyncIterator[Any]:
     """Each event's JSON payload, until the stream ends (or sends OpenAI-style `[DONE]`)."""
     async for data in iter_sse_data(response):
         if data == "[DONE]":
@@ -234,7 +225,7 @@ async def iter_sse_json(response: httpx.Response, provider: str) -> AsyncIterato
             ) from None
 
 
-def retry_after_seconds(headers: httpx.Headers) -> float | None:
+def retry_after_seconds(headers: Headers) -> float | None:
     """`retry-after-ms`, or `retry-after` as seconds or an HTTP date."""
     ms = headers.get("retry-after-ms")
     if ms:

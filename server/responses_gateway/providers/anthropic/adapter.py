@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
-import httpx
 import orjson
 
 from responses_gateway.config.providers import AuthStyle
@@ -19,7 +18,13 @@ from responses_gateway.providers.base import ProviderCall, UpstreamStream
 from responses_gateway.providers.chat.request import as_create_request
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.providers.google_auth import TokenSource, vertex_token_source
-from responses_gateway.providers.http import iter_sse_json, make_client, retry_after_seconds, transport_errors
+from responses_gateway.providers.http import (
+    Headers,
+    iter_sse_json,
+    make_client,
+    retry_after_seconds,
+    transport_errors,
+)
 from responses_gateway.providers.openai.translate import upstream_error
 from responses_gateway.providers.tool_mapping import tool_map
 from responses_gateway.v1 import events_pb2, responses_service_pb2
@@ -61,7 +66,7 @@ class AnthropicProvider:
     async def _auth_headers(self, headers: dict[str, str]) -> dict[str, str]:
         return headers if self._auth is None else {**headers, **await self._auth.headers()}
 
-    def _error(self, status: int, raw: bytes, headers: httpx.Headers) -> GatewayError:
+    def _error(self, status: int, raw: bytes, headers: Headers) -> GatewayError:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 
-import httpx
 import orjson
 from botocore.eventstream import EventStreamBuffer, ParserError
 
@@ -18,7 +17,13 @@ from responses_gateway.providers.bedrock.auth import AwsSigner
 from responses_gateway.providers.bedrock.request import converse_request
 from responses_gateway.providers.bedrock.stream import BedrockStream, error_name, error_of
 from responses_gateway.providers.features import Unsupported
-from responses_gateway.providers.http import make_client, path_segment, retry_after_seconds, transport_errors
+from responses_gateway.providers.http import (
+    Headers,
+    make_client,
+    path_segment,
+    retry_after_seconds,
+    transport_errors,
+)
 from responses_gateway.providers.tool_mapping import tool_map
 from responses_gateway.v1 import events_pb2
 
@@ -47,7 +52,7 @@ class BedrockProvider:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def _error(self, status: int, raw: bytes, headers: httpx.Headers) -> GatewayError:
+    def _error(self, status: int, raw: bytes, headers: Headers) -> GatewayError:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:

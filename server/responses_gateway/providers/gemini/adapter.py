@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 
-import httpx
 import orjson
 
 from responses_gateway.config.providers import AuthStyle
@@ -18,6 +17,7 @@ from responses_gateway.providers.gemini.request import count_tokens_request, gen
 from responses_gateway.providers.gemini.stream import GeminiStream
 from responses_gateway.providers.google_auth import TokenSource, vertex_token_source
 from responses_gateway.providers.http import (
+    Headers,
     iter_sse_json,
     make_client,
     path_segment,
@@ -77,7 +77,7 @@ class GeminiProvider:
     async def _auth_headers(self) -> dict[str, str]:
         return _NO_AUTH if self._auth is None else await self._auth.headers()
 
-    def _error(self, status: int, raw: bytes, headers: httpx.Headers) -> GatewayError:
+    def _error(self, status: int, raw: bytes, headers: Headers) -> GatewayError:
         retry = retry_after_seconds(headers)
         if retry is None:
             retry = retry_info_seconds(raw)

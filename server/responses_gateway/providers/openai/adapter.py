@@ -1,4 +1,4 @@
-"""I/O shell of the OpenAI Responses adapter: `{api_base}/responses` over a pooled httpx client."""
+"""I/O shell of the OpenAI Responses adapter: `{api_base}/responses` over the pooled upstream client (providers/http.py)."""
 
 from __future__ import annotations
 
