@@ -18,6 +18,7 @@ from responses_gateway.providers.anthropic import hosted
 from responses_gateway.providers.chat.request import foreign_compaction, parts_text
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.providers.tool_mapping import CUSTOM_ARGUMENT, ToolMap, tool_map
+from responses_gateway.providers.turns import Turns
 from responses_gateway.v1 import content_pb2, items_pb2, request_pb2
 
 # Anthropic requires max_tokens; used when the request gives no max_output_tokens.
@@ -59,21 +60,6 @@ def _user_block(part: content_pb2.ContentPart, unsupported: Unsupported) -> dict
     return None
 
 
-class _Turns:
-    """Builds alternating turns, merging consecutive blocks of the same role."""
-
-    def __init__(self) -> None:
-        self.turns: list[dict[str, Any]] = []
-
-    def add(self, role: str, blocks: list[dict[str, Any]]) -> None:
-        if not blocks:
-            return
-        if self.turns and self.turns[-1]["role"] == role:
-            self.turns[-1]["content"].extend(blocks)
-        else:
-            self.turns.append({"role": role, "content": list(blocks)})
-
-
 def _reasoning_blocks(item: items_pb2.Reasoning) -> list[dict[str, Any]]:
     if not item.encrypted_content:
         return []  # thinking without its signature cannot be sent back; Anthropic would reject it
@@ -92,7 +78,7 @@ def conversation(
     system: list[dict[str, Any]] = []
     if request.HasField("instructions") and request.instructions:
         system.append({"type": "text", "text": request.instructions})
-    turns = _Turns()
+    turns = Turns()
     for item in input_items(request):
         kind = item.WhichOneof("kind")
         if kind == "message":

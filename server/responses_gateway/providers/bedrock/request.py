@@ -24,6 +24,7 @@ from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.providers.chat.request import foreign_compaction, parts_text
 from responses_gateway.providers.features import Unsupported
 from responses_gateway.providers.tool_mapping import CUSTOM_ARGUMENT, ToolMap, tool_map
+from responses_gateway.providers.turns import Turns
 from responses_gateway.v1 import content_pb2, items_pb2, request_pb2
 
 # reasoning.effort → Claude's thinking budget (its minimum is 1024), as on Anthropic's own API.
@@ -109,22 +110,6 @@ def _user_block(part: content_pb2.ContentPart, unsupported: Unsupported) -> dict
     return None
 
 
-class _Turns:
-    """Alternating turns: Converse refuses two messages of the same role in a row, so blocks of
-    consecutive items with one role share a message."""
-
-    def __init__(self) -> None:
-        self.turns: list[dict[str, Any]] = []
-
-    def add(self, role: str, blocks: list[dict[str, Any]]) -> None:
-        if not blocks:
-            return
-        if self.turns and self.turns[-1]["role"] == role:
-            self.turns[-1]["content"].extend(blocks)
-        else:
-            self.turns.append({"role": role, "content": list(blocks)})
-
-
 def _reasoning_block(item: items_pb2.Reasoning) -> list[dict[str, Any]]:
     """Claude's reasoning goes back with its signature (kept in `encrypted_content`), or not at all:
     Bedrock refuses thinking whose signature is missing."""
@@ -153,7 +138,7 @@ def conversation(
     system: list[dict[str, Any]] = []
     if request.HasField("instructions") and request.instructions:
         system.append({"text": request.instructions})
-    turns = _Turns()
+    turns = Turns()
     for item in input_items(request):
         kind = item.WhichOneof("kind")
         if kind == "message":
