@@ -10,6 +10,8 @@ import asyncio
 import logging
 import sys
 
+import uvloop
+
 from responses_gateway.app import Gateway, Listen, StartupError
 from responses_gateway.config import ConfigError, load_config
 from responses_gateway.workers import Supervisor, default_workers, worker_role_from_env
@@ -89,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return asyncio.run(_serve(args))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_serve(args))
 
 
 if __name__ == "__main__":

@@ -159,4 +159,4 @@ class SqliteKeys:
                 db.execute("BEGIN")
                 db.execute("DELETE FROM rg_counters WHERE expires_at > 0 AND expires_at < ?", (now,))
 
-        await self._store._run(purge)
+        await self._store._run(purge, sweep=True)
