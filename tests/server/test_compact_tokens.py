@@ -441,6 +441,6 @@ def test_item_from_another_key_is_refused(tmp_path: Path, e: Env, client: openai
             timeout=30,
         )
         assert r.status_code == 400 and r.json()["error"]["param"] == "input"
-        assert "compaction_key is not set" in other.log
+        assert "compaction_key is not set" in other.wait_for_log("compaction_key is not set")
     finally:
         other.stop()

@@ -75,6 +75,15 @@ class GatewayProcess:
     def log(self) -> str:
         return "".join(self.lines)
 
+    def wait_for_log(self, text: str, timeout: float = 10) -> str:
+        """The log once it has `text` (lines arrive through a reader thread, so a line the gateway
+        wrote while answering a request may land a moment after the answer); the log as it is after
+        `timeout` otherwise."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.log
+
     # The names the client suites use.
     @property
     def target(self) -> str:

@@ -30,7 +30,13 @@ from responses_gateway.domain.plan import Plan, keeps_state, upstream_key, upstr
 from responses_gateway.domain.recorder import Recorder
 from responses_gateway.domain.shell import response_shell
 from responses_gateway.errors import GatewayError, Reason
-from responses_gateway.providers.base import Provider, ProviderCall, SupportsCreate, UpstreamStream
+from responses_gateway.providers.base import (
+    Capability,
+    Provider,
+    ProviderCall,
+    SupportsCreate,
+    UpstreamStream,
+)
 from responses_gateway.providers.registry import ProviderRegistry
 from responses_gateway.routing.router import Router
 from responses_gateway.store.base import ResponseStore, StoredResponse
@@ -60,7 +66,7 @@ class TurnHook(Protocol):
 
 
 @runtime_checkable
-class RunTools(Protocol):
+class RunTools(Protocol, metaclass=Capability):
     """A turn hook that also sees the first upstream request and every turn's events: the gateway's
     own tools (domain/tools/), which replace tools in the request and rewrite the upstream's events
     before the assembler numbers them."""
@@ -83,7 +89,7 @@ class RunTools(Protocol):
 
 
 @runtime_checkable
-class HookFactory(Protocol):
+class HookFactory(Protocol, metaclass=Capability):
     """Makes the hook of each run; None for a run it has nothing to do with, which then runs as if
     there were no hook (no held terminal event, the native unary create)."""
 

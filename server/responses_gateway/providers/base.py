@@ -70,8 +70,8 @@ class Provider(Protocol):
 _ANSWERS: dict[tuple[type, type], bool] = {}
 
 
-class _Capability(type(Protocol)):  # type: ignore[misc]
-    """`isinstance(provider, Supports…)` answered once per provider class.
+class Capability(type(Protocol)):  # type: ignore[misc]
+    """`isinstance(obj, SomeProtocol)` answered once per class of `obj` (provider capabilities, run hooks).
 
     typing's runtime check looks up each of the protocol's members on every call (3 to 8 µs, several
     times per request). A capability is a method of the provider's class (no provider sets one per
@@ -87,14 +87,14 @@ class _Capability(type(Protocol)):  # type: ignore[misc]
 
 
 @runtime_checkable
-class SupportsCreate(Protocol, metaclass=_Capability):
+class SupportsCreate(Protocol, metaclass=Capability):
     """A native unary call, cheaper than folding a stream (one JSON body instead of N events)."""
 
     async def create(self, call: ProviderCall) -> response_pb2.Response: ...
 
 
 @runtime_checkable
-class SupportsNativeState(Protocol, metaclass=_Capability):
+class SupportsNativeState(Protocol, metaclass=Capability):
     """The upstream keeps responses itself: `previous_response_id`, retrieve, delete, cancel and
     input items can be handed to it."""
 
@@ -110,14 +110,14 @@ class SupportsNativeState(Protocol, metaclass=_Capability):
 
 
 @runtime_checkable
-class SupportsTokenCount(Protocol, metaclass=_Capability):
+class SupportsTokenCount(Protocol, metaclass=Capability):
     async def count_input_tokens(
         self, request: responses_service_pb2.CountInputTokensRequest
     ) -> responses_service_pb2.CountInputTokensResponse: ...
 
 
 @runtime_checkable
-class SupportsCompact(Protocol, metaclass=_Capability):
+class SupportsCompact(Protocol, metaclass=Capability):
     async def compact(
         self, request: responses_service_pb2.CompactResponseRequest
     ) -> responses_service_pb2.CompactResponseResponse: ...

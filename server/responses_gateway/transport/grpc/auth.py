@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -41,17 +41,15 @@ def _rejecting(handler: Handler, error: GatewayError) -> Handler:
     return grpc.unary_unary_rpc_method_handler(reject_unary, **kwargs)
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+class CallAuth:
+    """The authentication step of the server's interceptor (intercept.py)."""
+
     def __init__(self, authenticator: Authenticator) -> None:
         self.authenticator = authenticator
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(handler_call_details)
-        if not self.authenticator.enabled or handler is None:
+    async def check(self, handler: Handler, handler_call_details: grpc.HandlerCallDetails) -> Handler:
+        """`handler` when the call may go on; else one that fails it with the reason."""
+        if not self.authenticator.enabled:
             return handler
         if handler_call_details.method.startswith(_OPEN):
             return handler

@@ -8,7 +8,7 @@ error.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -57,23 +57,16 @@ def admitted(request: T) -> T:
     return request
 
 
-class IntakeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.request_deserializer is None:
-            return handler
-        if not handler_call_details.method.startswith(_OURS):
-            return handler  # health and reflection: grpcio's own handlers, left as they are
-        kwargs = {
-            "request_deserializer": _deserializer(handler.request_deserializer),
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(handler.unary_unary, **kwargs)
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(handler.unary_stream, **kwargs)
-        return handler
+def with_intake(method: str, handler: Handler) -> Handler:
+    """`handler` with the intake's deserializer (our services' methods; the others as they are)."""
+    if handler.request_deserializer is None or not method.startswith(_OURS):
+        return handler  # health and reflection: grpcio's own handlers, left as they are
+    kwargs = {
+        "request_deserializer": _deserializer(handler.request_deserializer),
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(handler.unary_unary, **kwargs)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(handler.unary_stream, **kwargs)
+    return handler

@@ -15,9 +15,7 @@ from responses_gateway.health import Health
 from responses_gateway.platform.gate import Gate
 from responses_gateway.platform.keys import KeyAdmin
 from responses_gateway.transport.grpc.admin import AdminServicer
-from responses_gateway.transport.grpc.auth import AuthInterceptor
-from responses_gateway.transport.grpc.intake import IntakeInterceptor
-from responses_gateway.transport.grpc.method import MethodInterceptor
+from responses_gateway.transport.grpc.intercept import CallInterceptor
 from responses_gateway.transport.grpc.servicer import ModelsServicer, ResponsesServicer
 from responses_gateway.v1 import (
     admin_pb2,
@@ -83,9 +81,7 @@ def build_grpc_server(
     `reuse_port`: a worker of `serve --workers N`, one of several listeners the kernel spreads
     connections over (SO_REUSEPORT); otherwise a port another process holds is an error."""
     server = grpc.aio.server(
-        # The method first (metrics label), then authentication: an unauthenticated caller learns
-        # nothing about its message.
-        interceptors=[MethodInterceptor(), AuthInterceptor(authenticator), IntakeInterceptor()],
+        interceptors=[CallInterceptor(authenticator)],
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.max_send_message_length", _MAX_SEND),
