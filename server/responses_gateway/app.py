@@ -19,7 +19,6 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from responses_gateway.aio import tune_gc
 from responses_gateway.auth import Authenticator
 from responses_gateway.config.loader import LoadedConfig
 from responses_gateway.config.models import GatewaySettings
@@ -280,7 +279,6 @@ class Gateway:
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload_on_signal)
         await self.start()
-        tune_gc()
         if self.listen.worker is not None:
             log.info("worker %d (pid %d) serving", self.listen.worker.index, os.getpid())
             self.listen.worker.ready()  # the supervisor prints the serving line once all are
