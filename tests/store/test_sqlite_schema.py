@@ -6,8 +6,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from responses_gateway.store.base import StoredResponse
 from responses_gateway.store.sqlite import _MIGRATIONS, SqliteStore
-from responses_gateway.v1 import response_pb2
+from responses_gateway.v1 import items_pb2, response_pb2
 
 _OLD = """
 CREATE TABLE responses (id TEXT PRIMARY KEY, created_at REAL NOT NULL, deployment TEXT NOT NULL,
@@ -19,6 +20,17 @@ CREATE TABLE events (response_id TEXT NOT NULL REFERENCES responses(id) ON DELET
 """
 
 
+def _item(item_id: str, text: str) -> items_pb2.Item:
+    item = items_pb2.Item()
+    item.message.id = item_id
+    item.message.role = items_pb2.MESSAGE_ROLE_USER
+    item.message.content.parts.parts.add().input_text.text = text
+    return item
+
+
+_ITEMS = [_item("msg_a", "one"), _item("msg_b", "two"), _item("msg_c", "three")]
+
+
 async def test_schema_one_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     old = response_pb2.Response(id="resp_old", object="response", model="m")
@@ -26,15 +38,28 @@ async def test_schema_one_is_migrated(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.executescript(_OLD)
         db.execute("INSERT INTO responses VALUES (?, 1, 'd', 'u', ?)", ("resp_old", old.SerializeToString()))
+        for position, item in enumerate(_ITEMS):
+            db.execute(
+                "INSERT INTO input_items VALUES ('resp_old', ?, ?, ?)",
+                (position, item.message.id, item.SerializeToString()),
+            )
     store = SqliteStore(str(path))
     await store.open()
     try:
         got = await store.get("resp_old")
         assert got is not None and got.response == old and got.owner == "" and got.key_id == ""
+        assert got.input_items == _ITEMS  # kept in the old table, read from there
+        page = await store.list_input_items("resp_old", after="msg_a", before=None, limit=5, order="asc")
+        assert page is not None and page.items == _ITEMS[1:] and not page.has_more
+        # Written again (a new version of the row): its items move into the row, the old ones go.
+        await store.put(StoredResponse(old, _ITEMS[:1], "d", "u"))
+        again = await store.get("resp_old")
+        assert again is not None and again.input_items == _ITEMS[:1]
         assert await store.claim_expired("me", float("inf"), 1.0) == []  # it is not running
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == max(_MIGRATIONS)
+        assert db.execute("SELECT count(*) FROM input_items").fetchone()[0] == 0
         columns = {row[1] for row in db.execute("PRAGMA table_info(responses)")}
     assert {"running", "owner", "lease_until", "key_id"} <= columns

@@ -20,6 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from responses_gateway.contract.items import item_id
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.v1 import events_pb2, items_pb2, response_pb2
 
@@ -71,6 +72,30 @@ class Watch(Protocol):
 class ItemPage:
     items: list[items_pb2.Item]
     has_more: bool
+
+
+def page_of(
+    items: list[items_pb2.Item], after: str | None, before: str | None, limit: int, order: Order
+) -> ItemPage:
+    """One page of a response's input items, for a store that reads them all at once. In the listing
+    order, `after` comes before the page and `before` after it; an id that is not one of the items
+    raises KeyError (the first item with the id is the cursor)."""
+    listed = items[::-1] if order == "desc" else items
+    ids = [item_id(i) for i in listed] if after is not None or before is not None else []
+    start, end = 0, len(listed)
+    for cursor, is_after in ((after, True), (before, False)):
+        if cursor is None:
+            continue
+        try:
+            at = (len(ids) - 1 - ids[::-1].index(cursor)) if order == "desc" else ids.index(cursor)
+        except ValueError:
+            raise KeyError(cursor) from None
+        if is_after:
+            start = max(start, at + 1)
+        else:
+            end = min(end, at)
+    chosen = listed[start:end]
+    return ItemPage(items=chosen[:limit], has_more=len(chosen) > limit)
 
 
 class ResponseStore(Protocol):

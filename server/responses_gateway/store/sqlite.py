@@ -29,13 +29,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from responses_gateway.contract.items import item_id
 from responses_gateway.store.base import (
     ItemPage,
     Order,
     StoredResponse,
     StoreUnavailable,
     is_running,
+    page_of,
 )
 from responses_gateway.store.signals import LocalSignals, Signalling, WorkerBus
 from responses_gateway.v1 import events_pb2, items_pb2, response_pb2
@@ -115,6 +115,12 @@ _MIGRATIONS = {
     # fewer to write on every stored response, which is the store's cost on the request path.
     4: """
     DROP INDEX IF EXISTS input_items_by_id;
+    """,
+    # A response's input items in its own row (an ItemList): one B-tree insert per stored response
+    # instead of one per item plus their index. NULL for rows written before, whose items stay in
+    # input_items (read from there, and deleted with their response by the foreign key).
+    5: """
+    ALTER TABLE responses ADD COLUMN items BLOB;
     """,
 }
 
@@ -320,24 +326,17 @@ class SqliteStore(Signalling):
             record.owner if running else "",
             record.lease_until if running else 0.0,
             record.key_id,
+            items_pb2.ItemList(items=record.input_items).SerializeToString(),
         )
-        items = [
-            (r.id, i, item_id(item), item.SerializeToString()) for i, item in enumerate(record.input_items)
-        ]
 
         def put(db: sqlite3.Connection) -> None:
-            with db:
-                db.execute("BEGIN")
-                db.execute("DELETE FROM input_items WHERE response_id = ?", (r.id,))
-                db.execute(
-                    "INSERT OR REPLACE INTO responses (id, created_at, deployment, upstream_id, response,"
-                    " running, owner, lease_until, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
-                db.executemany(
-                    "INSERT INTO input_items (response_id, position, item_id, item) VALUES (?, ?, ?, ?)",
-                    items,
-                )
+            # REPLACE deletes a row of the same id first, and with it (foreign key) any items an
+            # older version of the row kept in input_items.
+            db.execute(
+                "INSERT OR REPLACE INTO responses (id, created_at, deployment, upstream_id, response,"
+                " running, owner, lease_until, key_id, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
 
         await self._run(put)
         self._changed(r.id)
@@ -353,33 +352,36 @@ class SqliteStore(Signalling):
         self._changed(rid)
 
     async def get(self, response_id: str) -> StoredResponse | None:
-        def get(
-            db: sqlite3.Connection,
-        ) -> tuple[tuple[str, str, bytes, str, float, str] | None, list[bytes]]:
-            row = db.execute(
-                "SELECT deployment, upstream_id, response, owner, lease_until, key_id"
+        row = await self._run(
+            lambda db: db.execute(
+                "SELECT deployment, upstream_id, response, owner, lease_until, key_id, items"
                 " FROM responses WHERE id = ?",
                 (response_id,),
             ).fetchone()
-            if row is None:
-                return None, []
-            blobs = db.execute(
-                "SELECT item FROM input_items WHERE response_id = ? ORDER BY position", (response_id,)
-            ).fetchall()
-            return row, [b for (b,) in blobs]
-
-        row, blobs = await self._run(get)
+        )
         if row is None:
             return None
+        blob = row[6]
         return StoredResponse(
             response=response_pb2.Response.FromString(row[2]),
-            input_items=[items_pb2.Item.FromString(b) for b in blobs],
+            input_items=await self._items(response_id, blob),
             deployment=row[0],
             upstream_id=row[1],
             owner=row[3],
             lease_until=row[4],
             key_id=row[5],
         )
+
+    async def _items(self, response_id: str, blob: bytes | None) -> list[items_pb2.Item]:
+        """A row's input items: its ItemList, or the input_items rows of a row written before."""
+        if blob is not None:
+            return list(items_pb2.ItemList.FromString(blob).items)
+        rows = await self._run(
+            lambda db: db.execute(
+                "SELECT item FROM input_items WHERE response_id = ? ORDER BY position", (response_id,)
+            ).fetchall()
+        )
+        return [items_pb2.Item.FromString(b) for (b,) in rows]
 
     async def delete(self, response_id: str) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
@@ -394,34 +396,12 @@ class SqliteStore(Signalling):
     async def list_input_items(
         self, response_id: str, *, after: str | None, before: str | None, limit: int, order: Order
     ) -> ItemPage | None:
-        desc = order == "desc"
-
-        def page(db: sqlite3.Connection) -> list[bytes] | None:
-            if db.execute("SELECT 1 FROM responses WHERE id = ?", (response_id,)).fetchone() is None:
-                return None
-            cond, args = "response_id = ?", [response_id]
-            # In the listing order: `after` comes before the page, `before` after it.
-            for cursor, later in ((after, not desc), (before, desc)):
-                if cursor is None:
-                    continue
-                row = db.execute(
-                    "SELECT position FROM input_items WHERE response_id = ? AND item_id = ?",
-                    (response_id, cursor),
-                ).fetchone()
-                if row is None:
-                    raise KeyError(cursor)
-                cond += " AND position > ?" if later else " AND position < ?"
-                args.append(row[0])
-            direction = "DESC" if desc else "ASC"
-            sql = f"SELECT item FROM input_items WHERE {cond} ORDER BY position {direction} LIMIT ?"
-            return [b for (b,) in db.execute(sql, (*args, limit + 1)).fetchall()]
-
-        blobs = await self._run(page)
-        if blobs is None:
-            return None
-        return ItemPage(
-            items=[items_pb2.Item.FromString(b) for b in blobs[:limit]], has_more=len(blobs) > limit
+        row = await self._run(
+            lambda db: db.execute("SELECT items FROM responses WHERE id = ?", (response_id,)).fetchone()
         )
+        if row is None:
+            return None
+        return page_of(await self._items(response_id, row[0]), after, before, limit, order)
 
     async def append_events(self, response_id: str, events: list[events_pb2.ResponseStreamEvent]) -> None:
         if not events:
