@@ -12,6 +12,7 @@ in the supervisor) while its counts stay.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -144,6 +145,7 @@ class _Series:
         "output",
         "overhead",
         "reasoning",
+        "responses",
         "ttft",
         "unpriced",
     )
@@ -159,6 +161,7 @@ class _Series:
         self.reasoning = TOKENS.labels(model, "reasoning")
         self.cost = COST.labels(model)
         self.unpriced = UNPRICED.labels(model)
+        self.responses: dict[tuple[str, int], Any] = {}  # (provider, status) -> RESPONSES child
 
 
 _SERIES: dict[tuple[str, str], _Series] = {}
@@ -189,7 +192,13 @@ def observe_response(
 ) -> None:
     """Once per response. `model` is the model_name that served; `first_event` / `gap` for streams."""
     series = _series(model, mode)
-    RESPONSES.labels(model, provider, mode, status_name(response.status)).inc()
+    status = response.status
+    counted = series.responses.get((provider, status))
+    if counted is None:
+        counted = series.responses[(provider, status)] = RESPONSES.labels(
+            model, provider, mode, status_name(status)
+        )
+    counted.inc()
     series.duration.observe(seconds)
     if overhead is not None:
         series.overhead.observe(overhead)
