@@ -6,6 +6,7 @@ or at `http://host:8080` works alike.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 
 from responses_gateway import codec
 from responses_gateway.auth import MASTER, Authenticator, Principal
@@ -315,6 +317,73 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return internal_error_response()
 
 
+class HotRoutes:
+    """The ASGI app in front of the Starlette one: the calls of the hot path (a create, a chat
+    completion, a GET of one response) go straight to their route's endpoint; everything else (the
+    other routes, WebSocket mode, 404 / 405, admin) goes through Starlette unchanged.
+
+    Starlette's error middleware, exception middleware, router scan and per-route wrappers cost a
+    measurable share of a unary call's CPU. The endpoints are the same `_guard`ed handlers, which
+    turn every error into OpenAI's error JSON themselves; what still escapes one is answered the way
+    `_unexpected` answers it (500 error JSON) and re-raised for the server to log, as Starlette does.
+    The scope gets what Starlette's router would set (`route` for `route_template`, `path_params`),
+    so handlers and metrics labels cannot tell the two paths apart."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self._posts: dict[str, Route] = {}
+        self._by_id: list[tuple[str, Route]] = []  # (path prefix before the id, route)
+        for route in app.routes:
+            # The first route that would match wins, as in Starlette's own scan.
+            if not isinstance(route, Route) or route.methods is None:
+                continue
+            if "POST" in route.methods and route.path in _HOT_POSTS:
+                self._posts.setdefault(route.path, route)
+            elif "GET" in route.methods and route.path in _HOT_BY_ID:
+                prefix = route.path.removesuffix("{response_id}")
+                if all(p != prefix for p, _ in self._by_id):
+                    self._by_id.append((prefix, route))
+
+    def _match(self, scope: Scope) -> tuple[Route, dict[str, str]] | None:
+        if scope["type"] != "http" or scope.get("root_path"):  # mounted: Starlette strips root_path first
+            return None
+        method, path = scope["method"], scope["path"]
+        if method == "POST":
+            route = self._posts.get(path)
+            return (route, {}) if route is not None else None
+        if method == "GET":
+            for prefix, route in self._by_id:
+                if path.startswith(prefix):
+                    rid = path[len(prefix) :]
+                    # `{response_id}` is one non-empty segment; anything longer is another route's.
+                    return (route, {"response_id": rid}) if rid and "/" not in rid else None
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hit = self._match(scope)
+        if hit is None:
+            await self.app(scope, receive, send)
+            return
+        route, params = hit
+        scope["app"] = self.app
+        scope["route"] = route
+        scope["endpoint"] = route.endpoint
+        scope["path_params"] = params
+        try:
+            response = await route.endpoint(Request(scope, receive, send))
+            await response(scope, receive, send)
+        except Exception:
+            # Once the response has begun the server refuses a second start (RuntimeError); it then
+            # closes the connection when the exception reaches it, so a cut response never looks whole.
+            with contextlib.suppress(RuntimeError):
+                await internal_error_response()(scope, receive, send)
+            raise
+
+
+_HOT_POSTS = frozenset({"/v1/responses", "/responses", "/v1/chat/completions", "/chat/completions"})
+_HOT_BY_ID = frozenset({"/v1/responses/{response_id}", "/responses/{response_id}"})
+
+
 def _starlette(routes: list[Any]) -> Starlette:
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _unexpected})
 
@@ -328,12 +397,12 @@ def build_rest_app(
     health: Health | None = None,
     metrics_here: Route | None = None,
     gate: Gate | None = None,
-) -> Starlette:
+) -> HotRoutes:
     """The REST API; `metrics_here` is the /metrics route when the metrics are not on a port of their
     own; `health` None: `/healthz` always says ok."""
     shim = RestShim(service, authenticator, max_body_bytes, health, gate)
     metrics_routes = [metrics_here] if metrics_here is not None else []
-    return _starlette([*shim.routes(), *metrics_routes, *(extra_routes or [])])
+    return HotRoutes(_starlette([*shim.routes(), *metrics_routes, *(extra_routes or [])]))
 
 
 def build_metrics_app(route: Route) -> Starlette:
