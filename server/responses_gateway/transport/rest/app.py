@@ -6,7 +6,6 @@ or at `http://host:8080` works alike.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -325,7 +324,7 @@ class HotRoutes:
     Starlette's error middleware, exception middleware, router scan and per-route wrappers cost a
     measurable share of a unary call's CPU. The endpoints are the same `_guard`ed handlers, which
     turn every error into OpenAI's error JSON themselves; what still escapes one is answered the way
-    `_unexpected` answers it (500 error JSON) and re-raised for the server to log, as Starlette does.
+    `_unexpected` answers it (500 error JSON) and logged.
     The scope gets what Starlette's router would set (`route` for `route_template`, `path_params`),
     so handlers and metrics labels cannot tell the two paths apart."""
 
@@ -373,11 +372,20 @@ class HotRoutes:
             response = await route.endpoint(Request(scope, receive, send))
             await response(scope, receive, send)
         except Exception:
-            # Once the response has begun the server refuses a second start (RuntimeError); it then
-            # closes the connection when the exception reaches it, so a cut response never looks whole.
-            with contextlib.suppress(RuntimeError):
-                await internal_error_response()(scope, receive, send)
-            raise
+            if not await _answered_500(scope, receive, send):
+                raise  # the response had begun: the server closes the connection, so it never looks whole
+            # Not re-raised (Starlette does): the server would close the connection with the request's
+            # body unread, and the reset can destroy the 500 before the client reads it.
+            log.exception("request failed: %s %s", scope["method"], scope["path"])
+
+
+async def _answered_500(scope: Scope, receive: Receive, send: Send) -> bool:
+    """Send the 500 error JSON, unless a response has begun already (the server refuses a second start)."""
+    try:
+        await internal_error_response()(scope, receive, send)
+    except RuntimeError:
+        return False
+    return True
 
 
 _HOT_POSTS = frozenset({"/v1/responses", "/responses", "/v1/chat/completions", "/chat/completions"})
