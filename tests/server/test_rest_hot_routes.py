@@ -183,3 +183,19 @@ def test_paths_the_hot_table_does_not_serve_fall_through(bare: str) -> None:
         assert missing["message"] == "Invalid URL (GET /responses/resp_abc)"
         assert openai_error(http.post("/v1/responses/resp_abc"), 405)
         assert openai_error(http.get("/v1/responses/resp_abc/x"), 404)
+
+
+def test_response_headers_keep_their_order(http: httpx.Client) -> None:
+    """The header list a JSON response has always had: length, type, the call's notes, request id."""
+    notes = [b"x-gateway-cost", b"x-gateway-deployment", b"x-gateway-model", b"x-gateway-attempts"]
+    created = http.post("/v1/responses", json=MOCK)
+    chat = http.post(
+        "/chat/completions", json={"model": "mock", "messages": [{"role": "user", "content": "x"}]}
+    )
+    got = http.get(f"/responses/{created.json()['id']}")
+    for r, middle in [(created, notes), (chat, notes), (got, [])]:
+        assert r.status_code == 200, r.text
+        keys = [k for k, _ in r.headers.raw if k not in (b"date", b"server")]
+        assert keys == [b"content-length", b"content-type", *middle, b"x-request-id"], keys
+        assert r.headers["content-length"] == str(len(r.content))
+        assert r.headers["content-type"] == "application/json"
