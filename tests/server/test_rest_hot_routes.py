@@ -5,6 +5,7 @@ real gateway and on a bare `HotRoutes` app served by the gateway's own HTTP serv
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -199,3 +200,34 @@ def test_response_headers_keep_their_order(http: httpx.Client) -> None:
         assert keys == [b"content-length", b"content-type", *middle, b"x-request-id"], keys
         assert r.headers["content-length"] == str(len(r.content))
         assert r.headers["content-type"] == "application/json"
+
+
+def test_sse_frames_are_exactly_openais_framing(http: httpx.Client) -> None:
+    """Byte for byte: `event: <type>` then one `data:` line of the event's JSON, a blank line, and
+    `data: [DONE]` at the end; Chat Completions' chunks are `data:` lines alone."""
+    with http.stream("POST", "/v1/responses", json={**MOCK, "stream": True}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        raw = r.read()
+    frames = raw.split(b"\n\n")
+    assert frames[-2:] == [b"data: [DONE]", b""], raw[-200:]
+    numbers = []
+    for chunk in frames[:-2]:
+        event_line, data_line = chunk.split(b"\n")  # exactly two lines per frame
+        assert event_line.startswith(b"event: ") and data_line.startswith(b"data: "), chunk
+        event = json.loads(data_line.removeprefix(b"data: "))
+        assert event_line == b"event: " + event["type"].encode()
+        numbers.append(event["sequence_number"])
+    assert numbers == list(range(len(numbers))) and len(numbers) >= 3
+
+    chat = {"model": "mock", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    with http.stream("POST", "/chat/completions", json=chat) as r:
+        raw = r.read()
+    frames = raw.split(b"\n\n")
+    assert frames[-2:] == [b"data: [DONE]", b""], raw[-200:]
+    chunks = [
+        json.loads(f.removeprefix(b"data: "))
+        for f in frames[:-2]
+        if f.startswith(b"data: ") and b"\n" not in f
+    ]
+    assert len(chunks) == len(frames) - 2 >= 2  # every frame one data line
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
