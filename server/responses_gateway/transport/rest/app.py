@@ -7,7 +7,7 @@ or at `http://host:8080` works alike.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 
 from responses_gateway import codec
 from responses_gateway.auth import MASTER, Authenticator, Principal
@@ -43,6 +44,7 @@ Event = events_pb2.ResponseStreamEvent
 Handler = Callable[[Request], Awaitable[Response]]
 T = TypeVar("T")
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+_REQUEST_ID = REQUEST_ID_HEADER.encode()
 UNMATCHED = "unmatched"  # the one label of every path no route matches
 
 
@@ -53,8 +55,34 @@ def route_template(request: Request) -> str:
     return route.path if isinstance(route, Route) else UNMATCHED
 
 
-def json_response(message: Message, status: int = 200) -> Response:
-    return Response(codec.dumps(message), status_code=status, media_type="application/json")
+class JsonResponse(Response):
+    """A JSON body with its headers as raw bytes at once: the same header list (and order: length,
+    type, then `headers`) as `Response(media_type="application/json")` followed by
+    `headers.update(headers)`, without building and scanning `MutableHeaders` per header."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status: int = 200, headers: Mapping[str, str] | None = None) -> None:
+        self.status_code = status
+        self.background = None
+        self.body = body
+        raw = [(b"content-type", _JSON)]
+        if status >= 200 and status not in (204, 304):  # Starlette's rule for content-length
+            raw.insert(0, (b"content-length", str(len(body)).encode()))
+        if headers:
+            raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+        self.raw_headers = raw
+
+
+_JSON = b"application/json"
+
+
+def json_response(message: Message, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return JsonResponse(codec.dumps(message), status, headers)
+
+
+def _has_header(response: Response, name: bytes) -> bool:
+    return any(key == name for key, _ in response.raw_headers)
 
 
 def sse_response(
@@ -181,8 +209,8 @@ class RestShim:
                 metrics.observe_error(route_template(request), error)
                 response = error_response(error)
             # The call's own id when the handler set it (the one sent upstream and logged), else a new one.
-            if REQUEST_ID_HEADER not in response.headers:
-                response.headers[REQUEST_ID_HEADER] = request_id(request)
+            if not _has_header(response, _REQUEST_ID):
+                response.raw_headers.append((_REQUEST_ID, request_id(request).encode("latin-1")))
             return response
 
         return guarded
@@ -194,9 +222,7 @@ class RestShim:
         await self._admit(create, ctx)
         if create.stream:
             return sse_response(await _opened(ctx, self.service.stream(create, ctx)), ctx)
-        response = json_response(await _unary(ctx, self.service.create(create, ctx)))
-        response.headers.update(ctx.headers())
-        return response
+        return json_response(await _unary(ctx, self.service.create(create, ctx)), headers=ctx.headers())
 
     async def get(self, request: Request) -> Response:
         get = get_request(request)
@@ -244,9 +270,7 @@ class RestShim:
             events = await _opened(ctx, self.service.stream(create, ctx))
             return sse_response(events, ctx, lambda e: chat_frames(writer, e))
         completion = chat_completion(await _unary(ctx, self.service.create(create, ctx)))
-        response = Response(orjson.dumps(completion), media_type="application/json")
-        response.headers.update(ctx.headers())
-        return response
+        return JsonResponse(orjson.dumps(completion), headers=ctx.headers())
 
     async def models(self, request: Request) -> Response:
         return json_response(await self.service.list_models(CallContext()))
@@ -315,6 +339,82 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return internal_error_response()
 
 
+class HotRoutes:
+    """The ASGI app in front of the Starlette one: the calls of the hot path (a create, a chat
+    completion, a GET of one response) go straight to their route's endpoint; everything else (the
+    other routes, WebSocket mode, 404 / 405, admin) goes through Starlette unchanged.
+
+    Starlette's error middleware, exception middleware, router scan and per-route wrappers cost a
+    measurable share of a unary call's CPU. The endpoints are the same `_guard`ed handlers, which
+    turn every error into OpenAI's error JSON themselves; what still escapes one is answered the way
+    `_unexpected` answers it (500 error JSON) and logged.
+    The scope gets what Starlette's router would set (`route` for `route_template`, `path_params`),
+    so handlers and metrics labels cannot tell the two paths apart."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self._posts: dict[str, Route] = {}
+        self._by_id: list[tuple[str, Route]] = []  # (path prefix before the id, route)
+        for route in app.routes:
+            # The first route that would match wins, as in Starlette's own scan.
+            if not isinstance(route, Route) or route.methods is None:
+                continue
+            if "POST" in route.methods and route.path in _HOT_POSTS:
+                self._posts.setdefault(route.path, route)
+            elif "GET" in route.methods and route.path in _HOT_BY_ID:
+                prefix = route.path.removesuffix("{response_id}")
+                if all(p != prefix for p, _ in self._by_id):
+                    self._by_id.append((prefix, route))
+
+    def _match(self, scope: Scope) -> tuple[Route, dict[str, str]] | None:
+        if scope["type"] != "http" or scope.get("root_path"):  # mounted: Starlette strips root_path first
+            return None
+        method, path = scope["method"], scope["path"]
+        if method == "POST":
+            route = self._posts.get(path)
+            return (route, {}) if route is not None else None
+        if method == "GET":
+            for prefix, route in self._by_id:
+                if path.startswith(prefix):
+                    rid = path[len(prefix) :]
+                    # `{response_id}` is one non-empty segment; anything longer is another route's.
+                    return (route, {"response_id": rid}) if rid and "/" not in rid else None
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hit = self._match(scope)
+        if hit is None:
+            await self.app(scope, receive, send)
+            return
+        route, params = hit
+        scope["app"] = self.app
+        scope["route"] = route
+        scope["endpoint"] = route.endpoint
+        scope["path_params"] = params
+        try:
+            response = await route.endpoint(Request(scope, receive, send))
+            await response(scope, receive, send)
+        except Exception:
+            if not await _answered_500(scope, receive, send):
+                raise  # the response had begun: the server closes the connection, so it never looks whole
+            # Not re-raised (Starlette does): the server would close the connection with the request's
+            # body unread, and the reset can destroy the 500 before the client reads it.
+            log.exception("request failed: %s %s", scope["method"], scope["path"])
+
+
+async def _answered_500(scope: Scope, receive: Receive, send: Send) -> bool:
+    """Send the 500 error JSON, unless a response has begun already (the server refuses a second start)."""
+    try:
+        await internal_error_response()(scope, receive, send)
+    except RuntimeError:
+        return False
+    return True
+
+
+_HOT_POSTS = frozenset({"/v1/responses", "/responses", "/v1/chat/completions", "/chat/completions"})
+_HOT_BY_ID = frozenset({"/v1/responses/{response_id}", "/responses/{response_id}"})
+
+
 def _starlette(routes: list[Any]) -> Starlette:
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _unexpected})
 
@@ -328,12 +428,12 @@ def build_rest_app(
     health: Health | None = None,
     metrics_here: Route | None = None,
     gate: Gate | None = None,
-) -> Starlette:
+) -> HotRoutes:
     """The REST API; `metrics_here` is the /metrics route when the metrics are not on a port of their
     own; `health` None: `/healthz` always says ok."""
     shim = RestShim(service, authenticator, max_body_bytes, health, gate)
     metrics_routes = [metrics_here] if metrics_here is not None else []
-    return _starlette([*shim.routes(), *metrics_routes, *(extra_routes or [])])
+    return HotRoutes(_starlette([*shim.routes(), *metrics_routes, *(extra_routes or [])]))
 
 
 def build_metrics_app(route: Route) -> Starlette:

@@ -239,6 +239,11 @@ def build_server(
         lifespan="off",
         timeout_graceful_shutdown=math.ceil(grace_seconds),
         http=protocol_for(limits),
+        interface="asgi3",
+        # Nothing in the gateway reads the client's address or scheme (scope["client"], ["scheme"]), so
+        # uvicorn's ProxyHeadersMiddleware, which rewrites them from X-Forwarded-* on every request,
+        # is only cost.
+        proxy_headers=False,
         # The sans-I/O implementation over the `websockets` package: it can answer a refused upgrade
         # with an HTTP response of the app's (the 401 error JSON), and pauses reading until the app
         # takes each message.

@@ -13,10 +13,11 @@ DONE = b"data: [DONE]\n\n"
 
 
 def frame(event: events_pb2.ResponseStreamEvent) -> bytes:
-    """One whole frame, written to the socket in a single send."""
+    """One whole frame, written to the socket in a single send (built in one allocation: `+` would
+    copy the event's JSON once per piece)."""
     body = codec.to_json(event)
     kind = body.get("type", "") if isinstance(body, dict) else ""
-    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(body) + b"\n\n"
+    return b"event: %b\ndata: %b\n\n" % (kind.encode(), orjson.dumps(body))
 
 
 def error_frame(error: GatewayError, sequence_number: int) -> bytes:
@@ -32,9 +33,9 @@ def error_frame(error: GatewayError, sequence_number: int) -> bytes:
         "param": payload["param"],
         "error": payload,
     }
-    return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
+    return b"event: error\ndata: %b\n\n" % orjson.dumps(body)
 
 
 def chat_frames(writer: ChunkWriter, event: events_pb2.ResponseStreamEvent) -> bytes:
     """Chat Completions framing: `data:` lines only, one per chunk."""
-    return b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in writer.event(event))
+    return b"".join([b"data: %b\n\n" % orjson.dumps(chunk) for chunk in writer.event(event)])
