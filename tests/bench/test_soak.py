@@ -40,13 +40,15 @@ def test_a_short_soak_reports_rss_and_fds_per_worker() -> None:
     out, _ = proc.communicate(timeout=100)
     assert proc.returncode == 0, out
     workers = workers_from(out)
+    answered = 0  # REST requests the workers answered, by the last progress line
     for pid in workers:
         progress = re.findall(
-            rf"\] worker {pid}: RSS +([\d.]+) MB, fds +(\d+) .*REST requests +([\d,]+)", out
+            rf"\] worker {pid}: RSS +([\d.]+) MB, fds +(\d+) .*REST requests +([\d,]*\d)", out
         )
         assert len(progress) >= 2, out  # at the start, and at least once under load
         assert all(float(rss) > 0 and int(n) > 0 for rss, n, _ in progress)
-        assert int(progress[-1][2].replace(",", "")) > 0  # the kernel gave this worker connections
+        # Which worker the kernel gives the 4 connections is its choice: only the sum is asserted.
+        answered += int(progress[-1][2].replace(",", ""))
         summary = re.search(
             rf"worker {pid}: after start \(before load\) +([\d.]+) MB, after warm-up +([\d.]+) MB, "
             rf"at the end +([\d.]+) MB .*warm-up -> end ([+-][\d.]+)%",
@@ -65,7 +67,10 @@ def test_a_short_soak_reports_rss_and_fds_per_worker() -> None:
         assert after == own + upstream and own <= primed and upstream <= 5 and start <= primed
         assert end >= after  # under load it held the client connections too
     completed = re.search(r"requests: ([\d,]+) completed \(([\d,]+) over gRPC\), 0 errors", out)
-    assert completed and int(completed.group(2).replace(",", "")) > 0, out
+    assert completed, out
+    total, over_grpc = (int(v.replace(",", "")) for v in completed.groups())
+    # The requests still in flight at the last line completed after it; none was counted twice.
+    assert over_grpc > 0 and 0 < answered <= total - over_grpc, out
 
 
 def test_a_worker_that_dies_fails_the_soak() -> None:
