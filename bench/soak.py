@@ -6,8 +6,9 @@ nothing pinned), then keeps 16 REST streams (and a few gRPC streams) running bac
 /proc): RSS (`VmRSS`), open file descriptors, the requests it answered (REST responses name their worker
 in `x-gateway-worker`) and the errors. At the end: RSS after start, after warm-up and at the end, the
 growth from warm-up to end against the target (<= 100 MB per worker, flat within 5%), and whether the
-file descriptors came back to their count before the load once the load generator closed its
-connections. Exit status 0 unless the gateway died (2) or a request failed (1).
+file descriptors came back to their count after each worker's first request once the load generator
+closed its connections (the kept-alive upstream connections apart, bounded instead). Exit status 0
+unless the gateway died (2) or a request failed (1); the targets are reported, not enforced.
 """
 
 from __future__ import annotations
