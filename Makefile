@@ -26,7 +26,7 @@ SETUP_STAMP  := $(VENV)/.setup-stamp
 # Type-check only what exists (server/ etc. land separately); see [tool.mypy] in pyproject.toml.
 MYPY_DIRS     = $(wildcard server clients/python/src scripts)
 
-.PHONY: help setup python-env tools generate check-generate lint fmt test test-tools test-servers run bench lock clean distclean
+.PHONY: help setup python-env tools generate check-generate lint fmt test test-tools test-servers run bench bench-soak lock clean distclean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -96,6 +96,10 @@ run: setup ## serve the gateway (CONFIG=config/gateway.yaml)
 
 bench: setup ## run the benchmark (python -m bench)
 	$(PY) -m bench $(BENCH_ARGS)
+
+# SOAK_ARGS=--minutes 60 for a longer run; `python -m bench.soak --help` lists the rest.
+bench-soak: setup ## soak `serve --workers 2` with streams for 10 min: RSS / fds per worker (python -m bench.soak)
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 lock: ## re-pin requirements/dev.lock from the pyproject files (UV_ARGS=--upgrade to bump)
 	@[[ -x $(UV) ]] || $(MAKE) python-env

@@ -1,4 +1,5 @@
-"""The processes under test: the fast upstream and the gateway, each pinned to a CPU when asked."""
+"""The processes under test: the fast upstream and the gateway, each pinned to a CPU (or a set of CPUs)
+when asked; and what /proc says about them (a supervisor's workers, how busy the CPUs were)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,12 +35,16 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _spawn(name: str, argv: list[str], cpu: int | None, log: Path, ready: re.Pattern[str]) -> Proc:
+Cpus = int | Iterable[int] | None  # one CPU, a set of them, or None: inherit this process's affinity
+
+
+def _spawn(name: str, argv: list[str], cpu: Cpus, log: Path, ready: re.Pattern[str]) -> Proc:
     """Start `argv` and wait until it prints a line matching `ready` (whose groups are its ports)."""
+    cpus = None if cpu is None else {cpu} if isinstance(cpu, int) else set(cpu)
 
     def pin() -> None:
-        if cpu is not None:
-            os.sched_setaffinity(0, {cpu})
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
 
     err = log.open("w")
     popen = subprocess.Popen(
@@ -75,15 +80,48 @@ def write_config(workdir: Path, upstream_port: int, model: str) -> Path:
     return config
 
 
-def start_gateway(
-    cpu: int | None, config: Path, workdir: Path, profile: Path | None, *, workers: int = 1
-) -> Proc:
+def start_gateway(cpu: Cpus, config: Path, workdir: Path, profile: Path | None, *, workers: int = 1) -> Proc:
     serve = ["serve", "--config", str(config), "--host", "127.0.0.1", "--grpc-port", "0", "--http-port", "0"]
     serve += ["--grace", "2", "--log-level", "warning", "--workers", str(workers)]
     runner = ["-m", "cProfile", "-o", str(profile), "-m"] if profile is not None else ["-m"]
     argv = [sys.executable, *runner, "responses_gateway.cli", *serve]
     ready = re.compile(r"serving gRPC on .*:(\d+), REST on http://.*:(\d+)/")
     return _spawn("gateway", argv, cpu, workdir / "gateway.log", ready)
+
+
+def all_cpus() -> set[int]:
+    """Every CPU the machine has: as an affinity, the kernel narrows it to those the cgroup's cpuset
+    allows, which is what a process not pinned by us would get (see `os.sched_getaffinity(pid)`)."""
+    return set(range(os.cpu_count() or 1))
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of `pid` (a supervisor's workers), from every thread's `children` list."""
+    found: set[int] = set()
+    with contextlib.suppress(OSError):  # none once `pid` is gone
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):  # a thread that just ended
+                found.update(int(c) for c in (task / "children").read_text().split())
+    return sorted(found)
+
+
+def worker_pids(gateway: Proc, workers: int) -> list[int]:
+    """The processes that serve: the gateway itself with one worker, else its supervisor's children."""
+    return [gateway.pid] if workers == 1 else children(gateway.pid)
+
+
+def busy_seconds(cpus: Iterable[int]) -> float:
+    """CPU seconds the given CPUs spent neither idle nor waiting for I/O since boot (`/proc/stat`'s
+    `cpuN` lines: what everything on them used, ours or not)."""
+    wanted = {f"cpu{c}" for c in cpus}
+    busy = 0
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name in wanted:
+            # user nice system idle iowait irq softirq steal (guest time is already inside user)
+            ticks = [int(v) for v in values[:8]]
+            busy += sum(ticks) - ticks[3] - ticks[4]
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def stop(proc: Proc) -> None:
