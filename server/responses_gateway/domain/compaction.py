@@ -16,18 +16,18 @@ import binascii
 import logging
 import os
 import time
+from typing import TYPE_CHECKING
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from responses_gateway.contract.ids import new_id
 from responses_gateway.contract.items import input_items
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.v1 import items_pb2, request_pb2, response_pb2
 from responses_gateway.v1 import responses_service_pb2 as rs
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,11 @@ class Sealer:
     @property
     def _aead(self) -> AESGCM:
         if self._cipher is None:
+            # cryptography loads with the first compaction item, not in every gateway process.
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
             secret = self._secret
             if secret is None:
                 log.warning(
@@ -82,6 +87,8 @@ class Sealer:
 
     def open(self, content: str) -> str:
         """The summary in `content` (one of ours); a 400 when it was altered or sealed with another key."""
+        from cryptography.exceptions import InvalidTag
+
         body = content.removeprefix(SEALED_PREFIX)
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))

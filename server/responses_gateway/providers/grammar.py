@@ -13,11 +13,12 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Literal
-
-import lark
+from typing import TYPE_CHECKING, Literal
 
 from responses_gateway.errors import GatewayError, Reason
+
+if TYPE_CHECKING:
+    import lark
 
 Syntax = Literal["lark", "regex"]
 # Enough for the tools of a few agents; a grammar is small next to a request.
@@ -36,7 +37,15 @@ class GrammarMismatch(Exception):
 
 @functools.lru_cache(maxsize=_CACHE)
 def _lark(definition: str) -> lark.Lark:
+    import lark  # loaded by the first lark grammar (~15 MB a gateway without one does not hold)
+
     return lark.Lark(definition, start="start", parser="earley")
+
+
+def _lark_error() -> type[Exception]:
+    from lark.exceptions import LarkError
+
+    return LarkError
 
 
 @functools.lru_cache(maxsize=_CACHE)
@@ -46,12 +55,13 @@ def _regex(definition: str) -> re.Pattern[str]:
 
 def compile_grammar(grammar: Grammar, tool: str) -> None:
     """Raise a 400 naming `tool` when its grammar does not compile."""
+    failures = (_lark_error(), re.error) if grammar.syntax == "lark" else (re.error,)
     try:
         if grammar.syntax == "lark":
             _lark(grammar.definition)
         else:
             _regex(grammar.definition)
-    except (lark.exceptions.LarkError, re.error) as e:
+    except failures as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise GatewayError(
             Reason.INVALID_REQUEST,
@@ -68,6 +78,6 @@ def check(grammar: Grammar, text: str) -> None:
         return
     try:
         _lark(grammar.definition).parse(text)
-    except lark.exceptions.LarkError as e:
+    except _lark_error() as e:
         lines = [line for line in str(e).strip().splitlines() if line.strip()]
         raise GrammarMismatch(lines[0][:300] if lines else type(e).__name__) from e

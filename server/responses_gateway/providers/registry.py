@@ -9,7 +9,6 @@ from responses_gateway.providers.anthropic.adapter import AnthropicProvider
 from responses_gateway.providers.azure.adapter import azure_provider
 from responses_gateway.providers.azure_ai.adapter import azure_ai_provider
 from responses_gateway.providers.base import Provider
-from responses_gateway.providers.bedrock.adapter import BedrockProvider
 from responses_gateway.providers.chat.adapter import ChatCompletionsProvider
 from responses_gateway.providers.gemini.adapter import GeminiProvider
 from responses_gateway.providers.mock import MockProvider
@@ -33,6 +32,9 @@ def build_provider(deployment: ResolvedDeployment) -> Provider:
     if deployment.adapter == AdapterKind.GEMINI:
         return GeminiProvider(deployment)
     if deployment.adapter == AdapterKind.BEDROCK:
+        # botocore (~25 MB) loads only in a gateway that has a Bedrock deployment.
+        from responses_gateway.providers.bedrock.adapter import BedrockProvider
+
         return BedrockProvider(deployment)
     raise GatewayError(
         Reason.NOT_IMPLEMENTED,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -55,15 +56,16 @@ async def open_store(
 
 def key_store(store: ResponseStore) -> KeyStore:
     """The key store on the same backend and connection as `store` (store/keys.py)."""
-    from responses_gateway.store.postgres import PostgresStore
-    from responses_gateway.store.redis import RedisStore
     from responses_gateway.store.sqlite import SqliteStore
 
-    if isinstance(store, PostgresStore):
+    # A PostgreSQL or Redis store means its module (and driver) is loaded; otherwise neither needs to be.
+    postgres = sys.modules.get("responses_gateway.store.postgres")
+    redis = sys.modules.get("responses_gateway.store.redis")
+    if postgres is not None and isinstance(store, postgres.PostgresStore):
         from responses_gateway.store.postgres_keys import PostgresKeys
 
         return PostgresKeys(store)
-    if isinstance(store, RedisStore):
+    if redis is not None and isinstance(store, redis.RedisStore):
         from responses_gateway.store.redis_keys import RedisKeys
 
         return RedisKeys(store)

@@ -39,7 +39,7 @@ from responses_gateway.domain.history import history
 from responses_gateway.domain.plan import Plan, keeps_state
 from responses_gateway.domain.run import Continuation
 from responses_gateway.domain.tools import mcp_items as mi
-from responses_gateway.domain.tools.mcp_client import McpFailure, call_tool, list_tools, protocol_failure
+from responses_gateway.domain.tools.mcp_failure import McpFailure, protocol_failure
 from responses_gateway.domain.tools.mcp_policy import REGISTERED, McpPolicy, Target, check_address
 from responses_gateway.errors import GatewayError, Reason, echo
 from responses_gateway.v1 import items_pb2, request_pb2, response_pb2, tools_pb2
@@ -246,6 +246,9 @@ class McpRun:
         item = items_pb2.Item()
         lt = item.mcp_list_tools
         lt.id, lt.server_label = new_id("mcpl"), server.label
+        # The SDK loads with the first run that calls a server (mcp_failure.py says why).
+        from responses_gateway.domain.tools.mcp_client import list_tools
+
         s = self.settings
         try:
             pages = await asyncio.gather(
@@ -586,6 +589,8 @@ class McpRun:
                 protocol_failure(INVALID_ARGUMENTS, "The tool's arguments are not a JSON object.").error
             )
             return
+        from responses_gateway.domain.tools.mcp_client import call_tool
+
         s = self.settings
         try:
             call.output = await call_tool(

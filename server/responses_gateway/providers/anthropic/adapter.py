@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -17,7 +17,6 @@ from responses_gateway.providers.anthropic.stream import AnthropicStream, error_
 from responses_gateway.providers.base import ProviderCall, UpstreamStream
 from responses_gateway.providers.chat.request import as_create_request
 from responses_gateway.providers.features import Unsupported
-from responses_gateway.providers.google_auth import TokenSource, vertex_token_source
 from responses_gateway.providers.http import (
     Headers,
     iter_sse_json,
@@ -28,6 +27,9 @@ from responses_gateway.providers.http import (
 from responses_gateway.providers.openai.translate import upstream_error
 from responses_gateway.providers.tool_mapping import tool_map
 from responses_gateway.v1 import events_pb2, responses_service_pb2
+
+if TYPE_CHECKING:
+    from responses_gateway.providers.google_auth import TokenSource
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -54,6 +56,9 @@ class AnthropicProvider:
         self._path, self._count_path = "/v1/messages", "/v1/messages/count_tokens"
         if deployment.auth == AuthStyle.GOOGLE_OAUTH:
             self.name = f"Anthropic on Vertex AI ({deployment.upstream_model})"
+            # google-auth (and `requests` under it) loads only for a Vertex AI deployment.
+            from responses_gateway.providers.google_auth import vertex_token_source
+
             self._auth = vertex_token_source(deployment.api_key, deployment.vertex_credentials, self.name)
             self._path = vertex.stream_path(deployment.upstream_model)
             self._count_path = vertex.COUNT_TOKENS_PATH

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -15,7 +16,6 @@ from responses_gateway.providers.features import Unsupported
 from responses_gateway.providers.gemini import hosted
 from responses_gateway.providers.gemini.request import count_tokens_request, generate_request
 from responses_gateway.providers.gemini.stream import GeminiStream
-from responses_gateway.providers.google_auth import TokenSource, vertex_token_source
 from responses_gateway.providers.http import (
     Headers,
     iter_sse_json,
@@ -27,6 +27,9 @@ from responses_gateway.providers.http import (
 from responses_gateway.providers.openai.translate import upstream_error
 from responses_gateway.providers.tool_mapping import ToolMap, tool_map
 from responses_gateway.v1 import events_pb2, responses_service_pb2
+
+if TYPE_CHECKING:
+    from responses_gateway.providers.google_auth import TokenSource
 
 
 def gemini_headers(deployment: ResolvedDeployment) -> dict[str, str]:
@@ -67,6 +70,9 @@ class GeminiProvider:
         self._client = make_client(deployment, gemini_headers(deployment))
         self._auth: TokenSource | None = None
         if deployment.auth == AuthStyle.GOOGLE_OAUTH:
+            # google-auth (and `requests` under it) loads only for a Vertex AI deployment.
+            from responses_gateway.providers.google_auth import vertex_token_source
+
             self._auth = vertex_token_source(deployment.api_key, deployment.vertex_credentials, self.name)
 
     async def aclose(self) -> None:
