@@ -132,9 +132,12 @@ def _migrate(db: sqlite3.Connection) -> None:
         db.executescript(f"BEGIN; {_MIGRATIONS[target]} PRAGMA user_version = {target}; COMMIT;")
 
 
-# How long a write waits for another worker's transaction before SQLITE_BUSY (a StoreUnavailable).
-# Transactions here are a few statements, so this is only reached by a stuck writer.
-_BUSY_TIMEOUT_MS = 10_000
+# How long an operation waits for another worker's transaction before it fails (StoreUnavailable).
+# Transactions here are a statement or a few, so this is only reached by a stuck writer.
+_BUSY_TIMEOUT_SECONDS = 10.0
+# Between tries while another worker holds the lock: from 0.1 ms, doubling, at most 5 ms. SQLite's own
+# busy handler sleeps 1 ms at first and then longer, far more than the transaction it waits for.
+_RETRY_FIRST, _RETRY_MAX = 0.0001, 0.005
 _LOCKED_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 # WAL pages between checkpoints (SQLite's default: 1000, 4 MB). A checkpoint copies each page changed
@@ -157,11 +160,9 @@ class _Busy(Exception):
     """Another connection holds the lock an operation run without waiting needed (rolled back)."""
 
 
-def _guarded(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection, *, wait: bool = True) -> T:
-    """Run `fn`; on a failure leave the connection out of any transaction, so the next operation starts
-    clean, and report it as StoreUnavailable (or, with `wait=False`, a lock held elsewhere as _Busy)."""
-    if wait:
-        db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+def _guarded(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+    """Run `fn` without waiting for locks; on a failure leave the connection out of any transaction, so
+    the next operation starts clean, and report it as StoreUnavailable (a lock held elsewhere: _Busy)."""
     try:
         return fn(db)
     except sqlite3.Error as e:
@@ -170,13 +171,23 @@ def _guarded(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection, *, w
         if db.in_transaction:
             with contextlib.suppress(sqlite3.Error):  # the original failure is the one to report
                 db.rollback()
-        if not wait and getattr(e, "sqlite_errorcode", 0) & 0xFF in _LOCKED_CODES:
-            raise _Busy from e
+        if getattr(e, "sqlite_errorcode", 0) & 0xFF in _LOCKED_CODES:
+            raise _Busy(str(e)) from e
         raise StoreUnavailable(str(e) or type(e).__name__) from e
-    finally:
-        if wait:
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("PRAGMA busy_timeout = 0")
+
+
+def _patient(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+    """`_guarded`, tried again while another connection holds the lock (on the store's thread)."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT_SECONDS
+    delay = _RETRY_FIRST
+    while True:
+        try:
+            return _guarded(fn, db)
+        except _Busy as e:
+            if time.monotonic() >= deadline:
+                raise StoreUnavailable(str(e) or "database is locked") from e
+        time.sleep(delay)
+        delay = min(delay * 2, _RETRY_MAX)
 
 
 class SqliteStore(Signalling):
@@ -217,10 +228,10 @@ class SqliteStore(Signalling):
         try:
             if not self._queued and not sweep:
                 try:
-                    return _guarded(fn, db, wait=False)
+                    return _guarded(fn, db)
                 except _Busy:
                     pass
-            result: T = await self._on_thread(_guarded, fn, db)
+            result: T = await self._on_thread(_patient, fn, db)
             return result
         except StoreUnavailable as e:
             if self.on_unavailable is not None:
@@ -261,7 +272,7 @@ class SqliteStore(Signalling):
 
         def connect() -> sqlite3.Connection:
             db = sqlite3.connect(
-                self._path, check_same_thread=False, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000
+                self._path, check_same_thread=False, isolation_level=None, timeout=_BUSY_TIMEOUT_SECONDS
             )
             try:
                 db.execute("PRAGMA journal_mode=WAL")
@@ -272,7 +283,7 @@ class SqliteStore(Signalling):
                 if problems != ["ok"]:
                     raise sqlite3.DatabaseError(f"database disk image is malformed ({problems[0]})")
                 _migrate(db)
-                db.execute("PRAGMA busy_timeout = 0")  # operations say when they wait (_guarded)
+                db.execute("PRAGMA busy_timeout = 0")  # operations wait in _patient, not in SQLite
             except BaseException:
                 db.close()
                 raise
