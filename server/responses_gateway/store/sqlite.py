@@ -350,7 +350,8 @@ class SqliteStore(Signalling):
             )
 
         await self._run(put)
-        self._changed(r.id)
+        if r.background:  # only background responses have watchers (base.py)
+            self._changed(r.id)
 
     async def update_response(self, response: response_pb2.Response) -> None:
         blob, rid = response.SerializeToString(), response.id
@@ -360,7 +361,8 @@ class SqliteStore(Signalling):
             sql = "UPDATE responses SET response = ?, running = 0, owner = '', lease_until = 0 WHERE id = ?"
             args = (blob, rid)
         await self._run(lambda db: db.execute(sql, args))
-        self._changed(rid)
+        if response.background:
+            self._changed(rid)
 
     async def get(self, response_id: str) -> StoredResponse | None:
         row = await self._run(
