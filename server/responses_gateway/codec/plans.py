@@ -206,7 +206,7 @@ def enum_plan(desc: EnumDescriptor) -> EnumPlan:
 
 
 class FieldPlan:
-    __slots__ = ("decode", "default", "encode", "fd", "json", "name")
+    __slots__ = ("decode", "default", "encode", "exact", "fd", "json", "name", "plain")
 
     def __init__(self, fd: FieldDescriptor) -> None:
         self.fd = fd
@@ -215,6 +215,25 @@ class FieldPlan:
         self.encode: Encoder = _filling(_build_encoder(fd), fd)
         self.decode: Decoder = _build_decoder(fd, self.json)
         self.default: Any = _emit_default(fd)
+        # The shortcuts of the common case, taken by the object plans' loops (most fields of most
+        # messages are single strings, integers and booleans; a streamed delta is nothing else):
+        # `plain`: the JSON value is the field's value itself (no encoder call); `exact`: a JSON
+        # value of exactly this Python type is set as it is (anything else, or a value the field
+        # refuses, goes through `decode` and its checks and error messages).
+        self.plain = self.encode is _identity
+        self.exact: type | None = _exact_type(fd)
+
+
+def _exact_type(fd: FieldDescriptor) -> type | None:
+    if fd.is_repeated or fd.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_ENUM):
+        return None
+    if fd.type == FieldDescriptor.TYPE_STRING:
+        return str
+    if fd.type == FieldDescriptor.TYPE_BOOL:
+        return bool
+    if fd.type in _FLOAT_TYPES:
+        return float
+    return int if fd.type in _INT_TYPES else None
 
 
 def message_type(fd: FieldDescriptor) -> Descriptor:
@@ -473,6 +492,8 @@ class MessagePlan:
 
     encode: Callable[[Message], Any]
     decode: Callable[..., None]  # (message, json, depth) — objects also take the keys a union consumed
+    # Objects only: encode(msg, out) fills `out` (a union's arm, with its `type` first) in place.
+    encode_into: Callable[..., dict[str, Any]] | None = None
 
     def __init__(self, desc: Descriptor) -> None:
         self.desc = desc
@@ -490,6 +511,7 @@ class MessagePlan:
             self.encode, self.decode = SHAPES["union"](desc)
         else:
             self.encode, self.decode = build_object_plan(desc)
+            self.encode_into = self.encode
 
 
 def _struct_decode(msg: Message, v: Any, depth: int) -> None:
@@ -516,8 +538,21 @@ def encode_fields(present: dict[Any, Any], fields: list[FieldPlan], out: dict[st
             if d is _MISSING:
                 continue
             out[fp.json] = d.make() if type(d) is _Fresh else d
+        elif fp.plain:
+            out[fp.json] = v
         else:
             out[fp.json] = fp.encode(v)
+
+
+def set_field(fp: FieldPlan, msg: Message, v: Any, depth: int) -> None:
+    """`decode_field`, with the shortcut of a value of the field's exact scalar type."""
+    if type(v) is fp.exact:
+        try:
+            setattr(msg, fp.name, v)
+            return
+        except ValueError:  # e.g. out of range: decode_field says so properly
+            pass
+    decode_field(fp, msg, v, depth)
 
 
 def decode_field(fp: FieldPlan, msg: Message, v: Any, depth: int) -> None:
@@ -533,15 +568,17 @@ def decode_field(fp: FieldPlan, msg: Message, v: Any, depth: int) -> None:
 _NO_SKIP: frozenset[str] = frozenset()
 
 
-def build_object_plan(desc: Descriptor) -> tuple[Callable[[Message], Any], Callable[..., None]]:
+def build_object_plan(desc: Descriptor) -> tuple[Callable[..., dict[str, Any]], Callable[..., None]]:
     """A plain object: known fields by name, everything else into `extra_fields`."""
     fields = object_fields(desc)
     by_json = {fp.json: fp for fp in fields}
     extra_fd = desc.fields_by_name.get(EXTRA_FIELDS)
 
-    def encode(msg: Message) -> dict[str, Any]:
+    def encode(msg: Message, out: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`out`: the dict to fill (a union's arm starts it with its `type`)."""
         present = dict(msg.ListFields())
-        out: dict[str, Any] = {}
+        if out is None:
+            out = {}
         encode_fields(present, fields, out)
         if extra_fd is not None:
             extra = present.get(extra_fd)
@@ -552,7 +589,8 @@ def build_object_plan(desc: Descriptor) -> tuple[Callable[[Message], Any], Calla
 
     def decode(msg: Message, v: Any, depth: int, skip: frozenset[str] = _NO_SKIP) -> None:
         """`skip`: keys a union consumed already (`type`, its common fields)."""
-        check_depth(depth)
+        if depth > MAX_DEPTH:  # check_depth, inline: this runs for every object decoded
+            raise CodecError(TOO_DEEP)
         if type(v) is not dict:
             raise _expected("an object", v)
         for k, x in v.items():
@@ -567,6 +605,12 @@ def build_object_plan(desc: Descriptor) -> tuple[Callable[[Message], Any], Calla
                 except (ValueError, OverflowError) as e:
                     raise value_error(e, [k]) from None
             elif x is not None:
+                if type(x) is fp.exact:
+                    try:
+                        setattr(msg, fp.name, x)
+                        continue
+                    except ValueError:  # e.g. out of range: decode_field says so properly
+                        pass
                 decode_field(fp, msg, x, depth)
 
     return encode, decode

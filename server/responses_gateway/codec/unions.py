@@ -18,14 +18,15 @@ from responses_gateway.codec.plans import (
     UNKNOWN_ARM,
     CodecError,
     FieldPlan,
+    MessagePlan,
     check_depth,
-    decode_field,
     encode_fields,
     enum_plan,
     enum_type,
     message_type,
     object_fields,
     plan_for,
+    set_field,
 )
 from responses_gateway.codec.values import number_to_json, py_to_value, value_to_py
 from responses_gateway.errors import echo
@@ -109,6 +110,7 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
     encoders = _arm_encoders(arms)
     unknown_name = UNKNOWN_ARM
     enum_numbers = enum_plan(enum_type(arms.enum)).from_json if arms.enum is not None else {}
+    arm_plans: dict[str, MessagePlan] = {}
 
     def encode(msg: Message) -> Any:
         which = msg.WhichOneof(UNION_ONEOF)
@@ -123,7 +125,7 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
         for fp in common:
             x = v.get(fp.json)
             if x is not None:
-                decode_field(fp, msg, x, depth)
+                set_field(fp, msg, x, depth)
 
     def keep_unknown(msg: Message, v: Any, depth: int) -> None:
         if common_keys and type(v) is dict:
@@ -147,7 +149,10 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
             if arm is not None:
                 target = getattr(msg, arm.name)
                 target.SetInParent()
-                plan_for(message_type(arm)).decode(target, v, depth + 1, arm_skip)
+                plan = arm_plans.get(arm.name)
+                if plan is None:  # looked up on first use: the arm's plan may be built after this one
+                    plan = arm_plans[arm.name] = plan_for(message_type(arm))
+                plan.decode(target, v, depth + 1, arm_skip)
                 if common:
                     decode_common(msg, v, depth)
                 return
@@ -206,6 +211,9 @@ def _tagged_encoder(tag: str, desc: Descriptor) -> Callable[[Message], dict[str,
         return lambda m: plan.encode(m)
 
     def encode(msg: Message) -> dict[str, Any]:
+        into = plan.encode_into  # read per call: the plan may be built after this (recursive types)
+        if into is not None:
+            return into(msg, {"type": tag})
         out: dict[str, Any] = {"type": tag}
         out.update(plan.encode(msg))
         return out
