@@ -178,7 +178,11 @@ def _is_store_fault(e: BaseException) -> bool:
         | asyncpg.exceptions.InsufficientResourcesError  # disk full, out of memory, too many connections
         | asyncpg.exceptions.OperatorInterventionError  # admin shutdown, crash recovery, cannot connect now
         | asyncpg.exceptions.ReadOnlySQLTransactionError  # a standby, or default_transaction_read_only
-        | asyncpg.exceptions.PostgresSystemError,
+        | asyncpg.exceptions.PostgresSystemError
+        # The driver's own state machine, confused by a connection that went away mid-operation
+        # ("cannot switch to state ...; another operation is in progress"): seen once under load
+        # while the server was stopped.
+        | asyncpg.InternalClientError,
     )
 
 
