@@ -605,6 +605,7 @@ def build_object_plan(desc: Descriptor) -> tuple[Callable[..., dict[str, Any]], 
                 except (ValueError, OverflowError) as e:
                     raise value_error(e, [k]) from None
             elif x is not None:
+                # set_field, inlined: this loop runs for every key of every object decoded.
                 if type(x) is fp.exact:
                     try:
                         setattr(msg, fp.name, x)
