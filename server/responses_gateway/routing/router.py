@@ -25,7 +25,7 @@ from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.cost.prices import PriceBook
 from responses_gateway.errors import RETRYABLE, GatewayError, Reason, echo
 from responses_gateway.providers.base import Provider
-from responses_gateway.providers.registry import ProviderRegistry
+from responses_gateway.providers.registry import ProviderRegistry, preload
 from responses_gateway.routing import strategies
 from responses_gateway.routing.state import WINDOW, DeploymentState
 from responses_gateway.telemetry import metrics
@@ -69,6 +69,7 @@ class Router:
         self._states: dict[str, DeploymentState] = {}
         self.prices = PriceBook()  # the run settles each response's cost with it
         self.prices.warm(config.deployments)  # the table loads now, not on the first request
+        preload(config.deployments)  # and the libraries the configured adapters use
 
     def state(self, deployment: ResolvedDeployment) -> DeploymentState:
         s = self._states.get(deployment.deployment_id)

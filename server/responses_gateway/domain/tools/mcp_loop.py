@@ -72,6 +72,10 @@ class McpTools:
     def __init__(self, settings: McpSettings, servers: Mapping[str, McpServerConfig]) -> None:
         self.settings = settings
         self.policy = McpPolicy(settings, servers)
+        if servers or settings.allowed_server_urls:
+            # A gateway that can reach MCP servers loads the SDK now (~0.3 s), not in its first MCP
+            # call's event loop turn; one that cannot never does (mcp_failure.py).
+            import responses_gateway.domain.tools.mcp_client  # noqa: F401
 
     def for_run(self, plan: Plan) -> McpRun | None:
         if any(t.WhichOneof("kind") == "mcp" for t in plan.request.tools):
