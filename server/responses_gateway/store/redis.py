@@ -39,7 +39,7 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from redis import exceptions as rx
@@ -236,6 +236,34 @@ return {#ids, gone}
 """
 
 
+class _Guard:
+    """One operation's time limit and error mapping (RedisStore._guard).
+
+    The time limit is the event loop's (asyncio.timeout), not redis-py's `socket_timeout`: with that
+    set, redis-py sends every command through `asyncio.wait_for`, which on Python 3.11 runs the send in
+    a task of its own (a loop turn and a task per command). redis-py drops a connection whose command
+    was interrupted, so a cancelled command leaves no half-read reply behind."""
+
+    __slots__ = ("_report", "_store", "_timeout")
+
+    def __init__(self, store: RedisStore, report: bool) -> None:
+        self._store, self._report = store, report
+        self._timeout = asyncio.timeout(_SOCKET_TIMEOUT)
+
+    async def __aenter__(self) -> None:
+        await self._timeout.__aenter__()
+
+    async def __aexit__(self, kind: type[BaseException] | None, e: BaseException | None, tb: Any) -> None:
+        try:
+            await self._timeout.__aexit__(kind, e, tb)
+        except TimeoutError as expired:
+            raise self._store._failed("Redis did not answer in time", self._report) from expired
+        if isinstance(e, rx.RedisError):
+            why = _fault_reason(e)
+            if why is not None:
+                raise self._store._failed(why, self._report) from e
+
+
 def _fault_reason(e: rx.RedisError) -> str | None:
     """The short reason when `e` is Redis's own failure; None when it is a bug on our side."""
     if isinstance(e, rx.TimeoutError):
@@ -294,13 +322,14 @@ class RedisStore(Signalling):
 
     # --- plumbing --------------------------------------------------------------------------------
 
-    def _connect(self, retries: int) -> Redis:
+    def _connect(self, retries: int, *, commands: bool) -> Redis:
         try:
             return Redis.from_url(
                 self._url,
                 decode_responses=False,
                 socket_connect_timeout=_CONNECT_TIMEOUT,
-                socket_timeout=_SOCKET_TIMEOUT,
+                # Commands are timed by _Guard; the listener's reads by their own timeouts.
+                socket_timeout=None if commands else _SOCKET_TIMEOUT,
                 # Once, at once: a pooled connection that died with a restarted server is replaced on
                 # the spot; more retries would only delay the failure of a server that is down.
                 retry=Retry(NoBackoff(), retries, supported_errors=(rx.ConnectionError,)),
@@ -314,26 +343,22 @@ class RedisStore(Signalling):
             raise RuntimeError("store is not open")
         return self._client
 
-    @contextlib.contextmanager
-    def _guard(self, *, report: bool = True) -> Iterator[None]:
-        """Redis's own failures as StoreUnavailable, told to `on_unavailable` (not at open: the
-        caller of open reports that one itself)."""
-        try:
-            yield
-        except rx.RedisError as e:
-            why = _fault_reason(e)
-            if why is None:
-                raise
-            error = StoreUnavailable(why)
-            if report and self.on_unavailable is not None:
-                self.on_unavailable(error)
-            raise error from e
+    def _guard(self, *, report: bool = True) -> _Guard:
+        """`async with` around each operation: its time limit, and Redis's own failures as
+        StoreUnavailable, told to `on_unavailable` (not at open: the caller of open reports that one)."""
+        return _Guard(self, report)
+
+    def _failed(self, why: str, report: bool) -> StoreUnavailable:
+        error = StoreUnavailable(why)
+        if report and self.on_unavailable is not None:
+            self.on_unavailable(error)
+        return error
 
     async def open(self) -> None:
         """Connect and subscribe: StoreUnavailable within a few seconds when Redis cannot be reached."""
-        self._client = self._connect(retries=1)
+        self._client = self._connect(retries=1, commands=True)
         # The listener sees every drop itself (no silent reconnect inside redis-py), to wake watchers.
-        self._listener_client = self._connect(retries=0)
+        self._listener_client = self._connect(retries=0, commands=False)
         db = self._client.connection_pool.connection_kwargs.get("db", 0)
         self._changed_channel, self._cancel_channel = f"rg:{db}:changed".encode(), f"rg:{db}:cancel".encode()
         self._scripts = {
@@ -352,7 +377,7 @@ class RedisStore(Signalling):
         }
         try:
             async with asyncio.timeout(_OPEN_TIMEOUT):
-                with self._guard(report=False):
+                async with self._guard(report=False):
                     await self._client.ping()
                     # Subscribed before open returns: a signal sent right after is not missed.
                     pubsub = await self._subscribe()
@@ -372,7 +397,7 @@ class RedisStore(Signalling):
         self._client = self._listener_client = None
 
     async def _script(self, name: str, keys: list[str], args: list[str | bytes]) -> Any:
-        with self._guard():
+        async with self._guard():
             return await self._scripts[name](keys=keys, args=args)
 
     # --- responses -------------------------------------------------------------------------------
@@ -472,7 +497,7 @@ class RedisStore(Signalling):
         await self._script("append", [_RESP + response_id, _EVENTS + response_id], args)
 
     async def read_events(self, response_id: str, after: int) -> list[events_pb2.ResponseStreamEvent]:
-        with self._guard():
+        async with self._guard():
             blobs: list[bytes] = await self._redis.zrangebyscore(_EVENTS + response_id, f"({after}", "+inf")  # type: ignore[assignment]  # typed for every reply shape
         return [events_pb2.ResponseStreamEvent.FromString(b) for b in blobs]
 
@@ -481,7 +506,7 @@ class RedisStore(Signalling):
         pipe = self._redis.pipeline(transaction=False)
         pipe.exists(_CREATED)
         pipe.set(_PROBE, _score(time.time()), px=60_000)
-        with self._guard():
+        async with self._guard():
             await pipe.execute()
 
     # --- leases ----------------------------------------------------------------------------------
@@ -519,7 +544,7 @@ class RedisStore(Signalling):
     # --- signals ---------------------------------------------------------------------------------
 
     async def request_cancel(self, response_id: str) -> None:
-        with self._guard():
+        async with self._guard():
             await self._redis.publish(self._cancel_channel, response_id)
 
     async def _subscribe(self) -> PubSub:

@@ -79,7 +79,7 @@ class RedisKeys:
         return script
 
     async def _call(self, name: str, text: str, keys: list[str], args: list[Any]) -> Any:
-        with self._store._guard():
+        async with self._store._guard():
             return await self._script(name, text)(keys=keys, args=args)
 
     async def create_key(self, key: KeyRecord) -> bool:
@@ -91,12 +91,12 @@ class RedisKeys:
         return bool(done)
 
     async def get_key(self, key_id: str) -> KeyRecord | None:
-        with self._store._guard():
+        async with self._store._guard():
             blob = await self._store._redis.get(_KEY + key_id)
         return None if blob is None else KeyRecord.from_json(blob)
 
     async def find_alias(self, alias: str) -> KeyRecord | None:
-        with self._store._guard():
+        async with self._store._guard():
             key_id = await self._store._redis.get(_ALIAS + alias)
         return None if key_id is None else await self.get_key(_text(key_id))
 
@@ -123,7 +123,7 @@ class RedisKeys:
             if key.key_alias:
                 pipe.delete(_ALIAS + key.key_alias)
             pipe.zrem(_KEYS, key_id)
-            with self._store._guard():
+            async with self._store._guard():
                 deleted = (await pipe.execute())[0]
             if deleted:
                 gone.append(key_id)
@@ -133,7 +133,7 @@ class RedisKeys:
         self, *, user_id: str | None, team_id: str | None, offset: int, limit: int
     ) -> tuple[list[KeyRecord], int]:
         # Filtering happens here: admin listings are rare and key counts small next to responses.
-        with self._store._guard():
+        async with self._store._guard():
             ids: list[bytes] = await self._store._redis.zrevrange(_KEYS, 0, -1)  # type: ignore[assignment]
             blobs = await self._store._redis.mget([_KEY + i.decode() for i in ids]) if ids else []
         keys = [KeyRecord.from_json(b) for b in blobs if b is not None]
@@ -166,11 +166,11 @@ class RedisKeys:
                 value = getattr(r, metric)
                 if value:
                     pipe.hincrbyfloat(_SPEND + r.day, base + metric, float(value))
-        with self._store._guard():
+        async with self._store._guard():
             await pipe.execute()
 
     async def spend_rows(self, start_day: str, end_day: str, key_id: str | None) -> list[SpendRow]:
-        with self._store._guard():
+        async with self._store._guard():
             days = [_text(d) for d in await self._store._redis.smembers(_DAYS)]
         wanted = sorted(_SPEND + d for d in days if start_day <= d <= end_day)
         if not wanted:
@@ -178,7 +178,7 @@ class RedisKeys:
         pipe = self._store._redis.pipeline(transaction=False)
         for day in wanted:
             pipe.hgetall(day)
-        with self._store._guard():
+        async with self._store._guard():
             hashes = await pipe.execute()
         out: dict[tuple[str, ...], SpendRow] = {}
         for day, fields in zip(wanted, hashes, strict=True):
@@ -192,7 +192,7 @@ class RedisKeys:
         return list(out.values())
 
     async def response_owner(self, response_id: str) -> str | None:
-        with self._store._guard():
+        async with self._store._guard():
             created, key_id = await self._store._redis.hmget(_RESP + response_id, ["created_at", "key_id"])
         if created is None:
             return None
