@@ -88,11 +88,13 @@ class Assembler:
         n = len(self.items) - self._base  # the next turn's base is set after these: relative to this one
         return [self.accept(ev.item_added(item, n)), self.accept(ev.item_done(item, n))]
 
-    def accept(self, event: ev.Event) -> ev.Event:
-        """Number `event`, fix it up in place, and fold it into the running state."""
+    def accept(self, event: ev.Event, arm: str | None = None) -> ev.Event:
+        """Number `event`, fix it up in place, and fold it into the running state (`arm`: its union
+        arm, when the caller has looked it up already)."""
         event.sequence_number = self._seq
         self._seq += 1
-        arm = event.WhichOneof("kind")
+        if arm is None:
+            arm = event.WhichOneof("kind")
         if arm is None or arm == "unknown":
             return event
         if arm in ev.LIFECYCLE_ARMS:

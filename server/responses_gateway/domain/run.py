@@ -233,19 +233,24 @@ class ResponseRun:
         deferred = plan.mode == "unary" and not plan.log_events
         handle = self._handle = deps.interrupts.open(self._handle)
         finished = False
+        # Read once, not per event (the loop below runs for every delta).
+        background, hooked = plan.request.background, self.hook is not None
+        lifecycle_arms, terminal_arms = ev.LIFECYCLE_ARMS, ev.TERMINAL_ARMS
         try:
             while True:
                 terminal: Event | None = None
                 async for event in self._upstream(turn, asm, handle):
-                    if asm.later_turn and ev.is_lifecycle(event) and not ev.is_terminal(event):
+                    arm = event.WhichOneof("kind")
+                    lifecycle = arm in lifecycle_arms
+                    if lifecycle and asm.later_turn and arm not in terminal_arms:
                         continue  # one response: a later turn's created / in_progress are not news
-                    if self.hook is not None and ev.is_terminal(event) and self.error is None:
+                    if hooked and arm in terminal_arms and self.error is None:
                         terminal = event
                         break
-                    asm.accept(event)
-                    if native and ev.is_lifecycle(event):
+                    asm.accept(event, arm)
+                    if native and lifecycle:
                         _echo_gateway_fields(asm.response, plan.request)
-                    elif plan.request.background:
+                    elif background:
                         asm.response.background = True
                     if recorder is not None and not deferred and not recorder.started and asm.response.id:
                         recorder.start(asm.response)
