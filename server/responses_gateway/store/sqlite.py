@@ -199,7 +199,7 @@ class SqliteStore(Signalling):
         self._path = path
         self._db: sqlite3.Connection | None = None
         self.on_unavailable = on_unavailable
-        # One thread owns the connection; operations queue on it in order.
+        # Sweeps, and operations that must wait for another worker's lock, run here (module docstring).
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._queued = 0  # operations submitted to the thread and not finished
         self._signals = LocalSignals()
