@@ -70,13 +70,6 @@ def start_upstream(cpu: Cpus, deltas: int, workdir: Path) -> Proc:
     return _spawn("fast upstream", argv, cpu, workdir / "upstream.log", re.compile(r"listening on .*:(\d+)"))
 
 
-def start_go_upstream(binary: Path, cpu: Cpus, workdir: Path) -> Proc:
-    """bench/fastupstream (unary only): what the scaling line uses when `go` is there."""
-    transcript = ROOT / "tests" / "transcripts" / "openai" / "text.json"
-    argv = [str(binary), "--port", "0", "--transcript", str(transcript)]
-    return _spawn("Go fast upstream", argv, cpu, workdir / "upstream.log", re.compile(r"listening on .*:(\d+)"))
-
-
 def go_build(package: str, out: Path) -> Path:
     """`go build` the Go program in `bench/<package>` (its own module, standard library only) to `out`.
     GOTOOLCHAIN=local: never try to download a toolchain (the bench runs offline); a failed build

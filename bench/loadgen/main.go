@@ -17,6 +17,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type config struct {
 	budget      time.Duration
 	warmup      int
 	timeout     time.Duration
+	procs       int
 }
 
 // Result is the JSON line printed at the end; it describes the timed phase only (not the warm-up).
@@ -58,6 +60,9 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.budget, "duration", 0, "no new request starts after this long (0: no limit)")
 	fs.IntVar(&c.warmup, "warmup", 0, "untimed requests first, on the same connections")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "per request")
+	// One P keeps the hand-offs between a request's goroutine and its connection's reader and writer
+	// on one thread (no futex wake-ups): about a quarter less CPU per request at a few thousand rps.
+	fs.IntVar(&c.procs, "procs", 1, "GOMAXPROCS")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -207,6 +212,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
+	runtime.GOMAXPROCS(c.procs)
 	clients := make([]*http.Client, c.concurrency)
 	for i := range clients {
 		clients[i] = newClient(c.timeout)
