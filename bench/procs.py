@@ -6,10 +6,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,17 +39,22 @@ def _env() -> dict[str, str]:
 Cpus = int | Iterable[int] | None  # one CPU, a set of them, or None: inherit this process's affinity
 
 
-def _spawn(name: str, argv: list[str], cpu: Cpus, log: Path, ready: re.Pattern[str]) -> Proc:
-    """Start `argv` and wait until it prints a line matching `ready` (whose groups are its ports)."""
+def pinning(cpu: Cpus) -> Callable[[], None]:
+    """A `preexec_fn` that gives the child `cpu` as its affinity (None: keeps this process's)."""
     cpus = None if cpu is None else {cpu} if isinstance(cpu, int) else set(cpu)
 
     def pin() -> None:
         if cpus is not None:
             os.sched_setaffinity(0, cpus)
 
+    return pin
+
+
+def _spawn(name: str, argv: list[str], cpu: Cpus, log: Path, ready: re.Pattern[str]) -> Proc:
+    """Start `argv` and wait until it prints a line matching `ready` (whose groups are its ports)."""
     err = log.open("w")
     popen = subprocess.Popen(
-        argv, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=err, text=True, preexec_fn=pin
+        argv, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=err, text=True, preexec_fn=pinning(cpu)
     )
     assert popen.stdout is not None
     for line in popen.stdout:
@@ -59,9 +65,24 @@ def _spawn(name: str, argv: list[str], cpu: Cpus, log: Path, ready: re.Pattern[s
     raise RuntimeError(f"{name} exited ({popen.returncode}) before it was ready:\n{log.read_text()[-3000:]}")
 
 
-def start_upstream(cpu: int | None, deltas: int, workdir: Path) -> Proc:
+def start_upstream(cpu: Cpus, deltas: int, workdir: Path) -> Proc:
     argv = [sys.executable, "-m", "bench.fast_upstream", "--port", "0", "--deltas", str(deltas)]
     return _spawn("fast upstream", argv, cpu, workdir / "upstream.log", re.compile(r"listening on .*:(\d+)"))
+
+
+def go_build(package: str, out: Path) -> Path:
+    """`go build` the Go program in `bench/<package>` (its own module, standard library only) to `out`.
+    GOTOOLCHAIN=local: never try to download a toolchain (the bench runs offline); a failed build
+    raises with the compiler's output."""
+    go = shutil.which("go")
+    if go is None:
+        raise FileNotFoundError("`go` is not on PATH")
+    env = dict(os.environ, GOTOOLCHAIN="local", CGO_ENABLED="0")
+    argv = [go, "build", "-o", str(out.resolve()), "."]
+    built = subprocess.run(argv, cwd=ROOT / "bench" / package, env=env, capture_output=True, text=True)
+    if built.returncode != 0:
+        raise RuntimeError(f"go build bench/{package} failed:\n{built.stdout}{built.stderr}")
+    return out
 
 
 def write_config(workdir: Path, upstream_port: int, model: str) -> Path:
