@@ -7,7 +7,9 @@ transaction (~30 µs) costs less than the hop to a thread and back (~25 µs of w
 loop iterations around them). It runs there without waiting for locks (busy timeout 0); when another
 worker holds the write lock, the operation goes to the store's own thread, which may wait, and the
 operations after it queue there behind it until the queue is empty again, so they stay in order.
-Sweeps over many rows (retention, reaping) always run on that thread.
+Sweeps over many rows (retention, reaping) always run on that thread. The puts of one turn of the
+loop share one transaction (group commit, `_write_puts`), written at the end of the turn or before
+any later operation, whichever comes first.
 
 SQLite's own failures (disk full, I/O errors, a locked, read-only or corrupted file) leave here as
 `StoreUnavailable` with SQLite's short reason, and are passed to `on_unavailable` (the health checks);
@@ -190,6 +192,38 @@ def _patient(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T
         delay = min(delay * 2, _RETRY_MAX)
 
 
+_INSERT = (
+    "INSERT OR REPLACE INTO responses (id, created_at, deployment, upstream_id, response,"
+    " running, owner, lease_until, key_id, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Write responses' rows in one transaction. REPLACE deletes a row of the same id first, and with
+    it (foreign key) any items an older version of the row kept in input_items."""
+    if len(rows) == 1:
+        db.execute(_INSERT, rows[0])
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.executemany(_INSERT, rows)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.rollback()
+        raise
+
+
+def _settle(batch: list[tuple[Any, asyncio.Future[None]]], error: BaseException | None) -> None:
+    for _, waiter in batch:
+        if waiter.done():  # its caller stopped waiting; the row is written (or not) all the same
+            continue
+        if error is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(error)
+
+
 class SqliteStore(Signalling):
     shared = False  # one process (or the workers of one, after join_workers): never several replicas
 
@@ -204,6 +238,8 @@ class SqliteStore(Signalling):
         self._queued = 0  # operations submitted to the thread and not finished
         self._signals = LocalSignals()
         self._bus: WorkerBus | None = None  # the other workers of `serve --workers N`
+        # Puts of the current turn of the loop, written in one transaction at its end (_write_puts).
+        self._puts: list[tuple[tuple[Any, ...], asyncio.Future[None]]] | None = None
 
     def join_workers(self, directory: str) -> None:
         """Share the file with the other worker processes whose bus sockets are in `directory`."""
@@ -222,6 +258,8 @@ class SqliteStore(Signalling):
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T], *, sweep: bool = False) -> T:
         """Run `fn` on the loop's thread (`sweep`: on the store's), as the module docstring says."""
+        if self._puts is not None:  # earlier puts first (_write_puts)
+            self._write_puts()
         db = self._db
         if db is None:
             raise RuntimeError("store is not open")
@@ -234,17 +272,23 @@ class SqliteStore(Signalling):
             result: T = await self._on_thread(_patient, fn, db)
             return result
         except StoreUnavailable as e:
-            if self.on_unavailable is not None:
-                self.on_unavailable(e)
+            self._report(e)
             raise
 
-    async def _on_thread(self, *call: Any) -> Any:
-        """Run `call` on the store's thread. The connection is the thread's until every operation queued
-        there has finished, even when the caller stops waiting (shielded), so none runs beside it."""
+    def _report(self, error: BaseException) -> None:
+        if isinstance(error, StoreUnavailable) and self.on_unavailable is not None:
+            self.on_unavailable(error)
+
+    def _submit(self, *call: Any) -> asyncio.Future[Any]:
+        """Queue `call` on the store's thread. The connection is the thread's until every operation
+        queued there has finished, even when its caller stops waiting, so none runs beside it."""
         future = asyncio.get_running_loop().run_in_executor(self._thread, *call)
         self._queued += 1
         future.add_done_callback(self._dequeued)
-        return await asyncio.shield(future)
+        return future
+
+    async def _on_thread(self, *call: Any) -> Any:
+        return await asyncio.shield(self._submit(*call))  # shielded: see _submit
 
     def _dequeued(self, _: object) -> None:
         self._queued -= 1
@@ -252,6 +296,8 @@ class SqliteStore(Signalling):
     async def run_raw(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` on the store's connection and thread, errors untranslated and unreported (for
         maintenance and tests, e.g. `PRAGMA max_page_count`)."""
+        if self._puts is not None:
+            self._write_puts()
         db = self._db
         if db is None:
             raise RuntimeError("store is not open")
@@ -300,6 +346,8 @@ class SqliteStore(Signalling):
         self._db = await asyncio.get_running_loop().run_in_executor(self._thread, guarded_connect)
 
     async def close(self) -> None:
+        if self._puts is not None:
+            self._write_puts()
         bus, self._bus = self._bus, None
         if bus is not None:
             bus.close()
@@ -339,19 +387,54 @@ class SqliteStore(Signalling):
             record.key_id,
             items_pb2.ItemList(items=record.input_items).SerializeToString(),
         )
-
-        def put(db: sqlite3.Connection) -> None:
-            # REPLACE deletes a row of the same id first, and with it (foreign key) any items an
-            # older version of the row kept in input_items.
-            db.execute(
-                "INSERT OR REPLACE INTO responses (id, created_at, deployment, upstream_id, response,"
-                " running, owner, lease_until, key_id, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-
-        await self._run(put)
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        if self._puts is None:  # the first of this turn: the turn's other puts join its transaction
+            self._puts = []
+            loop.call_soon(self._write_puts)
+        self._puts.append((row, waiter))
+        await waiter
         if r.background:  # only background responses have watchers (base.py)
             self._changed(r.id)
+
+    def _write_puts(self) -> None:
+        """Write the puts of one turn of the loop in one transaction (group commit): a commit's WAL
+        writes and file locks are most of a small transaction's cost, so under load each response
+        stored pays a share of one. Each caller returns once its row is committed. Run in the next
+        turn, or first thing by any later operation (`_run`), so operations keep their order; like
+        any operation, inline, or queued on the store's thread when another worker holds the lock.
+        (A first put that waits a turn itself and then writes inline saves ~10 µs at concurrency 1
+        but batches less under load: measured ~35 µs per request more when saturated.)"""
+        batch, self._puts = self._puts, None
+        if not batch:
+            return
+        rows = [row for row, _ in batch]
+        db = self._db
+        if db is None:
+            _settle(batch, RuntimeError("store is not open"))
+            return
+        if not self._queued:
+            try:
+                _guarded(lambda db: _insert(db, rows), db)
+            except _Busy:
+                pass
+            except Exception as e:
+                self._report(e)
+                _settle(batch, e)
+                return
+            else:
+                _settle(batch, None)
+                return
+        # Queued now, not when a task would first run: the operations after this one queue behind it.
+        future = self._submit(_patient, lambda db: _insert(db, rows), db)
+
+        def written(done: asyncio.Future[None]) -> None:
+            error = StoreUnavailable("the store closed") if done.cancelled() else done.exception()
+            if error is not None:
+                self._report(error)
+            _settle(batch, error)
+
+        future.add_done_callback(written)
 
     async def update_response(self, response: response_pb2.Response) -> None:
         blob, rid = response.SerializeToString(), response.id
