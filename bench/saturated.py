@@ -107,8 +107,8 @@ def _measurer(
     model: str,
     requests: int,
     cpu: int | None,
+    budget: float,
 ) -> Measure:
-    budget = 8.0  # seconds per run (its warm-up: a quarter) before it stops early
     cpus = set() if gateway_cpu is None else {gateway_cpu}
 
     def readings() -> tuple[float, float]:
@@ -174,8 +174,10 @@ def run(
     concurrency: int = 16,
     gateway_cpu: int | None,
     load_cpu: int | None,
+    budget: float = 8.0,
 ) -> str:
-    """The saturated lines (and the c=1 reference lines) as text; one line saying why not without Go."""
+    """The saturated lines (and the c=1 reference lines) as text; one line saying why not without Go.
+    Each of the five runs stops early after `budget` seconds (its warm-up: after a quarter of it)."""
     if shutil.which("go") is None:
         return (
             "saturated lines: skipped, they need Go (`go` not on PATH) for bench/loadgen and bench/grpcload"
@@ -191,7 +193,7 @@ def run(
             "rest": f"http://127.0.0.1:{gateway.ports[1]}/v1/responses",
             "grpc": f"127.0.0.1:{gateway.ports[0]}",
         }
-        measure = _measurer(bins, urls, gateway, gateway_cpu, model, requests, load_cpu)
+        measure = _measurer(bins, urls, gateway, gateway_cpu, model, requests, load_cpu, budget)
         direct = measure("REST", 1, True)
         idle = {t: measure(t, 1, False) for t in ("REST", "gRPC")}
         busy = {t: measure(t, concurrency, False) for t in ("REST", "gRPC")}
