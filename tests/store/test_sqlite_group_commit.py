@@ -51,6 +51,26 @@ async def test_the_puts_of_one_turn_share_one_transaction(tmp_path: Path) -> Non
         await store.close()
 
 
+async def test_a_batch_waits_for_more_while_puts_keep_coming_within_bounds(tmp_path: Path) -> None:
+    store, statements = await _open(tmp_path)
+    try:
+        # Two puts a turn, turn after turn, as on a busy loop: the batch keeps growing for a few
+        # turns (_BATCH_TURNS), then is written, so no put waits without bound.
+        tasks = []
+        for turn in range(12):
+            tasks += [asyncio.create_task(store.put(_record(f"resp_{turn}_{i}"))) for i in range(2)]
+            await asyncio.sleep(0)
+        await asyncio.gather(*tasks)
+        begins = statements.count("BEGIN IMMEDIATE")
+        inserts = [s for s in statements if s.startswith("INSERT OR REPLACE INTO responses")]
+        assert len(inserts) == 24 and statements.count("COMMIT") == begins
+        assert 2 <= begins <= 6, statements  # several puts per transaction, and more than one of them
+        for turn in range(12):
+            assert await store.get(f"resp_{turn}_1") is not None
+    finally:
+        await store.close()
+
+
 async def test_an_operation_issued_after_a_put_runs_after_it(tmp_path: Path) -> None:
     store, _ = await _open(tmp_path)
     try:

@@ -158,6 +158,11 @@ def _is_store_fault(e: sqlite3.Error) -> bool:
     return isinstance(e, sqlite3.OperationalError) or type(e) is sqlite3.DatabaseError
 
 
+# Group commit (`_gather_puts`): how many turns of the loop a batch of puts may wait for more, and
+# how many rows it may reach before it is written whatever comes.
+_BATCH_TURNS, _BATCH_ROWS = 4, 32
+
+
 class _Busy(Exception):
     """Another connection holds the lock an operation run without waiting needed (rolled back)."""
 
@@ -391,11 +396,23 @@ class SqliteStore(Signalling):
         waiter: asyncio.Future[None] = loop.create_future()
         if self._puts is None:  # the first of this turn: the turn's other puts join its transaction
             self._puts = []
-            loop.call_soon(self._write_puts)
+            loop.call_soon(self._gather_puts, 0, 1)
         self._puts.append((row, waiter))
         await waiter
         if r.background:  # only background responses have watchers (base.py)
             self._changed(r.id)
+
+    def _gather_puts(self, turns: int, seen: int) -> None:
+        """At the start of each turn after the batch's first put: while the batch grew in the turn
+        before (puts keep coming: the loop is busy), wait one turn more, up to _BATCH_TURNS turns or
+        _BATCH_ROWS rows; then write it. A put made while the loop is otherwise idle waits one turn."""
+        batch = self._puts
+        if batch is None:
+            return  # written already, by an operation that came after it (_run)
+        if len(batch) > seen and turns < _BATCH_TURNS and len(batch) < _BATCH_ROWS:
+            asyncio.get_running_loop().call_soon(self._gather_puts, turns + 1, len(batch))
+            return
+        self._write_puts()
 
     def _write_puts(self) -> None:
         """Write the puts of one turn of the loop in one transaction (group commit): a commit's WAL
