@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from bench import accounting, keys, load, procs, scaling, stores
+from bench import accounting, keys, load, procs, saturated, scaling, stores
 from bench.load import Call, Samples
 from bench.report import Row, per_event, table
 from responses_gateway import codec
@@ -56,6 +56,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         help="store backends whose cost is measured after the main run (comma-separated; '' for none)",
     )
     p.add_argument("--store-requests", type=int, default=400, help="unary requests per store backend")
+    p.add_argument(
+        "--saturated-requests",
+        type=int,
+        default=4000,
+        help="requests per scenario of the saturated lines (Go load generators; 0: skip)",
+    )
     p.add_argument(
         "--scaling-requests",
         type=int,
@@ -205,6 +211,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nper streamed event (c=1, p50 of {args.deltas}- vs {args.long_deltas}-delta streams):")
             print(per_event(short, long))
         procs.stop(gateway)
+        if args.saturated_requests:
+            print(
+                "\n"
+                + saturated.run(
+                    upstream.ports[0],
+                    workdir,
+                    MODEL,
+                    requests=args.saturated_requests,
+                    concurrency=args.concurrency,
+                    gateway_cpu=cpus[1] if pin else None,
+                    load_cpu=cpus[0] if pin else None,
+                    budget=args.budget,
+                )
+            )
         backends = [b for b in args.stores.split(",") if b]
         if backends:
             rows_by_store = stores.run(
