@@ -73,6 +73,11 @@ def test_routes_beside_the_hot_ones_still_reach_starlette(http: httpx.Client) ->
     )
 
 
+def test_responses_do_not_name_the_server_software(http: httpx.Client) -> None:
+    for r in (http.post("/v1/responses", json=MOCK), http.get("/healthz"), http.get("/nowhere")):
+        assert "server" not in r.headers and r.headers["date"], r.headers
+
+
 def test_errors_on_hot_routes_are_labelled_with_their_template(http: httpx.Client) -> None:
     paths = ["/v1/responses", "/responses", "/v1/chat/completions", "/chat/completions"]
     _, before = scrape(http)

@@ -32,7 +32,7 @@ from responses_gateway.platform.gate import Gate
 from responses_gateway.telemetry import metrics
 from responses_gateway.telemetry.record import TRACEPARENT, TRACESTATE, CallRecord, client_request_id
 from responses_gateway.transport.rest.errors import error_response, internal_error_response
-from responses_gateway.transport.rest.params import get_request, input_items_request, read_json_body
+from responses_gateway.transport.rest.params import get_request, header, input_items_request, read_json_body
 from responses_gateway.transport.rest.sse import DONE, chat_frames, error_frame, frame
 from responses_gateway.transport.rest.websocket import WebSocketShim
 from responses_gateway.v1 import events_pb2, request_pb2
@@ -122,7 +122,7 @@ def request_id(request: Request) -> str:
     """The call's request id: the caller's own `x-request-id` when valid (`_guard` refused an invalid
     one already), else a new one."""
     try:
-        return client_request_id(request.headers.get(REQUEST_ID_HEADER)) or new_id("req")
+        return client_request_id(header(request, REQUEST_ID_HEADER)) or new_id("req")
     except GatewayError:
         return new_id("req")
 
@@ -136,10 +136,10 @@ def call_context(request: Request) -> CallContext:
     """The call's context: its request id, who the caller is, and the caller's W3C trace context when
     it sent one."""
     ctx = CallContext(record=CallRecord(request_id(request)), principal=principal_of(request))
-    headers = request.headers
-    if TRACEPARENT in headers:
-        ctx.record.traceparent = headers[TRACEPARENT][:128]
-        ctx.record.tracestate = headers.get(TRACESTATE, "")[:512] or None
+    traceparent = header(request, TRACEPARENT)
+    if traceparent is not None:
+        ctx.record.traceparent = traceparent[:128]
+        ctx.record.tracestate = (header(request, TRACESTATE) or "")[:512] or None
     return ctx
 
 
@@ -199,8 +199,8 @@ class RestShim:
 
         async def guarded(request: Request) -> Response:
             try:
-                request.state.principal = await self.auth.authenticate(request.headers.get("authorization"))
-                client_request_id(request.headers.get(REQUEST_ID_HEADER))  # a bad one: 400 at once
+                request.state.principal = await self.auth.authenticate(header(request, "authorization"))
+                client_request_id(header(request, REQUEST_ID_HEADER))  # a bad one: 400 at once
                 response = await handler(request)
             except Exception as e:
                 error = as_gateway_error(e)

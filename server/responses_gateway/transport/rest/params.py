@@ -6,14 +6,30 @@ import re
 from typing import Any
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 
 from responses_gateway.errors import GatewayError, Reason
 from responses_gateway.v1 import responses_service_pb2 as rs
 
+_HEADERS = "responses_gateway.headers"  # the scope key of `header`'s table
+
+
+def header(request: HTTPConnection, name: str) -> str | None:
+    """The request's first `name` header (`name` in lower case, as ASGI servers pass header names),
+    from a table made once per request: Starlette's `request.headers.get` scans the list for each
+    name, and raises and catches a KeyError for each one absent (most are, on most requests)."""
+    scope = request.scope
+    table: dict[str, str] | None = scope.get(_HEADERS)
+    if table is None:
+        table = {}
+        for key, value in scope["headers"]:
+            table.setdefault(key.decode("latin-1"), value.decode("latin-1"))
+        scope[_HEADERS] = table
+    return table.get(name)
+
 
 async def read_json_body(request: Request, limit: int) -> Any:
-    declared = request.headers.get("content-length")
+    declared = header(request, "content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     body = bytearray()
