@@ -38,17 +38,19 @@ def value_to_py(v: struct_pb2.Value) -> Any:
         return v.string_value
     if kind == "number_value":
         return number_to_json(v.number_value)
-    if kind == "bool_value":
-        return v.bool_value
     if kind == "struct_value":
         return struct_to_py(v.struct_value)
+    if kind == "bool_value":
+        return v.bool_value
     if kind == "list_value":
         return [value_to_py(x) for x in v.list_value.values]
     return None
 
 
 def struct_to_py(s: struct_pb2.Struct) -> dict[str, Any]:
-    return {k: value_to_py(x) for k, x in s.fields.items()}
+    # By key, not `.items()`: the map's own iteration is native, the mapping ABC's items view is not.
+    fields = s.fields
+    return {k: value_to_py(fields[k]) for k in fields}
 
 
 def list_to_py(lv: struct_pb2.ListValue) -> list[Any]:
@@ -59,8 +61,19 @@ def py_to_value(target: struct_pb2.Value, py: Any, depth: int = 1) -> None:
     """Write a JSON value into `target` (a Value inside some message), `depth` levels down."""
     if depth > MAX_DEPTH:
         raise NestingTooDeep()
-    if py is None:
+    t = type(py)  # the exact types json parsers make first (bool before int: it is one)
+    if t is str:
+        target.string_value = py
+    elif t is int or t is float:
+        target.number_value = py
+    elif t is dict:
+        py_to_struct(target.struct_value, py, depth + 1)
+    elif py is None:
         target.null_value = struct_pb2.NULL_VALUE
+    elif t is bool:
+        target.bool_value = py
+    elif t is list:
+        py_to_list(target.list_value, py, depth + 1)
     elif isinstance(py, bool):
         target.bool_value = py
     elif isinstance(py, int | float):
@@ -81,7 +94,7 @@ def py_to_struct(target: struct_pb2.Struct, py: dict[str, Any], depth: int = 1) 
     target.SetInParent()
     fields = target.fields
     for k, x in py.items():
-        if not isinstance(k, str):
+        if type(k) is not str and not isinstance(k, str):
             raise TypeError("object keys must be strings")
         py_to_value(fields[k], x, depth + 2)  # the map entry, then the Value
 
