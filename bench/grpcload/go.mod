@@ -7,6 +7,7 @@ require (
 	github.com/responses-gateway/responses-gateway/clients/go v0.0.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
+	responsesgateway/bench/loadgen v0.0.0
 )
 
 require (
@@ -18,3 +19,6 @@ require (
 
 // The client module is not published: build against the checkout this program lives in.
 replace github.com/responses-gateway/responses-gateway/clients/go => ../../clients/go
+
+// What the REST generator and this one share (bench/loadgen/phase): the same checkout.
+replace responsesgateway/bench/loadgen => ../loadgen

@@ -10,15 +10,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"runtime"
-	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
-	"time"
 	"unicode"
 
 	"google.golang.org/grpc"
@@ -28,33 +22,17 @@ import (
 
 	"github.com/responses-gateway/responses-gateway/clients/go/gateway"
 	pb "github.com/responses-gateway/responses-gateway/clients/go/responsesgatewayv1"
+
+	"responsesgateway/bench/loadgen/phase"
 )
 
 type config struct {
+	phase.Common
 	target       string
 	model        string
 	instructions string
 	input        string
-	requests     int
-	concurrency  int
 	conns        int
-	budget       time.Duration
-	warmup       int
-	timeout      time.Duration
-	procs        int
-}
-
-// Result is the JSON line printed at the end; it describes the timed phase only (not the warm-up).
-type Result struct {
-	Requests   int     `json:"requests"` // attempted, errors included
-	Errors     int     `json:"errors"`   // calls that failed, or answered without a completed response
-	FirstError string  `json:"first_error"`
-	Wall       float64 `json:"wall_s"`
-	RPS        float64 `json:"rps"` // successful calls per second
-	P50        millis  `json:"p50_ms"`
-	P90        millis  `json:"p90_ms"`
-	P99        millis  `json:"p99_ms"`
-	CPU        float64 `json:"cpu_s"` // this process, user + system
 }
 
 func parseFlags(args []string) (config, error) {
@@ -66,29 +44,18 @@ func parseFlags(args []string) (config, error) {
 	// the same request.
 	fs.StringVar(&c.instructions, "instructions", "You are a terse assistant.", "the request's instructions")
 	fs.StringVar(&c.input, "input", "Say hello and offer help in one short sentence.", "the one user message")
-	fs.IntVar(&c.requests, "n", 1000, "calls in the timed phase (0: no limit, -duration must be set)")
-	fs.IntVar(&c.concurrency, "c", 16, "calls in flight at a time")
 	fs.IntVar(&c.conns, "conns", 1, "channels (each its own HTTP/2 connection); call i uses channel i mod conns")
-	fs.DurationVar(&c.budget, "duration", 0, "no new call starts after this long (0: no limit)")
-	fs.IntVar(&c.warmup, "warmup", 0, "untimed calls first, on the same channels")
-	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "per call")
-	// One P, as in bench/loadgen: the hand-offs between a call's goroutine and the transport's
-	// reader and writer stay on one thread, which keeps the generator's CPU per call low.
-	fs.IntVar(&c.procs, "procs", 1, "GOMAXPROCS")
+	c.Register(fs, "calls")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	switch {
 	case c.target == "":
 		return c, fmt.Errorf("-target is required")
-	case c.concurrency < 1:
-		return c, fmt.Errorf("-c must be at least 1")
 	case c.conns < 1:
 		return c, fmt.Errorf("-conns must be at least 1")
-	case c.requests <= 0 && c.budget <= 0:
-		return c, fmt.Errorf("set -n or -duration")
 	}
-	return c, nil
+	return c, c.Check()
 }
 
 func request(c config) *pb.CreateResponseRequest {
@@ -98,29 +65,6 @@ func request(c config) *pb.CreateResponseRequest {
 		Input:        gateway.ItemsInput(gateway.UserMessage(c.input)),
 		Temperature:  proto.Float64(1.0),
 	}
-}
-
-// phase counts and times one run of calls over the workers.
-type phase struct {
-	left      atomic.Int64 // calls not yet started; only used when a count is set
-	counted   bool
-	deadline  time.Time // zero: none
-	errors    atomic.Int64
-	errOnce   sync.Once
-	firstErr  string
-	latencies [][]time.Duration // one slice per worker, merged at the end
-}
-
-func (p *phase) fail(err string) {
-	p.errors.Add(1)
-	p.errOnce.Do(func() { p.firstErr = err })
-}
-
-func (p *phase) next() bool {
-	if !p.deadline.IsZero() && time.Now().After(p.deadline) {
-		return false
-	}
-	return !p.counted || p.left.Add(-1) >= 0
 }
 
 // upperSnake turns a Go code name (NotFound) into the canonical one of the gRPC spec (NOT_FOUND).
@@ -148,7 +92,7 @@ func describe(err error) string {
 }
 
 func call(c config, client pb.ResponsesServiceClient, req *pb.CreateResponseRequest) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
 	defer cancel()
 	resp, err := client.CreateResponse(ctx, req)
 	if err != nil {
@@ -160,87 +104,13 @@ func call(c config, client pb.ResponsesServiceClient, req *pb.CreateResponseRequ
 	return nil
 }
 
-// run makes calls (<= 0: no count) from every worker until the count or the budget runs out.
-func run(c config, clients []pb.ResponsesServiceClient, requests int, budget time.Duration) (*phase, time.Duration) {
-	p := &phase{counted: requests > 0, latencies: make([][]time.Duration, c.concurrency)}
-	p.left.Store(int64(requests))
-	req := request(c) // shared: the stubs only read it
-	start := time.Now()
-	if budget > 0 {
-		p.deadline = start.Add(budget)
-	}
-	var wg sync.WaitGroup
-	for i := range c.concurrency {
-		client := clients[i%len(clients)]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p.next() {
-				t := time.Now()
-				if err := call(c, client, req); err != nil {
-					p.fail(err.Error())
-					continue
-				}
-				p.latencies[i] = append(p.latencies[i], time.Since(t))
-			}
-		}()
-	}
-	wg.Wait()
-	return p, time.Since(start)
-}
-
-// percentile is nearest-rank (q in 0..100) over sorted values, in ms; NaN for none.
-func percentile(sorted []time.Duration, q float64) millis {
-	if len(sorted) == 0 {
-		return millis(math.NaN())
-	}
-	i := int(math.Ceil(q/100*float64(len(sorted)))) - 1
-	i = max(0, min(len(sorted)-1, i))
-	return millis(float64(sorted[i]) / float64(time.Millisecond))
-}
-
-func cpuSeconds() float64 {
-	var u syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
-		return math.NaN()
-	}
-	return time.Duration(u.Utime.Nano() + u.Stime.Nano()).Seconds()
-}
-
-func summarize(p *phase, wall time.Duration, cpu float64) Result {
-	var all []time.Duration
-	for _, l := range p.latencies {
-		all = append(all, l...)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	errors := int(p.errors.Load())
-	r := Result{
-		Requests: len(all) + errors, Errors: errors, FirstError: p.firstErr, Wall: wall.Seconds(),
-		P50: percentile(all, 50), P90: percentile(all, 90), P99: percentile(all, 99), CPU: cpu,
-	}
-	if wall > 0 {
-		r.RPS = float64(len(all)) / wall.Seconds()
-	}
-	return r
-}
-
-// millis is a latency in ms; JSON has no NaN, so a percentile of no samples prints as null.
-type millis float64
-
-func (m millis) MarshalJSON() ([]byte, error) {
-	if math.IsNaN(float64(m)) {
-		return []byte("null"), nil
-	}
-	return json.Marshal(float64(m))
-}
-
 func main() {
 	c, err := parseFlags(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "grpcload:", err)
 		os.Exit(2)
 	}
-	runtime.GOMAXPROCS(c.procs)
+	runtime.GOMAXPROCS(c.Procs)
 	clients := make([]pb.ResponsesServiceClient, c.conns)
 	for i := range clients {
 		// Plaintext, no API key: the bench's gateway listens on loopback without auth. Each
@@ -253,14 +123,13 @@ func main() {
 		defer conn.Close()
 		clients[i] = pb.NewResponsesServiceClient(conn)
 	}
-	if c.warmup > 0 {
-		run(c, clients, c.warmup, c.budget/4)
-	}
-	// The caller's cue to read the other processes' CPU counters: the timed phase starts now.
-	fmt.Fprintln(os.Stderr, "grpcload: timed phase starts")
-	before := cpuSeconds()
-	p, wall := run(c, clients, c.requests, c.budget)
-	line, err := json.Marshal(summarize(p, wall, cpuSeconds()-before))
+	req := request(c) // shared: the stubs only read it
+	// The cue: the caller reads the other processes' CPU counters when the timed phase starts.
+	cue := func() { fmt.Fprintln(os.Stderr, "grpcload: timed phase starts") }
+	result := phase.Timed(c.Concurrency, c.Warmup, c.Requests, c.Budget, cue, func(i int) error {
+		return call(c, clients[i%len(clients)], req)
+	})
+	line, err := json.Marshal(result)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "grpcload:", err)
 		os.Exit(1)

@@ -5,18 +5,15 @@ port nothing listens on. Its JSON line's counts are asserted, never its timings.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench import procs
+from tests.bench.conftest import MODEL, free_port, run_generator
 from tests.support.process import GatewayProcess
-
-MODEL = "bench-gpt"
 
 
 @pytest.fixture(scope="module")
@@ -26,34 +23,12 @@ def loadgen(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("gateway")
-    upstream = procs.start_upstream(None, 5, workdir)
-    try:
-        config = procs.write_config(workdir, upstream.ports[0], MODEL)
-        gateway = GatewayProcess(config, cwd=workdir, grace=1).start()
-        try:
-            yield f"{gateway.http_base}/v1/responses"
-        finally:
-            gateway.stop()
-    finally:
-        procs.stop(upstream)
+def gateway_url(bench_gateway: GatewayProcess) -> str:
+    return f"{bench_gateway.http_base}/v1/responses"
 
 
 def run(binary: Path, url: str, *args: str) -> dict[str, Any]:
-    done = subprocess.run([str(binary), "-url", url, *args], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert len(lines) == 1, done.stdout  # one JSON line, nothing else on stdout
-    result: dict[str, Any] = json.loads(lines[0])
-    return result
-
-
-def free_port() -> int:
-    """A port nothing listens on: bound, then closed."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return run_generator([str(binary), "-url", url, *args])
 
 
 def test_every_request_is_answered_through_the_gateway(loadgen: Path, gateway_url: str) -> None:
