@@ -26,12 +26,12 @@ SETUP_STAMP  := $(VENV)/.setup-stamp
 # Type-check only what exists (server/ etc. land separately); see [tool.mypy] in pyproject.toml.
 MYPY_DIRS     = $(wildcard server clients/python/src scripts)
 
-.PHONY: help setup python-env tools generate check-generate lint fmt test test-tools test-servers run bench bench-soak lock clean distclean
+.PHONY: help setup python-env tools native generate check-generate lint fmt test test-tools test-servers run bench bench-soak lock clean distclean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
-setup: python-env tools ## create/refresh .venv and tools (no-op when nothing changed)
+setup: python-env tools native ## create/refresh .venv and tools (no-op when nothing changed)
 	@if [[ ! -e clients/python/src/responses_gateway/v1/__init__.py ]] \
 	   && [[ -n "$$(find proto -name '*.proto' -print -quit 2>/dev/null)" ]]; then scripts/generate.sh; fi
 
@@ -47,6 +47,14 @@ python-env:
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e clients/python -e .; \
 	echo "$(SETUP_KEY)" > $(SETUP_STAMP); \
 	echo "setup: $(VENV) synced with $(LOCK)"
+
+# The codec compiled to C extensions (mypyc; server/responses_gateway/codec/native.py): rebuilt when
+# its sources, the build script or the environment change; without a C compiler the sources run.
+NATIVE_STAMP   := server/responses_gateway/codec/native.stamp
+NATIVE_SOURCES := $(foreach m,values depth plans unions native,server/responses_gateway/codec/$(m).py)
+native: python-env $(NATIVE_STAMP) ## compile the codec to C extensions with mypyc (part of setup)
+$(NATIVE_STAMP): $(NATIVE_SOURCES) scripts/build_native.py $(SETUP_STAMP)
+	$(PY) scripts/build_native.py
 
 tools: $(BUF)
 $(BUF): tools/package.json tools/package-lock.json
@@ -112,7 +120,8 @@ lock: ## re-pin requirements/dev.lock from the pyproject files (UV_ARGS=--upgrad
 	  -o requirements/runtime.lock $(UV_ARGS)
 
 clean: ## remove caches and build output (keeps .venv and tools)
-	rm -rf .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist
+	rm -rf .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist $(NATIVE_STAMP)
+	find server -name '*.so' -delete
 	find . -path ./.venv -prune -o -path ./tools/node_modules -prune -o \
 	  \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
 

@@ -11,9 +11,13 @@ import orjson
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
-from responses_gateway.codec.depth import too_deep
-from responses_gateway.codec.plans import CodecError, plan_for
-from responses_gateway.codec.unions import union_tags
+from responses_gateway.codec import native
+
+native.choose()  # before the modules it may compile are imported (native.py)
+
+from responses_gateway.codec.depth import too_deep  # noqa: E402
+from responses_gateway.codec.plans import CodecError, plan_for  # noqa: E402
+from responses_gateway.codec.unions import union_tags  # noqa: E402
 
 __all__ = ["CodecError", "dumps", "from_json", "loads", "to_json", "too_deep", "union_tags"]
 

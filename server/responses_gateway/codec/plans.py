@@ -481,9 +481,7 @@ SHAPES: dict[str, Callable[[Descriptor], tuple[Callable[[Message], Any], Callabl
 def plan_for(desc: Descriptor) -> MessagePlan:
     plan = _plans.get(desc.full_name)
     if plan is None:
-        plan = MessagePlan.__new__(MessagePlan)
-        _plans[desc.full_name] = plan  # registered before building: messages can be recursive
-        plan.__init__(desc)  # type: ignore[misc]
+        plan = MessagePlan(desc)  # it registers itself before building its fields (recursive types)
     return plan
 
 
@@ -498,6 +496,7 @@ class MessagePlan:
     def __init__(self, desc: Descriptor) -> None:
         self.desc = desc
         full = desc.full_name
+        _plans[full] = self  # registered before building: messages can be recursive
         opts = desc.GetOptions()
         if full == "google.protobuf.Struct":
             self.encode, self.decode = struct_to_py, _struct_decode  # type: ignore[assignment]
