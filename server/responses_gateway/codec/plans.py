@@ -560,8 +560,9 @@ def decode_field(fp: FieldPlan, msg: Message, v: Any, depth: int) -> None:
     except CodecError as e:
         e.path.insert(0, fp.json)
         raise
-    except (ValueError, OverflowError) as e:
-        raise value_error(e, [fp.json]) from None
+    # Its own name: compiled (mypyc), one name is one type throughout the function.
+    except (ValueError, OverflowError) as bad:
+        raise value_error(bad, [fp.json]) from None
 
 
 _NO_SKIP: frozenset[str] = frozenset()
