@@ -61,7 +61,7 @@ def py_to_value(target: struct_pb2.Value, py: Any, depth: int = 1) -> None:
     """Write a JSON value into `target` (a Value inside some message), `depth` levels down."""
     if depth > MAX_DEPTH:
         raise NestingTooDeep()
-    t = type(py)  # the exact types json parsers make first (bool before int: it is one)
+    t = type(py)  # the exact types a JSON parser makes first; their subclasses after
     if t is str:
         target.string_value = py
     elif t is int or t is float:
@@ -70,16 +70,14 @@ def py_to_value(target: struct_pb2.Value, py: Any, depth: int = 1) -> None:
         py_to_struct(target.struct_value, py, depth + 1)
     elif py is None:
         target.null_value = struct_pb2.NULL_VALUE
-    elif t is bool:
+    elif t is bool:  # bool has no subclasses: not checked again below
         target.bool_value = py
     elif t is list:
         py_to_list(target.list_value, py, depth + 1)
-    elif isinstance(py, bool):
-        target.bool_value = py
-    elif isinstance(py, int | float):
-        target.number_value = py
     elif isinstance(py, str):
         target.string_value = py
+    elif isinstance(py, int | float):
+        target.number_value = py
     elif isinstance(py, dict):
         py_to_struct(target.struct_value, py, depth + 1)
     elif isinstance(py, list):
@@ -94,7 +92,7 @@ def py_to_struct(target: struct_pb2.Struct, py: dict[str, Any], depth: int = 1) 
     target.SetInParent()
     fields = target.fields
     for k, x in py.items():
-        if type(k) is not str and not isinstance(k, str):
+        if not isinstance(k, str):
             raise TypeError("object keys must be strings")
         py_to_value(fields[k], x, depth + 2)  # the map entry, then the Value
 
