@@ -34,6 +34,7 @@ from responses_gateway.store.factory import describe_store, key_store, open_stor
 from responses_gateway.store.sqlite import SqliteStore
 from responses_gateway.telemetry import setup as telemetry_setup
 from responses_gateway.transport.grpc.server import GrpcHealth, build_grpc_server
+from responses_gateway.transport.grpc.threads import IoThreads
 from responses_gateway.transport.rest.admin import AdminRoutes
 from responses_gateway.transport.rest.admin_reload import reload_routes
 from responses_gateway.transport.rest.app import build_metrics_app, build_rest_app, metrics_route
@@ -99,6 +100,7 @@ class Gateway:
         self.servers: list[ShimServer] = []  # the REST shim, then the metrics server if any
         self._stopped = asyncio.Event()
         self._reloads: set[asyncio.Task[ReloadReport]] = set()  # SIGHUP reloads under way
+        self.grpc_threads = IoThreads()
 
     async def start(self) -> None:
         settings = self.loaded.config.gateway_settings
@@ -170,6 +172,7 @@ class Gateway:
         self.grpc_health = GrpcHealth(servicer, self.health)
         await self.grpc_health.sync()  # the stock servicer starts out saying SERVING for ""
         await self.grpc.start()
+        self.grpc_threads.start()
         await self._start_http(settings, auth)
 
     async def _start_http(self, settings: GatewaySettings, auth: Authenticator) -> None:
@@ -232,6 +235,7 @@ class Gateway:
         """Undo what a failed start did, so the process can exit cleanly."""
         if hasattr(self, "grpc"):
             await self.grpc.stop(0)
+        await self.grpc_threads.stop()
         for server in self.servers:
             server.should_exit = True
             await asyncio.gather(server.serving, return_exceptions=True)
@@ -260,6 +264,7 @@ class Gateway:
         margin = min(1.0, grace / 4)
         await self.service.drain(grace - margin, margin)
         await transports
+        await self.grpc_threads.stop()
         await self.probe.stop()
         await asyncio.gather(*self._reloads, return_exceptions=True)
         await self.service.aclose()

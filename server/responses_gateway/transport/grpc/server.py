@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from responses_gateway.auth import Authenticator
 from responses_gateway.domain.service import ResponsesService
@@ -26,8 +27,9 @@ from responses_gateway.v1 import (
     responses_service_pb2_grpc,
 )
 
-# grpc-stubs does not know the asyncio health servicer grpcio-health-checking ships.
+# grpc-stubs does not know the asyncio servicers grpcio-health-checking and grpcio-reflection ship.
 AsyncHealthServicer: Any = health.aio.HealthServicer  # type: ignore[attr-defined]
+AsyncReflectionServicer: Any = reflection.aio.ReflectionServicer  # type: ignore[attr-defined]
 
 SERVICE_NAMES = (
     responses_service_pb2.DESCRIPTOR.services_by_name["ResponsesService"].full_name,
@@ -46,6 +48,23 @@ LIVENESS_SERVICE = "liveness"
 _MAX_SEND = 64 * 1024 * 1024
 # Trailer of a health Check answered NOT_SERVING: why (the health protocol has no field for it).
 REASON_TRAILER = "health-reason"
+
+
+class _GenericOnly:
+    """The server as the generated `add_*_to_server` functions see it: they register each service's
+    handlers twice, as a generic handler and as registered methods, and only the generic one is
+    kept. grpc.aio's server keeps one request future per registered method (plus one for all the
+    generic ones) and awaits them all with asyncio.wait on every call it takes, so each call paid
+    for every method the server has (~20). The handlers are the same either way."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler[Any, Any]]) -> None:
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
+        pass
 
 
 class _HealthServicer(AsyncHealthServicer):  # type: ignore[misc]
@@ -88,20 +107,21 @@ def build_grpc_server(
             ("grpc.so_reuseport", 1 if reuse_port else 0),
         ],
     )
+    generic: Any = _GenericOnly(server)
     responses_service_pb2_grpc.add_ResponsesServiceServicer_to_server(
-        ResponsesServicer(service, gate), server
+        ResponsesServicer(service, gate), generic
     )
     names: tuple[str, ...] = SERVICE_NAMES
     if admin is not None:
-        admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(admin), server)
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(admin), generic)
         names = (*names, ADMIN_SERVICE)
-    models_pb2_grpc.add_ModelsServiceServicer_to_server(ModelsServicer(service), server)
+    models_pb2_grpc.add_ModelsServiceServicer_to_server(ModelsServicer(service), generic)
     health_servicer = _HealthServicer(health)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-        server,
-    )
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, generic)
+    # What reflection.enable_server_reflection does for a grpc.aio server, to `generic` (which that
+    # function would not recognise as one).
+    reflected = (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(AsyncReflectionServicer(reflected), generic)
     port = server.add_insecure_port(address)
     return server, health_servicer, port
 
