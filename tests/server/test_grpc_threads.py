@@ -1,26 +1,26 @@
 """grpc.aio's poller and EventEngine threads run at a lower priority than the gateway's event loop
-(transport/grpc/threads.py), seen from outside the gateway process in /proc."""
+(transport/grpc/threads.py, SCHED_IDLE), seen from outside the gateway process."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from responses_gateway.transport.grpc.threads import IO_THREAD_NICE
+from responses_gateway.transport.grpc.threads import IO_THREAD_POLICY
 from responses_gateway.v1 import models_pb2
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="per-thread scheduling policies are Linux's")
 
 
 def _threads(pid: int) -> dict[int, tuple[str, int]]:
-    """tid -> (name, nice) of each thread of `pid`."""
+    """tid -> (name, scheduling policy) of each thread of `pid`."""
     found = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
-        stat = (task / "stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        found[int(task.name)] = ((task / "comm").read_text().strip(), int(fields[16]))  # field 19
+        tid = int(task.name)
+        found[tid] = ((task / "comm").read_text().strip(), os.sched_getscheduler(tid))
     return found
 
 
@@ -29,9 +29,9 @@ def test_grpc_io_threads_run_below_the_event_loop(gateway, models_stub):
     assert gateway.proc is not None
     pid = gateway.proc.pid
     threads = _threads(pid)
-    lowered = {tid: name for tid, (name, nice) in threads.items() if nice == IO_THREAD_NICE}
-    # The loop thread is the process's main thread: it keeps the priority it started with.
-    assert threads[pid][1] == 0
+    lowered = {tid: name for tid, (name, policy) in threads.items() if policy == IO_THREAD_POLICY}
+    # The loop thread is the process's main thread: it keeps the policy it started with.
+    assert threads[pid][1] == os.SCHED_OTHER
     # Every EventEngine thread is lowered, and so is the completion-queue poller, a Python thread
     # whose OS-level name is the interpreter's: it is the one lowered thread that is not event_engine,
     # so no other thread (the store's, the REST shim's) was touched.
