@@ -51,7 +51,8 @@ python-env:
 # The codec compiled to C extensions (mypyc; server/responses_gateway/codec/native.py): rebuilt when
 # its sources, the build script or the environment change; without a C compiler the sources run.
 NATIVE_STAMP   := server/responses_gateway/codec/native.stamp
-NATIVE_SOURCES := $(foreach m,values depth plans unions native,server/responses_gateway/codec/$(m).py)
+# Every codec source (a superset of native.MODULES): no second list to keep in step.
+NATIVE_SOURCES := $(wildcard server/responses_gateway/codec/*.py)
 native: python-env $(NATIVE_STAMP) ## compile the codec to C extensions with mypyc (part of setup)
 $(NATIVE_STAMP): $(NATIVE_SOURCES) scripts/build_native.py $(SETUP_STAMP)
 	$(PY) scripts/build_native.py

@@ -2,14 +2,14 @@
 
 grpc.aio runs two kinds of threads beside the loop: a poller, which takes each completion from gRPC
 core's queue and wakes the loop for it (one byte on a socket per completion), and gRPC core's
-EventEngine threads, which do the sockets' reads and writes. Each wake-up of theirs used to preempt
-the loop thread when both shared a core, ~8 times per unary call, and the loop then handled one
-completion per turn. Under SCHED_IDLE, the lowest class CFS has, they run while the loop waits,
-completions queue up meanwhile, and the loop handles them together: a saturated worker's CPU per
-gRPC unary call fell by ~15% at nice 19, and by another ~5% under SCHED_IDLE, whose wake-ups never
-preempt a normal thread and whose CPU the kernel counts as idle when it places the loop thread
-(`make bench`, saturated lines). They still run whenever the loop waits for anything, and the loop
-waits for them whenever it has no work, so they are not starved.
+EventEngine threads, which do the sockets' reads and writes. At their default policy their wake-ups
+preempted the loop thread ~8 times per unary call when they shared a core, and the loop then
+handled one completion per turn. Under SCHED_IDLE their wake-ups never preempt a normal thread,
+they run while the loop waits, completions queue up meanwhile, and the kernel counts a CPU that runs
+only them as idle when it places the loop thread. They still run whenever the loop waits for
+anything, and the loop waits for them whenever it has no work, so they are not starved. Chosen by
+measurement (`make bench`'s saturated lines, and p99 at saturation) over nice 19, and over a poller
+at a normal thread's weight, which cut CPU per call further but doubled p99.
 
 On Linux the scheduling policy is a thread's own (sched_setscheduler on a thread id): the loop
 thread, and every other thread of the process, keep theirs. EventEngine grows its pool now and
@@ -30,7 +30,7 @@ from responses_gateway.aio import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-IO_THREAD_POLICY = os.SCHED_IDLE if sys.platform == "linux" else -1
+IO_THREAD_POLICY: int = getattr(os, "SCHED_IDLE", -1)  # Linux only; `lower` does nothing elsewhere
 _RESCAN_SECONDS = 30.0
 # Names gRPC gives its threads: core's EventEngine pool names them itself; the poller is a Python
 # thread, named after its target by `threading` (grpc/_cython/_cygrpc/aio/completion_queue.pyx.pxi).
