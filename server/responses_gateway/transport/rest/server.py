@@ -10,6 +10,9 @@ long as the client likes, and its ``limit_concurrency`` is checked only once a r
 * a body timeout: the whole body must arrive within ``body_timeout_seconds`` of the head;
 * a connection limit: past ``max_connections`` open connections, a new one is answered 503 and closed.
 
+It also sends a unary response's head and body in one write (`_HeadWithBody`): uvicorn writes them
+separately, and each write to a socket costs ~15 µs of kernel time and sends the client a segment.
+
 Only receiving a request is timed: once its body is in, nothing here touches the connection, so a
 response may stream for as long as it needs. A WebSocket upgrade (`/v1/responses` in WebSocket mode)
 is timed like any request head; once upgraded, the connection belongs to uvicorn's WebSocket protocol
@@ -66,6 +69,49 @@ _BODY_TIMEOUT = _raw_error(
     "request_timeout",
     "The request body was not received in time.",
 )
+
+
+class _HeadWithBody:
+    """The transport a response cycle writes to: its first write (the response head) is held until the
+    next one, so that a body written in the same step leaves with it in one write. A head with nothing
+    behind it (a stream whose first event is not ready, a 100 Continue) goes out when the loop next
+    turns, so holding it costs a stream nothing."""
+
+    __slots__ = ("_head", "_started", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head: bytes | None = None
+        self._started = False
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.writelines((head, data))
+        elif self._started:
+            self._transport.write(data)
+        else:
+            self._started = True
+            self._head = data
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else a later uvicorn asks of its transport.
+        return getattr(self._transport, name)
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -136,7 +182,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+        before = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle is not before:  # not a WebSocket upgrade, which makes no cycle
+            cycle.transport = _HeadWithBody(self.transport)  # type: ignore[assignment]
         # Armed for every request, cancelled by on_message_complete: for a request without a body that
         # comes within the same feed of bytes.
         self._body_timer = self.loop.call_later(self.limits.body_timeout_seconds, self._body_timed_out)
