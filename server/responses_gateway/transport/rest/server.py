@@ -10,8 +10,9 @@ long as the client likes, and its ``limit_concurrency`` is checked only once a r
 * a body timeout: the whole body must arrive within ``body_timeout_seconds`` of the head;
 * a connection limit: past ``max_connections`` open connections, a new one is answered 503 and closed.
 
-It also sends a unary response's head and body in one write (`_HeadWithBody`): uvicorn writes them
-separately, and each write to a socket costs ~15 µs of kernel time and sends the client a segment.
+It also writes what a response cycle sends within one step of the loop in one write (`_Coalescing`):
+uvicorn writes a response's head, its body and each SSE event separately, and each write to a socket
+costs ~15 µs of kernel time and sends the client a segment of its own.
 
 Only receiving a request is timed: once its body is in, nothing here touches the connection, so a
 response may stream for as long as it needs. A WebSocket upgrade (`/v1/responses` in WebSocket mode)
@@ -25,7 +26,7 @@ import asyncio
 import contextlib
 import math
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import orjson
@@ -38,6 +39,8 @@ from responses_gateway.telemetry import metrics
 # How long a connection refused for the limit is still read from (and the bytes dropped) after its
 # 503, so that closing it does not reset the connection and destroy the 503 before the client reads it.
 _REJECT_LINGER_SECONDS = 1.0
+# How much a response's writes may hold before they leave without waiting for the loop's next turn.
+_HELD_BYTES = 8 * 1024
 
 
 def _raw_error(status: bytes, error_type: str, code: str, message: str, extra: bytes = b"") -> bytes:
@@ -71,39 +74,59 @@ _BODY_TIMEOUT = _raw_error(
 )
 
 
-class _HeadWithBody:
-    """The transport a response cycle writes to: its first write (the response head) is held until the
-    next one, so that a body written in the same step leaves with it in one write. A head with nothing
-    behind it (a stream whose first event is not ready, a 100 Continue) goes out when the loop next
-    turns, so holding it costs a stream nothing."""
+class _Coalescing:
+    """The transport a response cycle writes to: what the cycle writes within one step of the loop
+    leaves in one write, at the loop's next turn, instead of one write per piece.
 
-    __slots__ = ("_head", "_started", "_transport")
+    The exception is the first body write, which goes out at once with the head held before it: a
+    unary response is head and body in one write with no turn in between, and a stream's first event
+    is not held. A head with nothing behind it (a stream whose first event is not ready, a 100 Continue)
+    goes out at the next turn. A cycle's writes are flushed as its response completes, before the
+    protocol starts the connection's next request, so nothing of one response can follow the next's."""
 
-    def __init__(self, transport: asyncio.Transport) -> None:
+    __slots__ = ("_held", "_on_response", "_size", "_transport", "_writes")
+
+    def __init__(self, transport: asyncio.Transport, on_response: Callable[[], None]) -> None:
         self._transport = transport
-        self._head: bytes | None = None
-        self._started = False
+        self._on_response = on_response
+        self._held: list[bytes] | None = None
+        self._size = 0
+        self._writes = 0
 
     def write(self, data: bytes) -> None:
-        head = self._head
-        if head is not None:
-            self._head = None
-            self._transport.writelines((head, data))
-        elif self._started:
-            self._transport.write(data)
+        self._writes += 1
+        held = self._held
+        if held is None:
+            self._held, self._size = [data], len(data)
+            if self._writes != 2:
+                asyncio.get_running_loop().call_soon(self.flush)
+                return
         else:
-            self._started = True
-            self._head = data
-            asyncio.get_running_loop().call_soon(self._flush)
+            held.append(data)
+            self._size += len(data)
+            if self._writes != 2 and self._size < _HELD_BYTES:
+                return
+        self.flush()
 
-    def _flush(self) -> None:
-        head = self._head
-        if head is not None:
-            self._head = None
-            self._transport.write(head)
+    def flush(self) -> None:
+        held = self._held
+        if held is None:
+            return
+        self._held = None
+        if self._transport.is_closing():
+            return
+        if len(held) == 1:
+            self._transport.write(held[0])
+        else:
+            self._transport.writelines(held)
+
+    def completed(self) -> None:
+        """The cycle's `on_response`: its response is whole."""
+        self.flush()
+        self._on_response()
 
     def close(self) -> None:
-        self._flush()
+        self.flush()
         self._transport.close()
 
     def is_closing(self) -> bool:
@@ -186,7 +209,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle is not before:  # not a WebSocket upgrade, which makes no cycle
-            cycle.transport = _HeadWithBody(self.transport)  # type: ignore[assignment]
+            writer = _Coalescing(self.transport, cycle.on_response)
+            cycle.transport, cycle.on_response = writer, writer.completed  # type: ignore[assignment]
         # Armed for every request, cancelled by on_message_complete: for a request without a body that
         # comes within the same feed of bytes.
         self._body_timer = self.loop.call_later(self.limits.body_timeout_seconds, self._body_timed_out)
