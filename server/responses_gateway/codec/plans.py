@@ -18,13 +18,13 @@ from responses_gateway.codec.values import (
     MAX_DEPTH,
     TOO_DEEP,
     NestingTooDeep,
-    list_to_py,
+    list_json,
     number_to_json,
-    py_to_list,
-    py_to_struct,
-    py_to_value,
-    struct_to_py,
-    value_to_py,
+    set_list,
+    set_struct,
+    set_value,
+    struct_json,
+    value_json,
 )
 from responses_gateway.errors import InvalidInput, echo
 from responses_gateway.v1 import annotations_pb2 as ann
@@ -399,7 +399,7 @@ def _enum_decoder(fd: FieldDescriptor, key: str) -> Decoder:
     numbers = enum_plan(enum_type(fd)).from_json
 
     def keep(msg: Message, v: Any, depth: int) -> None:
-        py_to_value(msg.extra_fields[key], v, depth + 2)  # type: ignore[attr-defined]
+        set_value(msg.extra_fields[key], v, depth + 2)  # type: ignore[attr-defined]
 
     if fd.is_repeated:
 
@@ -499,11 +499,11 @@ class MessagePlan:
         _plans[full] = self  # registered before building: messages can be recursive
         opts = desc.GetOptions()
         if full == "google.protobuf.Struct":
-            self.encode, self.decode = struct_to_py, _struct_decode  # type: ignore[assignment]
+            self.encode, self.decode = struct_json, _struct_decode  # type: ignore[assignment]
         elif full == "google.protobuf.Value":
-            self.encode, self.decode = value_to_py, py_to_value  # type: ignore[assignment]
+            self.encode, self.decode = value_json, set_value  # type: ignore[assignment]
         elif full == "google.protobuf.ListValue":
-            self.encode, self.decode = list_to_py, _list_value_decode  # type: ignore[assignment]
+            self.encode, self.decode = list_json, _list_value_decode  # type: ignore[assignment]
         elif opts.Extensions[ann.list]:
             self.encode, self.decode = SHAPES["list"](desc)
         elif opts.Extensions[ann.union]:
@@ -516,13 +516,13 @@ class MessagePlan:
 def _struct_decode(msg: Message, v: Any, depth: int) -> None:
     if type(v) is not dict:
         raise _expected("an object", v)
-    py_to_struct(msg, v, depth)  # type: ignore[arg-type]
+    set_struct(msg, v, depth)  # type: ignore[arg-type]
 
 
 def _list_value_decode(msg: Message, v: Any, depth: int) -> None:
     if type(v) is not list:
         raise _expected("an array", v)
-    py_to_list(msg, v, depth)  # type: ignore[arg-type]
+    set_list(msg, v, depth)  # type: ignore[arg-type]
 
 
 def object_fields(desc: Descriptor, only: Callable[[FieldDescriptor], bool] | None = None) -> list[FieldPlan]:
@@ -584,7 +584,7 @@ def build_object_plan(desc: Descriptor) -> tuple[Callable[..., dict[str, Any]], 
             extra = present.get(extra_fd)
             if extra:
                 for k, x in extra.items():
-                    out[k] = value_to_py(x)
+                    out[k] = value_json(x)
         return out
 
     def decode(msg: Message, v: Any, depth: int, skip: frozenset[str] = _NO_SKIP) -> None:
@@ -601,7 +601,7 @@ def build_object_plan(desc: Descriptor) -> tuple[Callable[..., dict[str, Any]], 
                 if extra_fd is None:
                     raise CodecError("Unknown parameter", [k])
                 try:
-                    py_to_value(msg.extra_fields[k], x, depth + 2)  # type: ignore[attr-defined]
+                    set_value(msg.extra_fields[k], x, depth + 2)  # type: ignore[attr-defined]
                 except (ValueError, OverflowError) as e:
                     raise value_error(e, [k]) from None
             elif x is not None:

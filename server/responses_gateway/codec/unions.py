@@ -28,7 +28,7 @@ from responses_gateway.codec.plans import (
     plan_for,
     set_field,
 )
-from responses_gateway.codec.values import number_to_json, py_to_value, value_to_py
+from responses_gateway.codec.values import number_to_json, set_value, value_json
 from responses_gateway.errors import echo
 from responses_gateway.v1 import annotations_pb2 as ann
 
@@ -131,7 +131,7 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
         if common_keys and type(v) is dict:
             decode_common(msg, v, depth)
             v = {k: x for k, x in v.items() if k not in common_keys}
-        py_to_value(getattr(msg, unknown_name), v, depth + 1)
+        set_value(getattr(msg, unknown_name), v, depth + 1)
 
     def decode(msg: Message, v: Any, depth: int) -> None:
         check_depth(depth)
@@ -197,7 +197,7 @@ def _arm_encoders(arms: _Arms) -> dict[str, Callable[[Any], Any]]:
     if arms.number is not None:
         is_float = arms.number.type in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT)
         encoders[arms.number.name] = number_to_json if is_float else _same
-    encoders[UNKNOWN_ARM] = value_to_py
+    encoders[UNKNOWN_ARM] = value_json
     return encoders
 
 
