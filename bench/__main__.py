@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from bench import accounting, keys, load, procs, saturated, scaling, stores
+from bench import accounting, codec_calls, keys, load, procs, saturated, scaling, stores
 from bench.load import Call, Samples
 from bench.report import Row, per_event, table
 from responses_gateway import codec
@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_profile(args.profile)
     print("\n" + accounting.report())
     print(keys.report())
+    print(codec_calls.report())
     print(f"\nbench took {time.perf_counter() - started:.0f}s")
     return 0
 
