@@ -267,14 +267,24 @@ def _json_default(fd: FieldDescriptor, literal: str) -> Any:
 
 
 def _fill(value: Any, default: Any) -> Any:
-    """`value` with the keys of `default` it lacks (recursively into objects both have)."""
+    """`value` with the keys of `default` it lacks (recursively into objects both have). `default` is
+    the plan's own and never handed out: what is taken from it is copied, unless a scalar."""
     if type(value) is dict and type(default) is dict:
         for k, d in default.items():
             if k not in value:
-                value[k] = d
+                value[k] = _copy(d)
             else:
                 _fill(value[k], d)
     return value
+
+
+def _copy(v: Any) -> Any:
+    t = type(v)
+    if t is dict:
+        return {k: _copy(x) for k, x in v.items()}
+    if t is list:
+        return [_copy(x) for x in v]
+    return v
 
 
 def _filling(encode: Encoder, fd: FieldDescriptor) -> Encoder:
@@ -287,8 +297,8 @@ def _filling(encode: Encoder, fd: FieldDescriptor) -> Encoder:
     default = _json_default(fd, literal)
     if type(default) is not _Fresh:
         return encode
-    make = default.make
-    return lambda m: _fill(encode(m), make())
+    template = default.make()  # parsed once; _fill copies what it takes
+    return lambda m: _fill(encode(m), template)
 
 
 def _emit_default(fd: FieldDescriptor) -> Any:
