@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from bench import accounting, codec_calls, keys, load, procs, saturated, scaling, stores
+from bench import accounting, codec_calls, keys, load, procs, reference, saturated, scaling, stores
 from bench.load import Call, Samples
 from bench.report import Row, per_event, table
 from responses_gateway import codec
@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         if pin:
             os.sched_setaffinity(0, {cpus[0]})
         print(f"Responses Gateway benchmark — {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+        print(reference.report())
         print(_placement(pin, upstream, gateway))
         print(
             f"fast upstream: raw asyncio HTTP/1.1 on 127.0.0.1:{upstream.ports[0]}, "
@@ -249,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + accounting.report())
     print(keys.report())
     print(codec_calls.report())
+    print(reference.report() + " (again, at the end)")
     print(f"\nbench took {time.perf_counter() - started:.0f}s")
     return 0
 
