@@ -24,7 +24,7 @@ SETUP_INPUTS := $(LOCK) pyproject.toml clients/python/pyproject.toml
 SETUP_KEY     = $$(cat $(SETUP_INPUTS) | sha256sum | cut -c1-16)-uv$(UV_VERSION)
 SETUP_STAMP  := $(VENV)/.setup-stamp
 # Type-check only what exists (server/ etc. land separately); see [tool.mypy] in pyproject.toml.
-MYPY_DIRS     = $(wildcard server clients/python/src scripts)
+MYPY_DIRS     = $(wildcard server clients/python/src scripts bench)
 
 .PHONY: help setup python-env tools native generate check-generate lint fmt test test-tools test-servers run bench bench-soak lock clean distclean
 

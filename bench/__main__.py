@@ -145,7 +145,7 @@ class Bench:
             return rows, short, long
         finally:
             await self.client.aclose()
-            await channel.close()
+            await channel.close(None)
 
 
 def _progress(rows: list[Row]) -> None:

@@ -113,7 +113,7 @@ def rest_call(client: httpx.AsyncClient, url: str, body: bytes, *, stream: bool)
 
 
 def grpc_call(
-    stub: responses_service_pb2_grpc.ResponsesServiceStub,
+    stub: responses_service_pb2_grpc.ResponsesServiceAsyncStub,
     request: request_pb2.CreateResponseRequest,
     *,
     stream: bool,
@@ -146,7 +146,7 @@ def grpc_call(
     return streaming if stream else unary
 
 
-def grpc_stub(target: str) -> tuple[grpc.aio.Channel, responses_service_pb2_grpc.ResponsesServiceStub]:
+def grpc_stub(target: str) -> tuple[grpc.aio.Channel, responses_service_pb2_grpc.ResponsesServiceAsyncStub]:
     channel = grpc.aio.insecure_channel(target)
     return channel, responses_service_pb2_grpc.ResponsesServiceStub(channel)
 

@@ -10,6 +10,7 @@ compare them.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
 
@@ -21,7 +22,7 @@ _DOC = {"id": "resp_1", "status": "completed", "output": [{"type": "message", "c
 def _unit() -> None:
     total = 0
     for i in range(200):
-        d = {"k": i, "v": str(i)}
+        d: dict[str, Any] = {"k": i, "v": str(i)}
         total += len(d["v"]) + d["k"] % 7
     r = response_pb2.Response(id="resp_1", model="m")
     r.usage.input_tokens = total
