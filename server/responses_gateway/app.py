@@ -19,6 +19,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from responses_gateway import gc_policy
 from responses_gateway.auth import Authenticator
 from responses_gateway.config.loader import LoadedConfig
 from responses_gateway.config.models import GatewaySettings
@@ -284,6 +285,7 @@ class Gateway:
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload_on_signal)
         await self.start()
+        gc_policy.settle()
         if self.listen.worker is not None:
             log.info("worker %d (pid %d) serving", self.listen.worker.index, os.getpid())
             self.listen.worker.ready()  # the supervisor prints the serving line once all are

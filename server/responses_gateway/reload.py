@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from responses_gateway import gc_policy
 from responses_gateway.config.errors import ConfigError
 from responses_gateway.config.loader import LoadedConfig, reload_config
 from responses_gateway.config.resolve import ResolvedDeployment
@@ -218,6 +219,8 @@ class Reloader:
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._retiring.pop(task, None)
         metrics.CONFIG_RETIRING.set(len(self._retiring))
+        # Next turn: this callback's frame and the task still hold the generation until then.
+        asyncio.get_running_loop().call_soon(gc_policy.refreeze)
 
     async def _close_when_idle(self, old: Generation) -> None:
         # Lookups of ids the gateway never stored use the providers without routing (so they are not
