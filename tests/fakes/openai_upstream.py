@@ -20,24 +20,24 @@ A request rejected by auth/validation does not consume the queue. Names:
 
 Responses reflect the request as OpenAI does (model snapshot, instructions, tools, temperature,
 metadata, previous_response_id, store, reasoning, text, ...); ids and timestamps are fresh per call.
+
+The pieces beside this module: ``openai_transcripts`` (transcripts, canned errors, the OpenAI error),
+``openai_validation`` (request checks), ``openai_shaping`` (ids, reflected fields, input items, token
+counts) and ``openai_asgi`` (the SSE stream and the scripted faults). The names tests import are all
+importable from here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
-import functools
 import json
-import logging
-import re
 import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -45,381 +45,57 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.openai_asgi import UpstreamDisconnect, _DroppedResponse, _SSEResponse, _StalledResponse
+from tests.fakes.openai_shaping import (
+    ECHOED,
+    MODEL_SNAPSHOTS,
+    _count_tokens,
+    _input_items,
+    _new_id,
+    _reflect,
+    _remap_ids,
+    _walk,
+)
+from tests.fakes.openai_transcripts import (
+    TRANSCRIPT_SCENARIOS,
+    TRANSCRIPTS_DIR,
+    _message,
+    _Reject,
+    load_errors,
+    load_transcript,
+)
+from tests.fakes.openai_validation import (
+    COMPACT_PARAMS,
+    CREATE_PARAMS,
+    INPUT_TOKENS_PARAMS,
+    validate_create,
+)
 from tests.fakes.server import serve_app
 
-TRANSCRIPTS_DIR = Path(__file__).resolve().parents[1] / "transcripts" / "openai"
-TRANSCRIPT_SCENARIOS = (
-    "text",
-    "function_calls",
-    "reasoning",
-    "refusal",
-    "error_event",
-    "disconnect",
-    "incomplete",
-    "structured",
-    # hosted tools (OpenAI runs them; the gateway relays every item and event)
-    "web_search",
-    "file_search",
-    "image_generation",
-    "code_interpreter",
-    "computer_use_preview",
-    "shell",
-    "apply_patch",
-    "local_shell",
-    "custom_tool_call",  # a custom (free-form) tool call, for the chat bridge
-    "custom_tools",
-)
-DEFAULT_API_KEY = "sk-fake-openai-0000000000000000"
-SCENARIO_PREFIX = "scenario-"  # model "scenario-<name>" selects <name> when no scenario is queued/set
-# Aliases resolve to the dated snapshot OpenAI reports in `model`; other known models are echoed.
-MODEL_SNAPSHOTS = {
-    "gpt-4.1": "gpt-4.1-2025-04-14",
-    "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
-    "gpt-4.1-nano": "gpt-4.1-nano-2025-04-14",
-    "gpt-4o": "gpt-4o-2024-08-06",
-    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
-    "o3": "o3-2025-04-16",
-    "o4-mini": "o4-mini-2025-04-16",
-    "gpt-5": "gpt-5-2025-08-07",
-    "gpt-5-mini": "gpt-5-mini-2025-08-07",
-    "gpt-5-nano": "gpt-5-nano-2025-08-07",
-}
-DEFAULT_MODELS = tuple(MODEL_SNAPSHOTS) + tuple(MODEL_SNAPSHOTS.values())
-CREATE_PARAMS = frozenset(
-    {
-        "background",
-        "context_management",
-        "conversation",
-        "include",
-        "input",
-        "instructions",
-        "max_output_tokens",
-        "max_tool_calls",
-        "metadata",
-        "model",
-        "moderation",
-        "parallel_tool_calls",
-        "previous_response_id",
-        "prompt",
-        "prompt_cache_key",
-        "prompt_cache_options",
-        "prompt_cache_retention",
-        "reasoning",
-        "safety_identifier",
-        "service_tier",
-        "store",
-        "stream",
-        "stream_options",
-        "temperature",
-        "text",
-        "tool_choice",
-        "tools",
-        "top_logprobs",
-        "top_p",
-        "truncation",
-        "user",
-    }
-)
-INPUT_TOKENS_PARAMS = frozenset(
-    {
-        "conversation",
-        "input",
-        "instructions",
-        "model",
-        "parallel_tool_calls",
-        "personality",
-        "previous_response_id",
-        "reasoning",
-        "text",
-        "tool_choice",
-        "tools",
-        "truncation",
-    }
-)
-COMPACT_PARAMS = frozenset(
-    {
-        "input",
-        "instructions",
-        "model",
-        "previous_response_id",
-        "prompt_cache_key",
-        "prompt_cache_options",
-        "prompt_cache_retention",
-        "service_tier",
-    }
-)
-# Fields copied verbatim from the request into the response object when present.
-ECHOED = (
-    "background",
-    "instructions",
-    "max_output_tokens",
-    "max_tool_calls",
-    "parallel_tool_calls",
-    "previous_response_id",
-    "prompt_cache_key",
-    "prompt_cache_retention",
-    "safety_identifier",
-    "store",
-    "temperature",
-    "top_logprobs",
-    "top_p",
-    "truncation",
-    "user",
-)
-_ID_KEYS = ("id", "item_id", "call_id")
-_ID_RE = re.compile(r"^([a-z]+)_([0-9a-zA-Z]+)$")
-
-
-# ---------------------------------------------------------------------------------------------- transcripts
-@functools.cache
-def _load(name: str) -> dict[str, Any]:
-    return json.loads((TRANSCRIPTS_DIR / f"{name}.json").read_text())
-
-
-def load_transcript(name: str) -> dict[str, Any]:
-    """The transcript ``name`` (a deep copy): ``response`` (non-streaming body, optional), ``stream``
-    (list of event payloads; the SSE event name is each payload's ``type``), ``disconnect`` (drop the
-    connection after the events), ``nonstream_error`` (error scenario used for non-streaming calls)."""
-    return copy.deepcopy(_load(name))
-
-
-def load_errors() -> dict[str, dict[str, Any]]:
-    """``{scenario: {"status": int, "headers": {...}, "body": {"error": {...}}}}``."""
-    return copy.deepcopy(_load("errors")["errors"])
-
-
-def _message(name: str, **fields: str) -> str:
-    return _load("errors")["messages"][name].format(**fields)
-
-
-class _Reject(Exception):
-    """An OpenAI error response: ``{"error": {"message", "type", "param", "code"}}``."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        param: str | None = None,
-        code: str | None = None,
-        type_: str = "invalid_request_error",
-        headers: dict[str, str] | None = None,
-    ):
-        super().__init__(message)
-        self.status, self.headers = status, headers or {}
-        self.body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-
-    @classmethod
-    def scenario(cls, name: str) -> _Reject:
-        err = load_errors()[name]
-        rej = cls(err["status"], "", headers=err.get("headers"))
-        rej.body = err["body"]
-        return rej
-
-
-class UpstreamDisconnect(Exception):
-    """Raised inside the ASGI app to make uvicorn abort the connection mid-response."""
-
-
-def _not_a_scripted_disconnect(record: logging.LogRecord) -> bool:
-    exc = record.exc_info[1] if record.exc_info else None
-    while exc is not None:
-        if isinstance(exc, UpstreamDisconnect):
-            return False
-        exc = exc.__cause__ or exc.__context__ or next(iter(getattr(exc, "exceptions", ())), None)
-    return True
-
-
-logging.getLogger("uvicorn.error").addFilter(_not_a_scripted_disconnect)
-
-
-# ---------------------------------------------------------------------------------------------- validation
-_TYPE_NAMES = {
-    str: "a string",
-    bool: "a boolean",
-    int: "an integer",
-    float: "a decimal",
-    dict: "an object",
-    list: "an array",
-    type(None): "null",
-}
-_TYPED = [
-    (
-        (str,),
-        "a string",
-        ("model", "previous_response_id", "user", "safety_identifier", "prompt_cache_key", "truncation"),
-    ),
-    ((str, list), "one of a string or array of input items", ("input", "instructions")),
-    ((bool,), "a boolean", ("stream", "store", "background", "parallel_tool_calls")),
-    ((int, float), "a decimal", ("temperature", "top_p")),
-    ((int,), "an integer", ("max_output_tokens", "max_tool_calls", "top_logprobs")),
-    ((dict,), "an object", ("metadata", "reasoning", "text", "stream_options", "prompt")),
-    ((list,), "an array", ("tools", "include")),
-    ((str, dict), "one of a string or an object", ("tool_choice",)),
+__all__ = [
+    "COMPACT_PARAMS",
+    "CREATE_PARAMS",
+    "DEFAULT_API_KEY",
+    "DEFAULT_MODELS",
+    "ECHOED",
+    "INPUT_TOKENS_PARAMS",
+    "MODEL_SNAPSHOTS",
+    "SCENARIO_PREFIX",
+    "TRANSCRIPTS_DIR",
+    "TRANSCRIPT_SCENARIOS",
+    "FakeOpenAI",
+    "RecordedRequest",
+    "UpstreamDisconnect",
+    "load_errors",
+    "load_transcript",
+    "make_openai_app",
+    "serve_openai",
+    "validate_create",
 ]
 
-
-def _is(value: Any, kinds: tuple[type, ...]) -> bool:
-    return isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
-
-
-def validate_create(body: Any, allowed: frozenset[str] = CREATE_PARAMS, model_required: bool = True) -> None:
-    """The basic request checks OpenAI applies to POST /v1/responses (raises _Reject with its error body)."""
-    if not isinstance(body, dict):
-        got = _TYPE_NAMES.get(type(body), "an unknown type")
-        raise _Reject(
-            400, f"Invalid type for body: expected an object, but got {got} instead.", code="invalid_type"
-        )
-    for key in body:
-        if key not in allowed:
-            raise _Reject(400, f"Unknown parameter: '{key}'.", key, "unknown_parameter")
-    if model_required and body.get("model") is None:
-        raise _Reject(400, "Missing required parameter: 'model'.", "model", "missing_required_parameter")
-    for kinds, expected, names in _TYPED:
-        for name in names:
-            if body.get(name) is not None and not _is(body[name], kinds):
-                got = _TYPE_NAMES.get(type(body[name]), "an unknown type")
-                raise _Reject(
-                    400,
-                    f"Invalid type for '{name}': expected {expected}, but got {got} instead.",
-                    name,
-                    "invalid_type",
-                )
-    for name, hi in (("temperature", 2), ("top_p", 1)):
-        value = body.get(name)
-        if _is(value, (int, float)) and not 0 <= value <= hi:
-            above = value > hi
-            raise _Reject(
-                400,
-                f"Invalid '{name}': decimal {'above maximum' if above else 'below minimum'} value. "
-                f"Expected a value {f'<= {hi}' if above else '>= 0'}, but got {float(value)} instead.",
-                name,
-                "decimal_above_max_value" if above else "decimal_below_min_value",
-            )
-    if _is(mot := body.get("max_output_tokens"), (int,)) and mot < 16:
-        raise _Reject(
-            400,
-            "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got "
-            f"{mot} instead.",
-            "max_output_tokens",
-            "integer_below_min_value",
-        )
-    if body.get("stream") is not True and body.get("stream_options") is not None:
-        raise _Reject(
-            400,
-            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-            "stream_options",
-            "invalid_value",
-        )
-    for i, tool in enumerate(body.get("tools") or []):
-        for field in ("type", "name"):
-            needed = field == "type" or (isinstance(tool, dict) and tool.get("type") == "function")
-            if needed and not (isinstance(tool, dict) and tool.get(field)):
-                raise _Reject(
-                    400,
-                    f"Missing required parameter: 'tools[{i}].{field}'.",
-                    f"tools[{i}].{field}",
-                    "missing_required_parameter",
-                )
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-def _new_id(prefix: str, suffix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(16)}{suffix}"
-
-
-def _walk(node: Any, fn) -> Any:
-    """Call ``fn`` on every dict in ``node`` (depth first, parents before children)."""
-    if isinstance(node, dict):
-        fn(node)
-        for value in node.values():
-            _walk(value, fn)
-    elif isinstance(node, list):
-        for value in node:
-            _walk(value, fn)
-    return node
-
-
-def _remap_ids(doc: Any, suffix: str) -> Any:
-    """Give every resp_/msg_/fc_/rs_/call_ id a fresh value, consistently across the transcript."""
-    mapping: dict[str, str] = {}
-
-    def fresh(node: dict[str, Any]) -> None:
-        for key in _ID_KEYS:
-            value = node.get(key)
-            if isinstance(value, str) and (m := _ID_RE.match(value)):
-                if value not in mapping:
-                    mapping[value] = (
-                        f"call_{secrets.token_urlsafe(18)[:24]}"
-                        if m.group(1) == "call"
-                        else _new_id(m.group(1), suffix)
-                    )
-                node[key] = mapping[value]
-
-    return _walk(doc, fresh)
-
-
-def _reflect(resp: dict[str, Any], req: dict[str, Any], created: int) -> None:
-    """Patch a transcript response object with the request's values, as OpenAI echoes them."""
-    model = req.get("model")
-    if isinstance(model, str):
-        resp["model"] = MODEL_SNAPSHOTS.get(model, model)
-    resp["created_at"] = created
-    if resp.get("completed_at") is not None:
-        resp["completed_at"] = created + 1
-    for key in ECHOED:
-        if req.get(key) is not None:
-            resp[key] = req[key]
-    resp["metadata"] = req.get("metadata") or {}
-    resp["tool_choice"] = req.get("tool_choice") or "auto"
-    if "tools" in req or resp.get("tools"):  # function tools come back with description/strict filled in
-        resp["tools"] = [
-            {"type": "function", "description": None, "strict": True, **tool}
-            if tool.get("type") == "function"
-            else dict(tool)
-            for tool in req.get("tools") or []
-        ]
-    if isinstance(req.get("reasoning"), dict):
-        resp["reasoning"] = {**(resp.get("reasoning") or {}), **req["reasoning"]}
-    if isinstance(req.get("text"), dict):
-        text = {**(resp.get("text") or {}), **req["text"]}
-        if isinstance(text.get("format"), dict) and text["format"].get("type") == "json_schema":
-            text["format"] = {"description": None, **text["format"]}
-        resp["text"] = text
-
-
-def _input_items(req: dict[str, Any], suffix: str) -> list[dict[str, Any]]:
-    """The request's input as OpenAI lists it under /input_items (ids added, text content normalized)."""
-    raw = req.get("input")
-    items = [{"role": "user", "content": raw}] if isinstance(raw, str) else list(raw or [])
-    out = []
-    for item in items:
-        item = copy.deepcopy(item) if isinstance(item, dict) else {"type": "unknown"}
-        if "role" in item and "type" not in item:
-            item = {"type": "message", **item}
-        if item.get("type") == "message":
-            if isinstance(item.get("content"), str):
-                kind = "output_text" if item.get("role") == "assistant" else "input_text"
-                extra = {"annotations": []} if kind == "output_text" else {}
-                item["content"] = [{"type": kind, "text": item["content"], **extra}]
-            item.setdefault("status", "completed")
-        prefix = {"message": "msg", "function_call_output": "fco", "function_call": "fc", "reasoning": "rs"}
-        item.setdefault("id", _new_id(prefix.get(item.get("type"), "item"), suffix))
-        out.append(item)
-    return out
-
-
-def _count_tokens(req: dict[str, Any]) -> int:
-    """Deterministic stand-in for the tokenizer: whitespace-separated words of the input's texts."""
-
-    def strings(node: Any) -> Iterator[str]:
-        if isinstance(node, str):
-            yield node
-        elif isinstance(node, (dict, list)):
-            for key, value in node.items() if isinstance(node, dict) else enumerate(node):
-                if key not in ("type", "role", "id", "call_id", "status", "name"):
-                    yield from strings(value)
-
-    return sum(len(text.split()) for text in strings([req.get("input"), req.get("instructions")]))
+DEFAULT_API_KEY = "sk-fake-openai-0000000000000000"
+SCENARIO_PREFIX = "scenario-"  # model "scenario-<name>" selects <name> when no scenario is queued/set
+DEFAULT_MODELS = tuple(MODEL_SNAPSHOTS) + tuple(MODEL_SNAPSHOTS.values())
 
 
 @dataclass
@@ -772,68 +448,6 @@ class FakeOpenAI:
         if self.known_models is not None and model not in self.known_models:
             raise _Reject(404, f"The model '{model}' does not exist", "model", "model_not_found")
         return JSONResponse(self._model_obj(model))
-
-
-class _SSEResponse(Response):
-    """``event: <type>\\ndata: <compact json>\\n\\n`` frames, each sent (and flushed) on its own; on
-    ``disconnect`` the app raises after the last frame so uvicorn aborts the connection without the final
-    chunk (the client sees a protocol error, not a clean end of stream)."""
-
-    def __init__(
-        self,
-        events: list[dict[str, Any]],
-        delay: float,
-        disconnect: bool,
-        headers: dict[str, str],
-        stall: bool = False,
-    ):
-        super().__init__(headers=headers)
-        self.stall = stall
-        self.raw_headers = [
-            (k.encode(), v.encode())
-            for k, v in {
-                "content-type": "text/event-stream; charset=utf-8",
-                "cache-control": "no-cache",
-                **headers,
-            }.items()
-        ]
-        self.events, self.delay, self.disconnect = events, delay, disconnect
-
-    async def __call__(self, scope, receive, send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        for event in self.events:
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-            frame = f"event: {event['type']}\ndata: {data}\n\n".encode()
-            await send({"type": "http.response.body", "body": frame, "more_body": True})
-        if self.stall:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            return
-        if self.disconnect:
-            await asyncio.sleep(0.05)  # let the frames reach the socket before the abort
-            raise UpstreamDisconnect("scripted mid-stream disconnect")
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-class _StalledResponse(Response):
-    """Nothing at all, until the client hangs up (an upstream that never answers)."""
-
-    async def __call__(self, scope, receive, send) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-
-
-class _DroppedResponse(Response):
-    """Headers and a fragment of a JSON body, then the connection is aborted (non-streaming disconnect)."""
-
-    async def __call__(self, scope, receive, send) -> None:
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"2048")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b'{"id":"resp_', "more_body": True})
-        await asyncio.sleep(0.05)
-        raise UpstreamDisconnect("scripted disconnect")
 
 
 def make_openai_app(api_key: str = DEFAULT_API_KEY, **kwargs: Any) -> FakeOpenAI:
