@@ -13,7 +13,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -28,6 +27,7 @@ from tests.helm.booting import (
     rendered_config,
 )
 from tests.helm.chart import CHART, HEALTH_SERVICE, arg_value, gateway_container, one, render
+from tests.support.sqlite_full import fill_up, make_room
 
 
 @pytest.fixture(scope="module", params=BOOT_CASES)
@@ -135,27 +135,6 @@ def test_boot_store_ttl_and_lease(helm: Path, tmp_path: Path, example_chart: Pat
         )
     finally:
         server.kill()
-
-
-def fill_up(db: Any) -> None:
-    """The store's "disk" full: no page beyond the current ones, and every free page used (run on
-    the store's own connection and thread)."""
-    import sqlite3
-
-    db.execute("CREATE TABLE IF NOT EXISTS filler (pad BLOB)")
-    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
-    for size in (4000, 400, 40, 1):
-        while True:
-            try:
-                db.execute("INSERT INTO filler VALUES (zeroblob(?))", (size,))
-            except sqlite3.OperationalError as e:
-                assert "full" in str(e)
-                break
-
-
-def make_room(db: Any) -> None:
-    db.execute("PRAGMA max_page_count = 1073741823")
-    db.execute("DELETE FROM filler")
 
 
 def wait_for_status(target: str, service: str, want: str, seconds: float = 15) -> None:

@@ -21,6 +21,7 @@ from tests.server.conftest import MODEL, write_config
 from tests.server.test_errors import grpc_error
 from tests.server.test_grpc import body, create_request, wait_for
 from tests.support.inprocess import InProcessGateway
+from tests.support.sqlite_full import fill_up, make_room
 from tests.support.sse import iter_frames
 
 FULL = "The response store is unavailable: database or disk is full."
@@ -101,24 +102,6 @@ def assert_grpc_unavailable(err: grpc.RpcError, message: str) -> None:
     assert code == grpc.StatusCode.UNAVAILABLE
     assert info.reason == "STORE_UNAVAILABLE" and info.metadata["code"] == "store_unavailable"
     assert err.details() == message  # type: ignore[attr-defined]
-
-
-def fill_up(db: sqlite3.Connection) -> None:
-    """Make the store's disk "full": no page beyond the current ones, and every free page used."""
-    db.execute("CREATE TABLE IF NOT EXISTS filler (pad BLOB)")
-    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
-    for size in (4000, 400, 40, 1):
-        while True:
-            try:
-                db.execute("INSERT INTO filler VALUES (zeroblob(?))", (size,))
-            except sqlite3.OperationalError as e:
-                assert "full" in str(e)
-                break
-
-
-def make_room(db: sqlite3.Connection) -> None:
-    db.execute("PRAGMA max_page_count = 1073741823")
-    db.execute("DELETE FROM filler")
 
 
 def rest_stream(http: httpx.Client, **fields: object) -> list[dict[str, object]]:
