@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+
+# Before the gateway is imported (here or in a server the tests start): every JSON a REST reply sends
+# in place of encoding its message is checked against the encoding (codec/shadow.py).
+os.environ.setdefault("RESPONSES_GATEWAY_CHECK_SHADOWS", "1")
 
 import pytest
 

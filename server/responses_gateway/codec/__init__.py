@@ -5,6 +5,7 @@ Driven by the descriptors and the contract's options (docs/contract.md); there i
 
 from __future__ import annotations
 
+import threading
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -15,8 +16,10 @@ from responses_gateway.codec import native
 
 native.choose()  # before the modules it may compile are imported (native.py)
 
+from responses_gateway.codec.defaults import REPAIR  # noqa: E402
 from responses_gateway.codec.depth import too_deep  # noqa: E402
 from responses_gateway.codec.plans import CodecError, plan_for  # noqa: E402
+from responses_gateway.codec.shadow import current as _shadows  # noqa: E402
 from responses_gateway.codec.unions import union_tags  # noqa: E402
 
 __all__ = ["CodecError", "dumps", "from_json", "loads", "to_json", "too_deep", "union_tags"]
@@ -49,13 +52,29 @@ def from_json(msg: M, data: Any) -> M:
 
 
 def dumps(msg: Message) -> bytes:
+    shadows = _shadows()
+    if shadows is not None:
+        kept = shadows.dumps(msg)
+        if kept is not None:
+            return kept
     return orjson.dumps(to_json(msg))
 
 
-def loads(msg: M, raw: bytes | str) -> M:
+def loads(msg: M, raw: bytes | str, *, keep: bool = False) -> M:
+    """`keep`: within `shadow.keeping()`, the JSON is kept for `dumps` of this message (shadow.py)."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         # Neutral wording: loads() reads upstream payloads, which are not "your request".
         raise CodecError(f"The JSON could not be parsed: {e}") from None
-    return from_json(msg, data)
+    shadows = _shadows() if keep else None
+    if shadows is None or type(data) is not dict:
+        return from_json(msg, data)
+    REPAIR.thread, REPAIR.ok = threading.get_ident(), True
+    try:
+        from_json(msg, data)
+    finally:
+        REPAIR.thread = 0
+    if REPAIR.ok:
+        shadows.keep(msg, data)
+    return msg

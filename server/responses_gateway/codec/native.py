@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 # In import order: each imports only those before it.
-MODULES = ("values", "depth", "plans", "unions")
+MODULES = ("values", "depth", "defaults", "plans", "unions")
 STAMP = "native.stamp"
 HERE = Path(__file__).resolve().parent
 _PACKAGE = __name__.rpartition(".")[0]

@@ -10,10 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from responses_gateway.codec.defaults import (
+    FLOAT_TYPES,
+    INT_TYPES,
+    MISSING,
+    REPAIR,
+    Fresh,
+    emit_default,
+    fill,
+    fill_template,
+    is_map,
+    repair,
+)
 from responses_gateway.codec.values import (
     MAX_DEPTH,
     TOO_DEEP,
@@ -32,38 +43,6 @@ from responses_gateway.v1 import annotations_pb2 as ann
 EXTRA_FIELDS = "extra_fields"
 UNKNOWN_ARM = "unknown"
 UNION_ONEOF = "kind"
-
-_MISSING: Any = object()
-
-
-class _Fresh:
-    """A default that must be a new object each time it is emitted (a list, an object): the encoded
-    JSON is the caller's to change."""
-
-    __slots__ = ("make",)
-
-    def __init__(self, make: Callable[[], Any]) -> None:
-        self.make = make
-
-
-_NEW_LIST: Any = _Fresh(list)
-_NEW_DICT: Any = _Fresh(dict)
-
-_INT_TYPES = frozenset(
-    {
-        FieldDescriptor.TYPE_INT64,
-        FieldDescriptor.TYPE_INT32,
-        FieldDescriptor.TYPE_UINT64,
-        FieldDescriptor.TYPE_UINT32,
-        FieldDescriptor.TYPE_SINT64,
-        FieldDescriptor.TYPE_SINT32,
-        FieldDescriptor.TYPE_FIXED64,
-        FieldDescriptor.TYPE_FIXED32,
-        FieldDescriptor.TYPE_SFIXED64,
-        FieldDescriptor.TYPE_SFIXED32,
-    }
-)
-_FLOAT_TYPES = frozenset({FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT})
 
 
 class CodecError(InvalidInput):
@@ -160,9 +139,9 @@ def _scalar_check(fd: FieldDescriptor) -> Callable[[Any], Any]:
     t = fd.type
     if t == FieldDescriptor.TYPE_STRING:
         return _check_str
-    if t in _INT_TYPES:
+    if t in INT_TYPES:
         return _check_int
-    if t in _FLOAT_TYPES:
+    if t in FLOAT_TYPES:
         return _check_float
     if t == FieldDescriptor.TYPE_BOOL:
         return _check_bool
@@ -171,7 +150,7 @@ def _scalar_check(fd: FieldDescriptor) -> Callable[[Any], Any]:
 
 def _scalar_encoder(fd: FieldDescriptor) -> Encoder | None:
     """None means identity (str, int, bool)."""
-    return number_to_json if fd.type in _FLOAT_TYPES else None
+    return number_to_json if fd.type in FLOAT_TYPES else None
 
 
 class EnumPlan:
@@ -206,15 +185,29 @@ def enum_plan(desc: EnumDescriptor) -> EnumPlan:
 
 
 class FieldPlan:
-    __slots__ = ("decode", "default", "encode", "exact", "fd", "json", "name", "plain")
+    __slots__ = (
+        "decode",
+        "default",
+        "encode",
+        "exact",
+        "fd",
+        "fill",
+        "json",
+        "name",
+        "omit_if_empty",
+        "plain",
+    )
 
     def __init__(self, fd: FieldDescriptor) -> None:
         self.fd = fd
         self.name = fd.name
         self.json = fd.GetOptions().Extensions[ann.json_name] or fd.name
-        self.encode: Encoder = _filling(_build_encoder(fd), fd)
+        self.fill: dict[str, Any] | None = fill_template(fd)
+        self.encode: Encoder = _filling(_build_encoder(fd), self.fill)
         self.decode: Decoder = _build_decoder(fd, self.json)
-        self.default: Any = _emit_default(fd)
+        self.default: Any = emit_default(fd)
+        # An empty array (object) here is an unset field, and `encode` leaves an unset one out.
+        self.omit_if_empty = fd.is_repeated and self.default is MISSING
         # The shortcuts of the common case, taken by the object plans' loops (most fields of most
         # messages are single strings, integers and booleans; a streamed delta is nothing else):
         # `plain`: the JSON value is the field's value itself (no encoder call); `exact`: a JSON
@@ -231,9 +224,9 @@ def _exact_type(fd: FieldDescriptor) -> type | None:
         return str
     if fd.type == FieldDescriptor.TYPE_BOOL:
         return bool
-    if fd.type in _FLOAT_TYPES:
+    if fd.type in FLOAT_TYPES:
         return float
-    return int if fd.type in _INT_TYPES else None
+    return int if fd.type in INT_TYPES else None
 
 
 def message_type(fd: FieldDescriptor) -> Descriptor:
@@ -250,82 +243,14 @@ def enum_type(fd: FieldDescriptor) -> EnumDescriptor:
     return et
 
 
-def _is_map(fd: FieldDescriptor) -> bool:
-    mt = fd.message_type
-    return mt is not None and mt.GetOptions().map_entry
-
-
-def _json_default(fd: FieldDescriptor, literal: str) -> Any:
-    try:
-        value = orjson.loads(literal)
-    except orjson.JSONDecodeError as e:  # a contract mistake: fail when the plan is built
-        raise TypeError(f"{fd.full_name}: json_default is not JSON: {e}") from None
-    if isinstance(value, dict | list):
-        raw = orjson.dumps(value)
-        return _Fresh(lambda: orjson.loads(raw))
-    return value
-
-
-def _fill(value: Any, default: Any) -> Any:
-    """`value` with the keys of `default` it lacks (recursively into objects both have). `default` is
-    the plan's own and never handed out: what is taken from it is copied, unless a scalar."""
-    if type(value) is dict and type(default) is dict:
-        for k, d in default.items():
-            if k not in value:
-                value[k] = _copy(d)
-            else:
-                _fill(value[k], d)
-    return value
-
-
-def _copy(v: Any) -> Any:
-    t = type(v)
-    if t is dict:
-        return {k: _copy(x) for k, x in v.items()}
-    if t is list:
-        return [_copy(x) for x in v]
-    return v
-
-
-def _filling(encode: Encoder, fd: FieldDescriptor) -> Encoder:
-    """A message field whose json_default is an object: a set value gets the default's keys it lacks,
-    so the object reads complete in this place (the message's own plan, shared with requests that
-    must go upstream as sent, is unchanged)."""
-    literal = fd.GetOptions().Extensions[ann.json_default]
-    if not literal or fd.type != FieldDescriptor.TYPE_MESSAGE or fd.is_repeated:
+def _filling(encode: Encoder, template: dict[str, Any] | None) -> Encoder:
+    if template is None:
         return encode
-    default = _json_default(fd, literal)
-    if type(default) is not _Fresh:
-        return encode
-    template = default.make()  # parsed once; _fill copies what it takes
-    return lambda m: _fill(encode(m), template)
-
-
-def _emit_default(fd: FieldDescriptor) -> Any:
-    """What an unset field is emitted as (see the presence table in docs/contract.md)."""
-    opts = fd.GetOptions()
-    literal = opts.Extensions[ann.json_default]
-    if literal:
-        return _json_default(fd, literal)
-    if fd.is_repeated:
-        if opts.Extensions[ann.omit_empty]:
-            return _MISSING
-        return _NEW_DICT if _is_map(fd) else _NEW_LIST
-    if opts.Extensions[ann.nullable]:
-        return None
-    if fd.has_presence or fd.type == FieldDescriptor.TYPE_ENUM:
-        return _MISSING
-    if fd.type == FieldDescriptor.TYPE_STRING:
-        return ""
-    if fd.type == FieldDescriptor.TYPE_BOOL:
-        return False
-    if fd.type in _INT_TYPES or fd.type in _FLOAT_TYPES:
-        return 0
-    return _MISSING
+    return lambda m: fill(encode(m), template)
 
 
 def _build_encoder(fd: FieldDescriptor) -> Encoder:
-    if _is_map(fd):
+    if is_map(fd):
         value_fd = message_type(fd).fields_by_name["value"]
         enc_v = _single_encoder(value_fd)
         if enc_v is None:
@@ -355,7 +280,7 @@ def _single_encoder(fd: FieldDescriptor) -> Encoder | None:
 
 def _build_decoder(fd: FieldDescriptor, key: str) -> Decoder:
     name = fd.name
-    if _is_map(fd):
+    if is_map(fd):
         return _map_decoder(fd)
     if fd.type == FieldDescriptor.TYPE_MESSAGE:
         sub = plan_for(message_type(fd))
@@ -541,12 +466,12 @@ def object_fields(desc: Descriptor, only: Callable[[FieldDescriptor], bool] | No
 
 def encode_fields(present: dict[Any, Any], fields: list[FieldPlan], out: dict[str, Any]) -> None:
     for fp in fields:
-        v = present.get(fp.fd, _MISSING)
-        if v is _MISSING:
+        v = present.get(fp.fd, MISSING)
+        if v is MISSING:
             d = fp.default
-            if d is _MISSING:
+            if d is MISSING:
                 continue
-            out[fp.json] = d.make() if type(d) is _Fresh else d
+            out[fp.json] = d.make() if type(d) is Fresh else d
         elif fp.plain:
             out[fp.json] = v
         else:
@@ -583,6 +508,9 @@ def build_object_plan(desc: Descriptor) -> tuple[Callable[..., dict[str, Any]], 
     fields = object_fields(desc)
     by_json = {fp.json: fp for fp in fields}
     extra_fd = desc.fields_by_name.get(EXTRA_FIELDS)
+    # A real oneof (not proto3 `optional`'s own): of two members sent, decode keeps the last, so
+    # the JSON read cannot be repaired into what encode gives (the contract has none so far).
+    exclusive = any(not (len(o.fields) == 1 and o.name == "_" + o.fields[0].name) for o in desc.oneofs)
 
     def encode(msg: Message, out: dict[str, Any] | None = None) -> dict[str, Any]:
         """`out`: the dict to fill (a union's arm starts it with its `type`)."""
@@ -623,5 +551,9 @@ def build_object_plan(desc: Descriptor) -> tuple[Callable[..., dict[str, Any]], 
                     except ValueError:  # e.g. out of range: decode_field says so properly
                         pass
                 decode_field(fp, msg, x, depth)
+        if REPAIR.thread and REPAIR.active():
+            repair(fields, v)
+            if exclusive:
+                REPAIR.ok = False
 
     return encode, decode

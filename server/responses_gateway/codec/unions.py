@@ -12,6 +12,7 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from responses_gateway.codec.defaults import REPAIR, repair
 from responses_gateway.codec.plans import (
     SHAPES,
     UNION_ONEOF,
@@ -130,8 +131,22 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
     def keep_unknown(msg: Message, v: Any, depth: int) -> None:
         if common_keys and type(v) is dict:
             decode_common(msg, v, depth)
-            v = {k: x for k, x in v.items() if k not in common_keys}
+            kept = {k: x for k, x in v.items() if k not in common_keys}
+            if REPAIR.thread and REPAIR.active():
+                repair(common, v)  # encode writes the kept object, then the common fields
+            v = kept
         set_value(getattr(msg, unknown_name), v, depth + 1)
+
+    def repair_arm(v: dict[str, Any], arm: FieldDescriptor, tagged: bool) -> None:
+        """What encode writes for this arm: its `type` (also when recognised by a key), and the common fields."""
+        if not tagged:
+            tag = arms.tag_of[arm.name]
+            if tag:
+                v["type"] = tag
+            elif "type" in v:  # an explicit null `type` on an untyped shape
+                del v["type"]
+        if common:
+            repair(common, v)
 
     def decode(msg: Message, v: Any, depth: int) -> None:
         check_depth(depth)
@@ -155,6 +170,8 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
                 plan.decode(target, v, depth + 1, arm_skip)
                 if common:
                     decode_common(msg, v, depth)
+                if REPAIR.thread and REPAIR.active():
+                    repair_arm(v, arm, tag is not None)
                 return
         elif kind is str:
             if arms.enum is not None and v in enum_numbers:

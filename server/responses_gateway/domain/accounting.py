@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from responses_gateway import codec
+from responses_gateway.codec import shadow
 from responses_gateway.config.resolve import ResolvedDeployment
 from responses_gateway.contract import events as ev
 from responses_gateway.cost.prices import PriceBook
@@ -77,6 +78,7 @@ def settle(
     if record.cost is None:
         return
     usage.extra_fields[COST_FIELD].number_value = record.cost
+    shadow.set_number(response, ("usage", COST_FIELD), record.cost)  # a REST reply's kept JSON
     shown = ev.response_of(terminal) if terminal is not None else None
     if shown is not None and shown is not response and shown.HasField("usage"):
         shown.usage.extra_fields[COST_FIELD].number_value = record.cost

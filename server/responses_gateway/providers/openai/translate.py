@@ -45,7 +45,7 @@ def parse_event(data: str, provider: str) -> events_pb2.ResponseStreamEvent:
 
 def parse_body(message: Message, raw: bytes, provider: str) -> None:
     try:
-        codec.loads(message, raw)
+        codec.loads(message, raw, keep=True)  # a REST call may send this JSON back as it is
     except codec.CodecError as e:
         raise GatewayError(
             Reason.UPSTREAM_ERROR, f"{provider} sent a body the gateway cannot read: {e}"

@@ -23,6 +23,7 @@ from responses_gateway import codec
 from responses_gateway.auth import MASTER, Authenticator, Principal
 from responses_gateway.chat_api import request as chat_request
 from responses_gateway.chat_api.response import ChunkWriter, chat_completion
+from responses_gateway.codec import shadow
 from responses_gateway.contract.ids import new_id
 from responses_gateway.domain.context import DROPPED_HEADER, REQUEST_ID_HEADER, CallContext
 from responses_gateway.domain.service import ResponsesService
@@ -222,7 +223,9 @@ class RestShim:
         await self._admit(create, ctx)
         if create.stream:
             return sse_response(await _opened(ctx, self.service.stream(create, ctx)), ctx)
-        return json_response(await _unary(ctx, self.service.create(create, ctx)), headers=ctx.headers())
+        with shadow.keeping():  # an OpenAI upstream's reply goes back as its JSON (codec/shadow.py)
+            response = await _unary(ctx, self.service.create(create, ctx))
+            return json_response(response, headers=ctx.headers())
 
     async def get(self, request: Request) -> Response:
         get = get_request(request)
