@@ -127,8 +127,8 @@ class Repair:
         self.ok = True
 
     def active(self) -> bool:
-        thread = self.thread
-        return thread != 0 and thread == threading.get_ident()
+        """Callers test `thread` first: the cheap test, false for every decode outside a shadow."""
+        return self.thread == threading.get_ident()  # never 0
 
 
 REPAIR: Final = Repair()

@@ -4,7 +4,7 @@ REST client sends that JSON instead of encoding the message field by field.
 A REST create's unary reply from an OpenAI-shaped upstream is read into the contract's messages
 (the store, cost and the fold need them) and then written back out as JSON: the second walk costs
 as much as the first. While a REST call keeps shadows (`keeping`, a context variable), `codec.loads`
-with `keep` decodes with the plans' `REPAIR` on, which turns the JSON read into what `encode` would
+with `keep` decodes with `defaults.REPAIR` on, which turns the JSON read into what `encode` would
 give back (docs/contract.md, "Shadows"), and keeps it with the message's serialized bytes.
 `codec.dumps` of that same message object sends the kept JSON when the message's bytes are still
 those: a change the domain makes without saying so (`set_number` says so) makes them differ, and
@@ -94,7 +94,7 @@ def set_number(message: Message, path: tuple[str, ...], value: float) -> None:
     is in the JSON): its shadow, if it has one, follows. A path its JSON lacks drops the shadow."""
     shadows = _current.get()
     shadow = shadows.find(message) if shadows is not None else None
-    if shadow is None or shadows is None:
+    if shadows is None or shadow is None:
         return
     node: Any = shadow.json
     for key in path[:-1]:
