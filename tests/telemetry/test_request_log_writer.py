@@ -3,11 +3,14 @@ is configured the way `configure` left it (level, handlers, filters and formatte
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +126,61 @@ def test_a_failing_stream_is_reported_not_raised(
     assert len(reported) == 1 and reported[0].getMessage() == json.dumps(
         {**LINE, "ts": 1234.568}, ensure_ascii=False, separators=(",", ":")
     )
+
+
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, s: str) -> int:
+        self.writes += 1
+        return super().write(s)
+
+
+def test_the_lines_of_one_turn_of_the_loop_go_out_in_one_write(stderr: io.StringIO) -> None:
+    configured(stderr)
+    counting = CountingStream()
+    assert requestlog._handler is not None
+    requestlog._handler.setStream(counting)
+
+    async def responses() -> tuple[str, str]:
+        for n in range(3):
+            requestlog.write({**LINE, "request_id": f"req_{n}"})
+        during = counting.getvalue()
+        await asyncio.sleep(0)  # the next turn
+        return during, counting.getvalue()
+
+    during, after = asyncio.run(responses())
+    assert during == "" and counting.writes == 1
+    assert [json.loads(x)["request_id"] for x in after.split("\n")[:-1]] == ["req_0", "req_1", "req_2"]
+    assert after.endswith("}\n")
+
+
+def test_configure_writes_what_is_waiting(stderr: io.StringIO) -> None:
+    configured(stderr)
+
+    async def then_reconfigure() -> None:
+        requestlog.write(dict(LINE))
+        requestlog.configure(False)  # e.g. a reload turning the log off, within the same turn
+
+    asyncio.run(then_reconfigure())
+    assert json.loads(stderr.getvalue())["request_id"] == "req_1"
+
+
+def test_a_line_waiting_at_exit_is_written(tmp_path: Path) -> None:
+    """The process ends within the turn that wrote the line (no later turn runs)."""
+    script = (
+        "import asyncio, os, sys\n"
+        "from responses_gateway.telemetry import requestlog\n"
+        "requestlog.configure(True)\n"
+        "async def main():\n"
+        "    requestlog.write({'request_id': 'req_exit'})\n"
+        "    sys.stderr.flush()\n"
+        "    sys.exit(0)\n"
+        "loop = asyncio.new_event_loop()\n"
+        "loop.run_until_complete(main())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(x)["request_id"] for x in done.stderr.splitlines()] == ["req_exit"]

@@ -7,10 +7,16 @@ While that handler is still the logger's only one, as `configure` left it, a lin
 stream directly: the same bytes `log.info` would write, without a LogRecord, the caller lookup and
 the handler chain, which cost a noticeable share of a unary call. Anything else set on the logger
 since (another handler or formatter, a filter, a level) takes the `logging` path as before.
+
+On the event loop, the direct lines of one turn of the loop go out in one write, at the start of the
+next turn (a write per response was ~3% of a saturated unary call). A line waits microseconds, and
+is lost only if the process dies within them; exit and `configure` write what is waiting.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import sys
 import time
@@ -22,10 +28,12 @@ LOGGER = "responses_gateway.requests"
 log = logging.getLogger(LOGGER)
 _BARE = "%(message)s"
 _handler: logging.StreamHandler[Any] | None = None  # the one `configure` installed
+_waiting: list[str] = []  # direct lines of this turn of the loop, written by `flush`
 
 
 def configure(enabled: bool) -> None:
     global _handler
+    flush()
     log.propagate = False
     log.handlers.clear()
     _handler = None
@@ -49,13 +57,40 @@ def write(line: dict[str, Any]) -> None:
     if handler is None:
         log.info("%s", text)
         return
-    # What StreamHandler.handle / emit do for a record whose message is `text`, minus the record.
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        _emit(handler, [text])
+        return
+    if not _waiting:
+        loop.call_soon(flush)
+    _waiting.append(text)
+
+
+def flush() -> None:
+    """Write the lines waiting for the end of the loop's turn (also run at exit)."""
+    handler = _handler
+    if not _waiting or handler is None:
+        _waiting.clear()
+        return
+    lines = _waiting[:]
+    _waiting.clear()
+    _emit(handler, lines)
+
+
+def _emit(handler: logging.StreamHandler[Any], lines: list[str]) -> None:
+    """What StreamHandler.handle / emit do for records whose messages are `lines`, minus the records."""
+    end = handler.terminator
     try:
         with handler.lock:  # type: ignore[union-attr]  # set by Handler.createLock
-            handler.stream.write(text + handler.terminator)
+            handler.stream.write(end.join(lines) + end)
             handler.flush()
     except Exception:
-        handler.handleError(log.makeRecord(LOGGER, logging.INFO, __file__, 0, "%s", (text,), None))
+        for text in lines:
+            handler.handleError(log.makeRecord(LOGGER, logging.INFO, __file__, 0, "%s", (text,), None))
+
+
+atexit.register(flush)
 
 
 def _direct() -> logging.StreamHandler[Any] | None:
