@@ -12,7 +12,7 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from responses_gateway.v1 import annotations_pb2 as ann
 
-MISSING: Any = object()
+MISSING: Final[Any] = object()
 
 
 class Fresh:
@@ -25,8 +25,8 @@ class Fresh:
         self.make = make
 
 
-_NEW_LIST: Any = Fresh(list)
-_NEW_DICT: Any = Fresh(dict)
+_NEW_LIST: Final[Any] = Fresh(list)
+_NEW_DICT: Final[Any] = Fresh(dict)
 
 INT_TYPES = frozenset(
     {
@@ -134,25 +134,40 @@ class Repair:
 REPAIR: Final = Repair()
 
 
-def repair(fields: list[Any], v: dict[str, Any]) -> None:
-    """`v`, decoded into these fields, made into what their encoders give back (the rules of
-    `encode_fields`): a null the field cannot hold becomes its default or goes, a key left out
-    that is always written gets its default, an empty array of a field written only when set goes,
-    an object with a json_default object gets the keys it lacks. Values are otherwise equal as
+class RepairRule:
+    """What `repair` needs of one field, typed, so the compiled loop reads it without a lookup by name
+    (a plan's FieldPlan is not a type this module may know)."""
+
+    __slots__ = ("default", "fill", "key", "omit_if_empty")
+
+    def __init__(self, key: str, default: Any, omit_if_empty: bool, fill: dict[str, Any] | None) -> None:
+        self.key = key
+        self.default = default
+        self.omit_if_empty = omit_if_empty
+        self.fill = fill
+
+
+def repair(rules: list[RepairRule], v: dict[str, Any]) -> None:
+    """`v`, decoded into the fields of these rules, made into what their encoders give back (the
+    rules of `encode_fields`): a null the field cannot hold becomes its default or goes, a key left
+    out that is always written gets its default, an empty array of a field written only when set
+    goes, an object with a json_default object gets the keys it lacks. Values are otherwise equal as
     JSON already: numbers may differ only as 1 and 1.0 do."""
-    for fp in fields:
-        x = v.get(fp.json, MISSING)
+    for rule in rules:
+        key = rule.key
+        x = v.get(key, MISSING)
         if x is None or x is MISSING:
-            d = fp.default
+            d = rule.default
             if d is MISSING:
                 if x is None:
-                    del v[fp.json]
+                    del v[key]
             elif d is not None or x is MISSING:
-                v[fp.json] = d.make() if type(d) is Fresh else d
-        elif fp.omit_if_empty and (type(x) is list or type(x) is dict) and not x:
-            del v[fp.json]
-        elif fp.fill is not None and type(x) is dict:
-            fill(x, fp.fill)
+                v[key] = d.make() if type(d) is Fresh else d
+        elif rule.omit_if_empty:
+            if (type(x) is list or type(x) is dict) and not x:
+                del v[key]
+        elif rule.fill is not None and type(x) is dict:
+            fill(x, rule.fill)
 
 
 def is_map(fd: FieldDescriptor) -> bool:

@@ -8,7 +8,7 @@ path is a loop over the fields that are actually set.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -19,6 +19,7 @@ from responses_gateway.codec.defaults import (
     MISSING,
     REPAIR,
     Fresh,
+    RepairRule,
     emit_default,
     fill,
     fill_template,
@@ -40,9 +41,9 @@ from responses_gateway.codec.values import (
 from responses_gateway.errors import InvalidInput, echo
 from responses_gateway.v1 import annotations_pb2 as ann
 
-EXTRA_FIELDS = "extra_fields"
-UNKNOWN_ARM = "unknown"
-UNION_ONEOF = "kind"
+EXTRA_FIELDS: Final = "extra_fields"
+UNKNOWN_ARM: Final = "unknown"
+UNION_ONEOF: Final = "kind"
 
 
 class CodecError(InvalidInput):
@@ -464,6 +465,10 @@ def object_fields(desc: Descriptor, only: Callable[[FieldDescriptor], bool] | No
     return [FieldPlan(fd) for fd in desc.fields if fd.name != EXTRA_FIELDS and (only is None or only(fd))]
 
 
+def repair_rules(fields: list[FieldPlan]) -> list[RepairRule]:
+    return [RepairRule(fp.json, fp.default, fp.omit_if_empty, fp.fill) for fp in fields]
+
+
 def encode_fields(present: dict[Any, Any], fields: list[FieldPlan], out: dict[str, Any]) -> None:
     for fp in fields:
         v = present.get(fp.fd, MISSING)
@@ -500,12 +505,13 @@ def decode_field(fp: FieldPlan, msg: Message, v: Any, depth: int) -> None:
         raise value_error(bad, [fp.json]) from None
 
 
-_NO_SKIP: frozenset[str] = frozenset()
+_NO_SKIP: Final[frozenset[str]] = frozenset()
 
 
 def build_object_plan(desc: Descriptor) -> tuple[Callable[..., dict[str, Any]], Callable[..., None]]:
     """A plain object: known fields by name, everything else into `extra_fields`."""
     fields = object_fields(desc)
+    rules = repair_rules(fields)
     by_json = {fp.json: fp for fp in fields}
     extra_fd = desc.fields_by_name.get(EXTRA_FIELDS)
     # A real oneof (not proto3 `optional`'s own): of two members sent, decode keeps the last, so
@@ -552,7 +558,7 @@ def build_object_plan(desc: Descriptor) -> tuple[Callable[..., dict[str, Any]], 
                         pass
                 decode_field(fp, msg, x, depth)
         if REPAIR.thread and REPAIR.active():
-            repair(fields, v)
+            repair(rules, v)
             if exclusive:
                 REPAIR.ok = False
 

@@ -27,6 +27,7 @@ from responses_gateway.codec.plans import (
     message_type,
     object_fields,
     plan_for,
+    repair_rules,
     set_field,
 )
 from responses_gateway.codec.values import number_to_json, set_value, value_json
@@ -106,6 +107,7 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
     arms = _Arms(desc)
     oneof_fields = {fd.name for fd in desc.oneofs_by_name[UNION_ONEOF].fields}
     common = object_fields(desc, lambda fd: fd.name not in oneof_fields)
+    common_rules = repair_rules(common)
     common_keys = frozenset(fp.json for fp in common)
     arm_skip = common_keys | {"type"}
     encoders = _arm_encoders(arms)
@@ -133,7 +135,7 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
             decode_common(msg, v, depth)
             kept = {k: x for k, x in v.items() if k not in common_keys}
             if REPAIR.thread and REPAIR.active():
-                repair(common, v)  # encode writes the kept object, then the common fields
+                repair(common_rules, v)  # encode writes the kept object, then the common fields
             v = kept
         set_value(getattr(msg, unknown_name), v, depth + 1)
 
@@ -146,7 +148,7 @@ def build_union_plan(desc: Descriptor) -> tuple[Encode, Decode]:
             elif "type" in v:  # an explicit null `type` on an untyped shape
                 del v["type"]
         if common:
-            repair(common, v)
+            repair(common_rules, v)
 
     def decode(msg: Message, v: Any, depth: int) -> None:
         check_depth(depth)

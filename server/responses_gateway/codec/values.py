@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 # Doubles hold integers exactly up to 2**53; beyond that an integral float stays a float.
-_MAX_EXACT_INT = 2**53
+_MAX_EXACT_INT: Final = 2**53
 
 # protobuf's C runtime (upb) will not parse a message nested more than 100 levels deep, and every
 # sub-message, map entry and Struct / Value / ListValue counts: a JSON object inside a Value is three
@@ -18,9 +18,9 @@ _MAX_EXACT_INT = 2**53
 # MAX_DEPTH (the root message is level 1), which leaves room for the messages that carry a decoded
 # one further down (an event holds its Response two levels down, a list reply its items one), so
 # whatever the gateway accepted can always be parsed again: from the store, by a gRPC client.
-PROTOBUF_MAX_DEPTH = 100
-MAX_DEPTH = PROTOBUF_MAX_DEPTH - 10
-TOO_DEEP = f"The JSON is nested too deeply (protobuf keeps at most {MAX_DEPTH} levels)."
+PROTOBUF_MAX_DEPTH: Final = 100
+MAX_DEPTH: Final = PROTOBUF_MAX_DEPTH - 10
+TOO_DEEP: Final = f"The JSON is nested too deeply (protobuf keeps at most {MAX_DEPTH} levels)."
 
 
 class NestingTooDeep(ValueError):
@@ -115,8 +115,8 @@ def py_to_list(target: struct_pb2.ListValue, py: list[Any], depth: int = 1) -> N
 # bytes, or its JSON and depth), so a hit is exactly what the walk would give; a hit reads back fresh
 # objects, so callers may change what they get. Large values are walked every time, and the memo is
 # emptied when full: a bounded few MB whatever the traffic.
-_MEMO_MAX_BYTES = 4096
-_MEMO_ENTRIES = 512
+_MEMO_MAX_BYTES: Final = 4096
+_MEMO_ENTRIES: Final = 512
 _to_py_memo: dict[tuple[int, bytes], bytes] = {}
 _from_py_memo: dict[tuple[int, int, bytes], bytes] = {}
 _VALUE, _STRUCT, _LIST = 0, 1, 2
