@@ -9,6 +9,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,3 +185,22 @@ def test_a_line_waiting_at_exit_is_written(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert [json.loads(x)["request_id"] for x in done.stderr.splitlines()] == ["req_exit"]
+
+
+def test_loops_on_several_threads_lose_no_line(stderr: io.StringIO) -> None:
+    configured(stderr)
+
+    async def responses(name: str) -> None:
+        for n in range(300):
+            requestlog.write({**LINE, "request_id": f"{name}_{n}"})
+            if n % 3 == 0:
+                await asyncio.sleep(0)
+
+    threads = [threading.Thread(target=asyncio.run, args=(responses(f"t{i}"),)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    requestlog.flush()  # a loop that ended with lines waiting leaves them to exit / configure
+    ids = [json.loads(x)["request_id"] for x in stderr.getvalue().split("\n")[:-1]]
+    assert sorted(ids) == sorted(f"t{i}_{n}" for i in range(4) for n in range(300))

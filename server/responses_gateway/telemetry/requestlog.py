@@ -19,6 +19,7 @@ import asyncio
 import atexit
 import logging
 import sys
+import threading
 import time
 from typing import Any
 
@@ -29,6 +30,7 @@ log = logging.getLogger(LOGGER)
 _BARE = "%(message)s"
 _handler: logging.StreamHandler[Any] | None = None  # the one `configure` installed
 _waiting: list[str] = []  # direct lines of this turn of the loop, written by `flush`
+_waiting_lock = threading.Lock()  # a process may run loops on several threads (tests do)
 
 
 def configure(enabled: bool) -> None:
@@ -62,20 +64,21 @@ def write(line: dict[str, Any]) -> None:
     except RuntimeError:
         _emit(handler, [text])
         return
-    if not _waiting:
+    with _waiting_lock:
+        first = not _waiting
+        _waiting.append(text)
+    if first:  # else the flush a line before this one scheduled writes it too
         loop.call_soon(flush)
-    _waiting.append(text)
 
 
 def flush() -> None:
     """Write the lines waiting for the end of the loop's turn (also run at exit)."""
-    handler = _handler
-    if not _waiting or handler is None:
+    with _waiting_lock:
+        lines = _waiting[:]
         _waiting.clear()
-        return
-    lines = _waiting[:]
-    _waiting.clear()
-    _emit(handler, lines)
+    handler = _handler
+    if lines and handler is not None:
+        _emit(handler, lines)
 
 
 def _emit(handler: logging.StreamHandler[Any], lines: list[str]) -> None:
