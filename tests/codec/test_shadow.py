@@ -79,7 +79,7 @@ def test_repairs_what_encode_would_change() -> None:
     data = {
         "id": "resp_1",
         "object": "response",
-        "created_at": 1,
+        "created_at": 1.0,  # an integer field: encode writes 1
         "status": "completed",
         "model": "m",
         "user": None,  # not nullable: encode leaves it out
@@ -91,6 +91,7 @@ def test_repairs_what_encode_would_change() -> None:
     msg, sent, _ = _kept(response_pb2.Response, data)
     out = orjson.loads(sent)
     assert "user" not in out
+    assert type(out["created_at"]) is int and b'"created_at":1,' in sent
     assert out["output"][0]["type"] == "message"  # recognised by `role`, written with its tag
     assert out["text"]["format"] == {"type": "text"}
     assert out["usage"]["input_tokens_details"] == {"cached_tokens": 0, "cache_write_tokens": 0}

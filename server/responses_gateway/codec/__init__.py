@@ -22,7 +22,7 @@ from responses_gateway.codec.plans import CodecError, plan_for  # noqa: E402
 from responses_gateway.codec.shadow import current as _shadows  # noqa: E402
 from responses_gateway.codec.unions import union_tags  # noqa: E402
 
-__all__ = ["CodecError", "dumps", "from_json", "loads", "to_json", "too_deep", "union_tags"]
+__all__ = ["CodecError", "dumps", "from_json", "json_of", "loads", "to_json", "too_deep", "union_tags"]
 
 M = TypeVar("M", bound=Message)
 
@@ -42,13 +42,40 @@ def to_json(msg: Message) -> Any:
         raise CodecError(_TOO_DEEP) from None
 
 
-def from_json(msg: M, data: Any) -> M:
-    """Fill `msg` from an OpenAI JSON value; raises CodecError (with a `param` path) when it does not fit."""
+def from_json(msg: M, data: Any, *, keep: bool = False) -> M:
+    """Fill `msg` from an OpenAI JSON value; raises CodecError (with a `param` path) when it does not fit.
+    `keep`: within `shadow.keeping()`, `data` (an object) is repaired in place and kept for `dumps` and
+    `json_of` of this message (shadow.py)."""
+    shadows = _shadows() if keep else None
+    if shadows is None or type(data) is not dict:
+        _decode(msg, data)
+        return msg
+    REPAIR.thread, REPAIR.ok = threading.get_ident(), True
+    try:
+        _decode(msg, data)
+    finally:
+        REPAIR.thread = 0
+    if REPAIR.ok:
+        shadows.keep(msg, data)
+    return msg
+
+
+def _decode(msg: Message, data: Any) -> None:
     try:
         plan_for(_descriptor(msg)).decode(msg, data, 1)
     except RecursionError:
         raise CodecError(_TOO_DEEP) from None
-    return msg
+
+
+def json_of(msg: Message) -> Any:
+    """`to_json(msg)`, or a copy of its kept JSON while it has one (shadow.py): the top object is the
+    caller's to change, what is inside it is not."""
+    shadows = _shadows()
+    if shadows is not None:
+        kept = shadows.json(msg)
+        if kept is not None:
+            return dict(kept)
+    return to_json(msg)
 
 
 def dumps(msg: Message) -> bytes:
@@ -67,14 +94,4 @@ def loads(msg: M, raw: bytes | str, *, keep: bool = False) -> M:
     except orjson.JSONDecodeError as e:
         # Neutral wording: loads() reads upstream payloads, which are not "your request".
         raise CodecError(f"The JSON could not be parsed: {e}") from None
-    shadows = _shadows() if keep else None
-    if shadows is None or type(data) is not dict:
-        return from_json(msg, data)
-    REPAIR.thread, REPAIR.ok = threading.get_ident(), True
-    try:
-        from_json(msg, data)
-    finally:
-        REPAIR.thread = 0
-    if REPAIR.ok:
-        shadows.keep(msg, data)
-    return msg
+    return from_json(msg, data, keep=keep)

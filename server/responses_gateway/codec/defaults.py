@@ -138,13 +138,16 @@ class RepairRule:
     """What `repair` needs of one field, typed, so the compiled loop reads it without a lookup by name
     (a plan's FieldPlan is not a type this module may know)."""
 
-    __slots__ = ("default", "fill", "key", "omit_if_empty")
+    __slots__ = ("default", "fill", "integer", "key", "omit_if_empty")
 
-    def __init__(self, key: str, default: Any, omit_if_empty: bool, fill: dict[str, Any] | None) -> None:
+    def __init__(
+        self, key: str, default: Any, omit_if_empty: bool, fill: dict[str, Any] | None, integer: bool
+    ) -> None:
         self.key = key
         self.default = default
         self.omit_if_empty = omit_if_empty
         self.fill = fill
+        self.integer = integer  # an integer field (or array of them): an integral 2.0 is written 2
 
 
 def repair(rules: list[RepairRule], v: dict[str, Any]) -> None:
@@ -163,9 +166,13 @@ def repair(rules: list[RepairRule], v: dict[str, Any]) -> None:
                     del v[key]
             elif d is not None or x is MISSING:
                 v[key] = d.make() if type(d) is Fresh else d
-        elif rule.omit_if_empty:
-            if (type(x) is list or type(x) is dict) and not x:
-                del v[key]
+        elif rule.omit_if_empty and (type(x) is list or type(x) is dict) and not x:
+            del v[key]
+        elif rule.integer:
+            if type(x) is float:
+                v[key] = int(x)
+            elif type(x) is list:
+                v[key] = [int(n) if type(n) is float else n for n in x]
         elif rule.fill is not None and type(x) is dict:
             fill(x, rule.fill)
 

@@ -466,7 +466,12 @@ def object_fields(desc: Descriptor, only: Callable[[FieldDescriptor], bool] | No
 
 
 def repair_rules(fields: list[FieldPlan]) -> list[RepairRule]:
-    return [RepairRule(fp.json, fp.default, fp.omit_if_empty, fp.fill) for fp in fields]
+    return [
+        RepairRule(
+            fp.json, fp.default, fp.omit_if_empty, fp.fill, fp.fd.type in INT_TYPES and not is_map(fp.fd)
+        )
+        for fp in fields
+    ]
 
 
 def encode_fields(present: dict[Any, Any], fields: list[FieldPlan], out: dict[str, Any]) -> None:

@@ -1,12 +1,13 @@
-"""The upstream's own JSON of a message, kept beside it so that writing the message out again for a
-REST client sends that JSON instead of encoding the message field by field.
+"""The JSON a message was read from, kept beside it so that writing the message out again (to a REST
+client, or to an OpenAI-shaped upstream) sends that JSON instead of encoding the message field by field.
 
 A REST create's unary reply from an OpenAI-shaped upstream is read into the contract's messages
 (the store, cost and the fold need them) and then written back out as JSON: the second walk costs
-as much as the first. While a REST call keeps shadows (`keeping`, a context variable), `codec.loads`
-with `keep` decodes with `defaults.REPAIR` on, which turns the JSON read into what `encode` would
+as much as the first. A REST client's request on its way to such an upstream is the same case the other
+way round (`codec.json_of`). While a REST call keeps shadows (`keeping`, a context variable), `codec.loads`
+or `codec.from_json` with `keep` decodes with `defaults.REPAIR` on, which turns the JSON read into what `encode` would
 give back (docs/contract.md, "Shadows"), and keeps it with the message's serialized bytes.
-`codec.dumps` of that same message object sends the kept JSON when the message's bytes are still
+`codec.dumps` (or `json_of`) of that same message object gives the kept JSON when the message's bytes are still
 those: a change the domain makes without saying so (`set_number` says so) makes them differ, and
 the message is encoded as always.
 
@@ -57,8 +58,8 @@ class Shadows:
                 return shadow
         return None
 
-    def dumps(self, message: Message) -> bytes | None:
-        """The kept JSON of `message` as it is now, or None."""
+    def json(self, message: Message) -> dict[str, Any] | None:
+        """The kept JSON of `message`, while the message is as it was kept (else None); not to be changed."""
         shadow = self.find(message)
         if shadow is None:
             return None
@@ -67,7 +68,12 @@ class Shadows:
             return None
         if CHECK:
             _check(shadow.json, plan_for(message.DESCRIPTOR).encode(message), "")  # type: ignore[arg-type]
-        return orjson.dumps(shadow.json)
+        return shadow.json
+
+    def dumps(self, message: Message) -> bytes | None:
+        """The kept JSON of `message` as it is now, or None."""
+        json = self.json(message)
+        return None if json is None else orjson.dumps(json)
 
 
 _current: ContextVar[Shadows | None] = ContextVar("codec_shadows", default=None)

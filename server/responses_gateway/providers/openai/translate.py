@@ -1,7 +1,8 @@
 """Pure translation between the contract and OpenAI's Responses wire format (no I/O here).
 
-The request body is the client's request re-encoded by the codec, so every field a client sends,
-modelled or not, reaches the upstream; only `model` (the deployment's upstream id) and `stream` change.
+The request body is the client's request re-encoded by the codec (or, for a REST client's request the
+gateway did not change, its own JSON: codec/shadow.py), so every field a client sends, modelled or not,
+reaches the upstream; only `model` (the deployment's upstream id) and `stream` change.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from responses_gateway.v1 import events_pb2, request_pb2
 
 
 def request_body(request: request_pb2.CreateResponseRequest, upstream_model: str, *, stream: bool) -> bytes:
-    body: dict[str, Any] = codec.to_json(request)
+    body: dict[str, Any] = codec.json_of(request)  # a REST client's own JSON of it, when kept
     body["model"] = upstream_model
     if stream:
         body["stream"] = True

@@ -218,12 +218,14 @@ class RestShim:
 
     async def create(self, request: Request) -> Response:
         body = await read_json_body(request, self.max_body)
-        create = codec.from_json(request_pb2.CreateResponseRequest(), body)
-        ctx = call_context(request)
-        await self._admit(create, ctx)
-        if create.stream:
-            return sse_response(await _opened(ctx, self.service.stream(create, ctx)), ctx)
-        with shadow.keeping():  # an OpenAI upstream's reply goes back as its JSON (codec/shadow.py)
+        # The client's JSON goes to an OpenAI upstream as it came, and the upstream's reply back as it
+        # came (codec/shadow.py), unless the gateway changes either.
+        with shadow.keeping():
+            create = codec.from_json(request_pb2.CreateResponseRequest(), body, keep=True)
+            ctx = call_context(request)
+            await self._admit(create, ctx)
+            if create.stream:
+                return sse_response(await _opened(ctx, self.service.stream(create, ctx)), ctx)
             response = await _unary(ctx, self.service.create(create, ctx))
             return json_response(response, headers=ctx.headers())
 
