@@ -172,6 +172,23 @@ async def test_limits_timeouts_and_broken_connections_map_to_domain_errors(serve
     assert caught.value.reason is Reason.UPSTREAM_UNAVAILABLE and "could not connect" in caught.value.message
 
 
+async def test_a_timeout_the_callers_deadline_set_is_the_deadline_passing(serve) -> None:  # type: ignore[no-untyped-def]
+    # The caller's seconds left shorten the upstream's timeouts; when they are what ran out, the
+    # caller hears its deadline passed (gRPC DEADLINE_EXCEEDED, not retried), not that the upstream
+    # is slow (UNAVAILABLE, retried elsewhere), even when the gateway's timer beats the caller's.
+    base, _ = await serve(_fixed(200, b""), hang=True)
+    client = UpstreamClient(base, {}, timeout=5, stream_timeout=None)
+    with pytest.raises(GatewayError) as caught, transport_errors("Up", 0.2):
+        await client.request("GET", "/x", timeout=0.2)
+    assert caught.value.reason is Reason.DEADLINE_EXCEEDED
+
+    # The deployment's own timeout, shorter than the caller's deadline, is the upstream's fault.
+    client = UpstreamClient(base, {}, timeout=0.2, stream_timeout=None)
+    with pytest.raises(GatewayError) as caught, transport_errors("Up", 5):
+        await client.request("GET", "/x", timeout=5)
+    assert caught.value.reason is Reason.UPSTREAM_TIMEOUT
+
+
 async def test_a_header_that_would_split_the_head_never_goes_out(serve) -> None:  # type: ignore[no-untyped-def]
     base, raw = await serve(_fixed(200, b"{}"))
     client = UpstreamClient(base, {}, timeout=5, stream_timeout=None)

@@ -20,6 +20,8 @@ from responses_gateway.telemetry.record import outbound_headers
 __all__ = ["Headers", "Response", "UpstreamClient", "iter_sse_data", "iter_sse_json", "make_client"]
 
 CONNECT_TIMEOUT = 10.0
+# asyncio may run a timer up to its clock's resolution early.
+_CLOCK_SLACK = 0.001
 
 
 class UpstreamClient:
@@ -162,11 +164,16 @@ def make_client(
 
 
 @contextlib.contextmanager
-def transport_errors(provider: str) -> Iterator[None]:
-    """Translate the upstream client's exceptions into domain errors, in one place."""
+def transport_errors(provider: str, timeout: float | None = None) -> Iterator[None]:
+    """Translate the upstream client's exceptions into domain errors, in one place. `timeout`: the
+    caller's seconds left, which shortened the upstream's timeouts; a timeout once they are gone is
+    the caller's deadline passing, not a slow upstream (and is not worth a retry)."""
+    until = None if timeout is None else time.monotonic() + timeout
     try:
         yield
     except h1.Timeout as e:
+        if until is not None and time.monotonic() >= until - _CLOCK_SLACK:
+            raise GatewayError(Reason.DEADLINE_EXCEEDED, "The request's deadline passed.") from e
         raise GatewayError(Reason.UPSTREAM_TIMEOUT, f"{provider} did not answer in time ({e})") from e
     except h1.ConnectFailed as e:
         raise GatewayError(Reason.UPSTREAM_UNAVAILABLE, f"could not connect to {provider}: {e}") from e

@@ -99,7 +99,7 @@ class AnthropicProvider:
         self, body: bytes, headers: dict[str, str], translator: AnthropicStream, timeout: float | None
     ) -> AsyncGenerator[events_pb2.ResponseStreamEvent, None]:
         headers = await self._auth_headers(headers)
-        with transport_errors(self.name):
+        with transport_errors(self.name, timeout):
             post = self._client.stream("POST", self._path, content=body, headers=headers, timeout=timeout)
             async with post as resp:
                 if resp.status_code >= 400:

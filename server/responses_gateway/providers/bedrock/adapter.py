@@ -78,7 +78,7 @@ class BedrockProvider:
         headers = self._headers
         if self._signer is not None:
             headers = await self._signer.sign(self._url, body, headers)
-        with transport_errors(self.name):
+        with transport_errors(self.name, timeout):
             post = self._client.stream("POST", self._path, content=body, headers=headers, timeout=timeout)
             async with post as resp:
                 if resp.status_code >= 400:

@@ -63,7 +63,7 @@ class ChatCompletionsProvider:
         self, body: bytes, timeout: float | None, tools: ToolMap
     ) -> AsyncGenerator[events_pb2.ResponseStreamEvent, None]:
         translator = ChatStream(self.name, tools)
-        with transport_errors(self.name):
+        with transport_errors(self.name, timeout):
             async with self._client.stream(
                 "POST", "/chat/completions", content=body, headers=_JSON, params=self._params, timeout=timeout
             ) as resp:

@@ -100,7 +100,7 @@ class GeminiProvider:
     ) -> AsyncGenerator[events_pb2.ResponseStreamEvent, None]:
         translator = GeminiStream(self.name, tools)
         auth = await self._auth_headers()
-        with transport_errors(self.name):
+        with transport_errors(self.name, timeout):
             async with self._client.stream(
                 "POST", self._path, params={"alt": "sse"}, content=body, headers=auth, timeout=timeout
             ) as resp:

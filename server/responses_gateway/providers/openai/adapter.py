@@ -62,7 +62,7 @@ class OpenAIResponsesProvider:
     async def _events(
         self, body: bytes, timeout: float | None
     ) -> AsyncGenerator[events_pb2.ResponseStreamEvent, None]:
-        with transport_errors(self.name):
+        with transport_errors(self.name, timeout):
             async with self._client.stream(
                 "POST", "/responses", content=body, headers=_JSON, params=self._params, timeout=timeout
             ) as resp:
@@ -140,7 +140,7 @@ class OpenAIResponsesProvider:
         query: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> M:
-        with transport_errors(self.name):
+        with transport_errors(self.name, timeout):
             resp = await self._client.request(
                 method,
                 path,
