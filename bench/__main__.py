@@ -5,6 +5,7 @@ processes, then drives them from this one: REST and gRPC, unary and streaming, c
 Prints per scenario p50/p99 latency, the latency the gateway adds over the direct call in the same mode
 and concurrency (gRPC is compared with the direct REST call, which is what a client would otherwise
 do), TTFB and requests per second; then the cost per streamed event, from a short and a long stream.
+Unary scenarios also go through `bench.floor_proxy`, the least a proxy can add on this machine.
 """
 
 from __future__ import annotations
@@ -87,11 +88,19 @@ def _body(*, stream: bool, model: str, deltas: int | None = None) -> dict[str, o
 
 class Bench:
     def __init__(
-        self, args: argparse.Namespace, upstream_port: int, grpc_port: int, http_port: int, gateway_pid: int
+        self,
+        args: argparse.Namespace,
+        upstream_port: int,
+        grpc_port: int,
+        http_port: int,
+        gateway_pid: int,
+        floor_port: int,
     ) -> None:
         self.args = args
         self.gateway_pid = gateway_pid
         self.direct_url = f"http://127.0.0.1:{upstream_port}/v1/responses"
+        self.floor_url = f"http://127.0.0.1:{floor_port}/v1/responses"
+        self.tuned: list[Row] = []  # c=1 unary under `procs.shallow_idle`, where it can be held
         self.gateway_url = f"http://127.0.0.1:{http_port}/v1/responses"
         self.grpc_target = f"127.0.0.1:{grpc_port}"
 
@@ -99,8 +108,14 @@ class Bench:
         direct = orjson.dumps(_body(stream=stream, model=UPSTREAM_MODEL, deltas=deltas))
         via = _body(stream=stream, model=MODEL, deltas=deltas)
         request = codec.from_json(request_pb2.CreateResponseRequest(), via)
+        floor = (
+            []
+            if stream
+            else [("floor REST", load.rest_call(self.client, self.floor_url, direct, stream=False))]
+        )
         return [
             ("direct REST", load.rest_call(self.client, self.direct_url, direct, stream=stream)),
+            *floor,
             ("gateway REST", load.rest_call(self.client, self.gateway_url, orjson.dumps(via), stream=stream)),
             ("gateway gRPC", load.grpc_call(self.stub, request, stream=stream)),
         ]
@@ -136,6 +151,10 @@ class Bench:
                 for c, n in ((1, a.requests_c1), (a.concurrency, a.requests_c16)):
                     rows += await self.scenario(mode, c, n)
                     _progress(rows[-3:])
+                    if mode == "unary" and c == 1:  # before c=16 leaves the clients' pools wide
+                        with procs.shallow_idle() as held:
+                            if held:
+                                self.tuned = await self.scenario(mode, c, n)
             short: list[Row] = []
             long: list[Row] = []
             if "stream" in modes:
@@ -185,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         config = procs.write_config(workdir, upstream.ports[0], MODEL)
         gateway = procs.start_gateway(cpus[1] if pin else None, config, workdir, args.profile)
         stack.callback(procs.stop, gateway)
+        floor = procs.start_floor_proxy(cpus[1] if pin else None, upstream.ports[0], workdir)
+        stack.callback(procs.stop, floor)
         if pin:
             os.sched_setaffinity(0, {cpus[0]})
         print(f"Responses Gateway benchmark — {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
@@ -199,19 +220,31 @@ def main(argv: list[str] | None = None) -> int:
             f"requests per scenario: {args.requests_c1} at c=1, {args.requests_c16} at c={args.concurrency} "
             f"(after {args.warmup} warm-up; each stops early after {args.budget:g}s); clients: httpx.AsyncClient (HTTP/1.1 keep-alive), grpc.aio\n"
         )
-        bench = Bench(args, upstream.ports[0], gateway.ports[0], gateway.ports[1], gateway.pid)
+        bench = Bench(
+            args, upstream.ports[0], gateway.ports[0], gateway.ports[1], gateway.pid, floor.ports[0]
+        )
         rows, short, long = asyncio.run(bench.run())
         print(table(rows))
         print(
             "\n+p50/+p99/+ttfb: gateway minus the direct REST call in the same mode and concurrency. "
             "TTFB: first body byte (REST), first message (gRPC; a unary reply is one message). "
             "gw CPU: the gateway process's CPU time (all threads) per request, from /proc: unlike latency, "
-            "it does not depend on what else the machine is running."
+            "it does not depend on what else the machine is running. floor REST: bench/floor_proxy.py, "
+            "a raw asyncio forwarder on the gateway's CPU (framing only: no JSON, no store); its +p50 is "
+            "what the extra hop itself costs on this machine, the part of the gateway's +p50 no proxy avoids."
         )
+        if bench.tuned:
+            print(
+                "\nc=1 again with idle CPUs held in their shallowest state (/dev/cpu_dma_latency at 0, what "
+                "tuned's latency-performance profile sets on a node): what the same code adds on a node tuned "
+                "for latency, without this machine's wake-up cost:"
+            )
+            print(table(bench.tuned))
         if long:
             print(f"\nper streamed event (c=1, p50 of {args.deltas}- vs {args.long_deltas}-delta streams):")
             print(per_event(short, long))
         procs.stop(gateway)
+        procs.stop(floor)
         if args.saturated_requests:
             print(
                 "\n"

@@ -85,6 +85,11 @@ def go_build(package: str, out: Path) -> Path:
     return out
 
 
+def start_floor_proxy(cpu: Cpus, upstream_port: int, workdir: Path) -> Proc:
+    argv = [sys.executable, "-m", "bench.floor_proxy", "--upstream-port", str(upstream_port), "--port", "0"]
+    return _spawn("floor proxy", argv, cpu, workdir / "floor.log", re.compile(r"listening on .*:(\d+)"))
+
+
 def write_config(workdir: Path, upstream_port: int, model: str) -> Path:
     config = workdir / "gateway.yaml"
     config.write_text(
@@ -143,6 +148,23 @@ def busy_seconds(cpus: Iterable[int]) -> float:
             ticks = [int(v) for v in values[:8]]
             busy += sum(ticks) - ticks[3] - ticks[4]
     return busy / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def shallow_idle() -> Iterator[bool]:
+    """While open, idle CPUs stay in their shallowest state: `/dev/cpu_dma_latency` held at 0 (PM QoS;
+    what tuned's `latency-performance` profile sets on a node). Yields False, doing nothing, where the
+    file cannot be written (not root, or no such device)."""
+    try:
+        fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+    except OSError:
+        yield False
+        return
+    try:
+        os.write(fd, (0).to_bytes(4, sys.byteorder))
+        yield True
+    finally:
+        os.close(fd)  # the kernel drops the request with its last descriptor
 
 
 def stop(proc: Proc) -> None:

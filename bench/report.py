@@ -10,7 +10,7 @@ from bench.load import Samples, percentile
 
 @dataclass
 class Row:
-    target: str  # "direct REST", "gateway REST", "gateway gRPC"
+    target: str  # "direct REST", "floor REST", "gateway REST", "gateway gRPC"
     mode: str  # "unary" or "stream"
     concurrency: int
     samples: Samples
