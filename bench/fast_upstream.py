@@ -92,6 +92,11 @@ class Replies:
         frames.append(b"0\r\n\r\n")
         return frames
 
+    @property
+    def unary_template(self) -> bytes:
+        """The unary reply's body, with markers where its ids go."""
+        return self._response
+
     def unary(self) -> list[bytes]:
         return [self._unary_head, _fresh(self._response)]
 

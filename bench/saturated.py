@@ -142,6 +142,18 @@ def _saturated_line(transport: str, concurrency: int, r: Run) -> str:
     )
 
 
+def _floor_line(concurrency: int, floor: Run, grpc: Run) -> str:
+    """bench/grpc_floor under the same load: grpcio's own cost per call, with nothing of the gateway."""
+    bare, gateway = floor.per_request_us(floor.gateway_cpu), grpc.per_request_us(grpc.gateway_cpu)
+    note = "" if floor.busy >= _SATURATED else f" (not saturated: busy {floor.busy:.2f} cores)"
+    return (
+        f"  gRPC floor, saturated (c={concurrency}; bench/grpc_floor.py: bare grpc.aio, a canned reply, the "
+        f"gateway's thread policy): {floor.rps:,.0f} rps, {bare:,.0f} µs/call{note}{floor.errors_note()}; "
+        f"the gateway's gRPC line is {gateway - bare:,.0f} µs above it (target {_TARGETS['gRPC']} µs: "
+        f"{_TARGETS['gRPC'] - bare:,.0f} µs left for the gateway's own work on this machine)"
+    )
+
+
 def _idle_line(transport: str, r: Run, direct: Run) -> str:
     p50 = r.p50_ms if r.p50_ms is not None else float("nan")
     base = direct.p50_ms if direct.p50_ms is not None else float("nan")
@@ -199,6 +211,14 @@ def run(
         busy = {t: measure(t, concurrency, False) for t in ("REST", "gRPC")}
     finally:
         procs.stop(gateway)
+    floor = procs.start_grpc_floor(gateway_cpu, own)
+    try:
+        urls["grpc"] = f"127.0.0.1:{floor.ports[0]}"
+        bare = _measurer(bins, urls, floor, gateway_cpu, model, requests, load_cpu, budget)(
+            "gRPC", concurrency, False
+        )
+    finally:
+        procs.stop(floor)
     return "\n".join(
         [
             f"saturated lines: one one-worker gateway (SQLite store on, {_where(gateway_cpu)}), driven by "
@@ -207,6 +227,7 @@ def run(
             f"{_TARGETS['gRPC']} µs gateway CPU per request) are compared with the saturated figure, where "
             "the worker never idles; at c=1 each request also pays for waking the idle loop twice:",
             *(_saturated_line(t, concurrency, r) for t, r in busy.items()),
+            _floor_line(concurrency, bare, busy["gRPC"]),
             *(_idle_line(t, r, direct) for t, r in idle.items()),
         ]
     )

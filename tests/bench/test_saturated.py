@@ -23,6 +23,11 @@ IDLE = re.compile(
     rf"\+(-?{NUMBER[1:-1]}) ms over the direct REST call \(p50 {NUMBER} ms\)$"
 )
 
+FLOOR = re.compile(
+    rf"^  gRPC floor, saturated \(c=4; bench/grpc_floor.py: .*\): {NUMBER} rps, {NUMBER} µs/call.*; the "
+    rf"gateway's gRPC line is (-?{NUMBER[1:-1]}) µs above it \(target 550 µs: (-?{NUMBER[1:-1]}) µs left .*\)$"
+)
+
 
 def numbers(groups: tuple[str, ...]) -> list[float]:
     return [float(g.replace(",", "")) for g in groups]
@@ -45,8 +50,9 @@ def test_the_lines_carry_positive_figures_and_the_targets(upstream_port: int, tm
     assert "REST <= 350 µs, gRPC <= 550 µs" in header and "compared with the saturated figure" in header
     assert "errors" not in text, text  # every call answered
     busy = [SATURATED.match(line) for line in lines[:2]]
-    idle = [IDLE.match(line) for line in lines[2:]]
-    assert len(lines) == 4 and all(busy) and all(idle), text
+    floor = FLOOR.match(lines[2])
+    idle = [IDLE.match(line) for line in lines[3:]]
+    assert len(lines) == 5 and all(busy) and floor and all(idle), text
     targets = {}
     for match in busy:
         assert match is not None
@@ -55,6 +61,11 @@ def test_the_lines_carry_positive_figures_and_the_targets(upstream_port: int, tm
         assert rps > 0 and cpu > 0 and cores > 0 and load_cpu > 0
         targets[transport] = target
     assert targets == {"REST": 350, "gRPC": 550}
+    # The floor's own figures, and the two it derives from the gRPC line's and the target.
+    rps, bare, above, left = numbers(floor.groups())
+    grpc_cpu = numbers(busy[1].groups()[1:])[1]  # type: ignore[union-attr]
+    assert rps > 0 and bare > 0
+    assert abs(bare + above - grpc_cpu) <= 1 and abs(bare + left - 550) <= 1  # each rounded to 1 µs
     for match in idle:
         assert match is not None
         cpu, p50, added, direct = numbers(match.groups()[1:])
