@@ -141,18 +141,31 @@ def worker_pids(gateway: Proc, workers: int) -> list[int]:
     return [gateway.pid] if workers == 1 else children(gateway.pid)
 
 
-def busy_seconds(cpus: Iterable[int]) -> float:
-    """CPU seconds the given CPUs spent neither idle nor waiting for I/O since boot (`/proc/stat`'s
-    `cpuN` lines: what everything on them used, ours or not)."""
+def cpu_ticks(cpus: Iterable[int], stat: Path = Path("/proc/stat")) -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the given CPUs since boot, from `stat`'s `cpuN` lines."""
     wanted = {f"cpu{c}" for c in cpus}
-    busy = 0
-    for line in Path("/proc/stat").read_text().splitlines():
+    busy = steal = 0
+    for line in stat.read_text().splitlines():
         name, *values = line.split()
         if name in wanted:
             # user nice system idle iowait irq softirq steal (guest time is already inside user)
             ticks = [int(v) for v in values[:8]]
-            busy += sum(ticks) - ticks[3] - ticks[4]
-    return busy / os.sysconf("SC_CLK_TCK")
+            busy += sum(ticks[:8]) - ticks[3] - ticks[4] - ticks[7]
+            steal += ticks[7]
+    hz = os.sysconf("SC_CLK_TCK")
+    return busy / hz, steal / hz
+
+
+def busy_seconds(cpus: Iterable[int]) -> float:
+    """CPU seconds the given CPUs spent running something since boot: what everything on them used,
+    ours or not, but not steal (time the hypervisor gave the vCPU's turn to another machine)."""
+    return cpu_ticks(cpus)[0]
+
+
+def steal_seconds(cpus: Iterable[int]) -> float:
+    """CPU seconds the hypervisor took from the given (virtual) CPUs since boot: they had work to run
+    and did not run. Non-zero on a shared host; a run it rose in was slowed by another machine."""
+    return cpu_ticks(cpus)[1]
 
 
 @contextlib.contextmanager

@@ -45,6 +45,7 @@ class Run:
     load_cpu: float  # seconds, the generator's own
     gateway_cpu: float  # seconds, the gateway process (all threads), over the same phase
     others: float | None  # seconds its pinned CPU was busy with anything else (None: not pinned)
+    steal: float | None  # seconds the hypervisor took from its pinned CPU (None: not pinned)
 
     def per_request_us(self, seconds: float) -> float:
         return seconds / self.ok * 1e6 if self.ok else 0.0
@@ -68,8 +69,9 @@ def _rest_body(model: str) -> bytes:
     )
 
 
-# The gateway's CPU seconds and (when pinned) its CPU's busy seconds, whoever used them.
-Readings = Callable[[], tuple[float, float]]
+# The gateway's CPU seconds and (when pinned) its CPU's busy seconds, whoever used them, and the
+# seconds the hypervisor took from it.
+Readings = Callable[[], tuple[float, float, float]]
 
 
 def _measure(argv: list[str], cpu: int | None, readings: Readings, pinned: bool, budget: float) -> Run:
@@ -90,9 +92,12 @@ def _measure(argv: list[str], cpu: int | None, readings: Readings, pinned: bool,
         raise RuntimeError(f"{Path(argv[0]).name} exited {proc.returncode}: {err}")
     r = orjson.loads(out.splitlines()[-1])
     ok = r["requests"] - r["errors"]
-    gateway, busy = (a - b for a, b in zip(after, before, strict=True))
+    gateway, busy, steal = (a - b for a, b in zip(after, before, strict=True))
     others = max(0.0, busy - gateway) if pinned else None
-    return Run(ok, r["errors"], r["first_error"], r["wall_s"], r["p50_ms"], r["cpu_s"], gateway, others)
+    taken = steal if pinned else None
+    return Run(
+        ok, r["errors"], r["first_error"], r["wall_s"], r["p50_ms"], r["cpu_s"], gateway, others, taken
+    )
 
 
 # (transport, concurrency, direct?) -> the run; a closure over the built binaries and the processes.
@@ -111,8 +116,8 @@ def _measurer(
 ) -> Measure:
     cpus = set() if gateway_cpu is None else {gateway_cpu}
 
-    def readings() -> tuple[float, float]:
-        return load.cpu_seconds(gateway.pid), procs.busy_seconds(cpus)
+    def readings() -> tuple[float, float, float]:
+        return load.cpu_seconds(gateway.pid), procs.busy_seconds(cpus), procs.steal_seconds(cpus)
 
     def measure(transport: str, concurrency: int, direct: bool = False) -> Run:
         common = ["-n", str(requests), "-c", str(concurrency), "-duration", f"{budget}s"]
@@ -131,8 +136,10 @@ def _measurer(
 def _saturated_line(transport: str, concurrency: int, r: Run) -> str:
     note = ""
     if r.busy < _SATURATED:
-        # Either the load did not keep it busy, or something else on its CPU took the time.
-        others = "" if r.others is None else f"; other processes on its CPU: {r.others / r.wall:.2f} cores"
+        # Either the load did not keep it busy, or something else on its CPU (or the host) took the time.
+        others = ""
+        if r.others is not None and r.steal is not None:
+            others = f"; other processes on its CPU: {r.others / r.wall:.2f} cores, the host (steal) {r.steal / r.wall:.2f}"
         note = f" (not saturated: below {_SATURATED} core{others})"
     return (
         f"  {transport} unary, saturated (c={concurrency}, Go load generator): {r.rps:,.0f} rps, "

@@ -58,6 +58,7 @@ class Measured:
     gateway_cpu: list[float]  # per worker
     upstream_cpu: float
     busy: float  # seconds the CPUs were busy, whoever used them
+    steal: float  # seconds the hypervisor took from them (procs.steal_seconds)
 
     def cores(self, seconds: float) -> float:
         return seconds / self.timed.wall if self.timed.wall > 0 else 0.0
@@ -134,7 +135,8 @@ def _line(m: Measured) -> str:
         f"  {m.workers} worker{'s' if m.workers > 1 else ' '}: {m.rps:,.0f} rps, "
         f"gateway CPU {m.per_request * 1000:.3f} ms/request{split}; busy cores: "
         f"gateway {m.cores(sum(m.gateway_cpu)):.2f}, load generator {m.cores(t.load_cpu):.2f}, "
-        f"upstream {m.cores(m.upstream_cpu):.2f}, other processes {m.cores(max(0.0, others)):.2f}{errors}"
+        f"upstream {m.cores(m.upstream_cpu):.2f}, other processes {m.cores(max(0.0, others)):.2f}; "
+        f"taken by the host (steal) {m.cores(m.steal):.2f}{errors}"
     )
 
 
@@ -155,7 +157,10 @@ def _workers(
         watched = [*procs.worker_pids(gateway, workers), upstream.pid]
 
         def readings() -> list[float]:
-            return [load.cpu_seconds(p) for p in watched] + [procs.busy_seconds(cpus)]
+            return [load.cpu_seconds(p) for p in watched] + [
+                procs.busy_seconds(cpus),
+                procs.steal_seconds(cpus),
+            ]
 
         before: list[float] = []
         url = f"http://127.0.0.1:{gateway.ports[1]}/v1/responses"
@@ -163,8 +168,8 @@ def _workers(
         after = readings()
     finally:
         procs.stop(gateway)
-    *gateway_cpu, upstream_cpu, busy = (a - b for a, b in zip(after, before, strict=True))
-    return Measured(workers, timed, gateway_cpu, upstream_cpu, busy)
+    *gateway_cpu, upstream_cpu, busy, steal = (a - b for a, b in zip(after, before, strict=True))
+    return Measured(workers, timed, gateway_cpu, upstream_cpu, busy, steal)
 
 
 def run(
@@ -198,7 +203,7 @@ def run(
     ratio = two.rps / one.rps if one.rps else 0.0
     cpu_ratio = two.per_request / one.per_request if one.per_request else 0.0
     # What the 2-worker run left the gateway, over what one worker used: the ratio this box can show.
-    left = len(cpus) - two.cores(two.busy - sum(two.gateway_cpu))
+    left = len(cpus) - two.cores(two.busy - sum(two.gateway_cpu) + two.steal)
     ceiling = left / one.cores(sum(one.gateway_cpu)) if one.gateway_cpu[0] > 0 else 0.0
     return "\n".join(
         [
