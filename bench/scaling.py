@@ -14,7 +14,7 @@ to CPU 0, and a child would inherit that, so "2 workers" would share one core. T
 worker count, the gateway's CPU per request summed over its workers (`/proc/<pid>/stat`; roughly
 constant when the gateway scales and only the box runs out of cores), how the workers split it, and
 the cores the gateway, the load generator, the upstream and anything else (another job on the machine)
-kept busy."""
+kept busy, and those the hypervisor took from the CPUs (steal: another machine's turn)."""
 
 from __future__ import annotations
 
