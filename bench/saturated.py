@@ -6,7 +6,8 @@ generator cannot keep one worker busy (it tops out near 0.9 core itself), so thi
 one-worker gateway (SQLite store on) with the Go generators, `bench/loadgen` (REST, one keep-alive
 connection per concurrent call) and `bench/grpcload` (gRPC, one channel), at concurrency 16, and
 reads the gateway's CPU from /proc over their timed phase. Issue 13's targets (REST <= 350 µs, gRPC
-<= 550 µs per request) are compared with that saturated figure. For reference the same at c=1, with
+<= 550 µs per request) are compared with that saturated figure, and the gRPC one with grpcio's own
+cost, `bench/grpc_floor.py` under the same load on the same CPU. For reference the same at c=1, with
 the latency the gateway adds over a direct REST call to the upstream made by the same generator.
 
 The upstream is the bench's, already pinned to `load_cpu`; the generators join it there, and the
