@@ -142,7 +142,9 @@ def worker_pids(gateway: Proc, workers: int) -> list[int]:
 
 
 def cpu_ticks(cpus: Iterable[int], stat: Path = Path("/proc/stat")) -> tuple[float, float]:
-    """(busy, steal) CPU seconds of the given CPUs since boot, from `stat`'s `cpuN` lines."""
+    """(busy, steal) CPU seconds of the given CPUs since boot, from `stat`'s `cpuN` lines. Busy: what
+    everything on them ran, ours or not. Steal: time the hypervisor gave their turn to another
+    machine (they had work and did not run); not busy, since nothing of this machine ran then."""
     wanted = {f"cpu{c}" for c in cpus}
     busy = steal = 0
     for line in stat.read_text().splitlines():
@@ -150,22 +152,10 @@ def cpu_ticks(cpus: Iterable[int], stat: Path = Path("/proc/stat")) -> tuple[flo
         if name in wanted:
             # user nice system idle iowait irq softirq steal (guest time is already inside user)
             ticks = [int(v) for v in values[:8]]
-            busy += sum(ticks[:8]) - ticks[3] - ticks[4] - ticks[7]
+            busy += sum(ticks) - ticks[3] - ticks[4] - ticks[7]
             steal += ticks[7]
     hz = os.sysconf("SC_CLK_TCK")
     return busy / hz, steal / hz
-
-
-def busy_seconds(cpus: Iterable[int]) -> float:
-    """CPU seconds the given CPUs spent running something since boot: what everything on them used,
-    ours or not, but not steal (time the hypervisor gave the vCPU's turn to another machine)."""
-    return cpu_ticks(cpus)[0]
-
-
-def steal_seconds(cpus: Iterable[int]) -> float:
-    """CPU seconds the hypervisor took from the given (virtual) CPUs since boot: they had work to run
-    and did not run. Non-zero on a shared host; a run it rose in was slowed by another machine."""
-    return cpu_ticks(cpus)[1]
 
 
 @contextlib.contextmanager

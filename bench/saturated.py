@@ -118,7 +118,7 @@ def _measurer(
     cpus = set() if gateway_cpu is None else {gateway_cpu}
 
     def readings() -> tuple[float, float, float]:
-        return load.cpu_seconds(gateway.pid), procs.busy_seconds(cpus), procs.steal_seconds(cpus)
+        return load.cpu_seconds(gateway.pid), *procs.cpu_ticks(cpus)
 
     def measure(transport: str, concurrency: int, direct: bool = False) -> Run:
         common = ["-n", str(requests), "-c", str(concurrency), "-duration", f"{budget}s"]

@@ -58,7 +58,7 @@ class Measured:
     gateway_cpu: list[float]  # per worker
     upstream_cpu: float
     busy: float  # seconds the CPUs were busy, whoever used them
-    steal: float  # seconds the hypervisor took from them (procs.steal_seconds)
+    steal: float  # seconds the hypervisor took from them (procs.cpu_ticks)
 
     def cores(self, seconds: float) -> float:
         return seconds / self.timed.wall if self.timed.wall > 0 else 0.0
@@ -157,10 +157,7 @@ def _workers(
         watched = [*procs.worker_pids(gateway, workers), upstream.pid]
 
         def readings() -> list[float]:
-            return [load.cpu_seconds(p) for p in watched] + [
-                procs.busy_seconds(cpus),
-                procs.steal_seconds(cpus),
-            ]
+            return [*(load.cpu_seconds(p) for p in watched), *procs.cpu_ticks(cpus)]
 
         before: list[float] = []
         url = f"http://127.0.0.1:{gateway.ports[1]}/v1/responses"

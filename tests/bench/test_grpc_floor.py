@@ -38,5 +38,5 @@ def test_the_floor_answers_create_with_the_upstreams_reply(port: int) -> None:
                 == "Hello! How can I help you today?"
             )
         with pytest.raises(grpc.RpcError) as failed:  # the floor serves CreateResponse and nothing more
-            stub.StreamResponse(request, timeout=10).next()
+            list(stub.StreamResponse(request, timeout=10))
         assert failed.value.code() == grpc.StatusCode.UNIMPLEMENTED
