@@ -7,8 +7,10 @@ one-worker gateway (SQLite store on) with the Go generators, `bench/loadgen` (RE
 connection per concurrent call) and `bench/grpcload` (gRPC, one channel), at concurrency 16, and
 reads the gateway's CPU from /proc over their timed phase. Issue 13's targets (REST <= 350 µs, gRPC
 <= 550 µs per request) are compared with that saturated figure, and the gRPC one with grpcio's own
-cost, `bench/grpc_floor.py` under the same load on the same CPU. For reference the same at c=1, with
-the latency the gateway adds over a direct REST call to the upstream made by the same generator.
+cost, `bench/grpc_floor.py` under the same load on the same CPU, and each of those runs' CPU is split
+between the event loop's thread and the others, with how often the loop blocked per call. For
+reference the same at c=1, with the latency the gateway adds over a direct REST call to the upstream
+made by the same generator.
 
 The upstream is the bench's, already pinned to `load_cpu`; the generators join it there, and the
 gateway has `gateway_cpu` to itself."""
@@ -47,6 +49,8 @@ class Run:
     gateway_cpu: float  # seconds, the gateway process (all threads), over the same phase
     others: float | None  # seconds its pinned CPU was busy with anything else (None: not pinned)
     steal: float | None  # seconds the hypervisor took from its pinned CPU (None: not pinned)
+    loop_cpu: float  # seconds, the gateway's main thread (its event loop) alone
+    loop_waits: int  # times the main thread blocked (waited for something to wake it)
 
     def per_request_us(self, seconds: float) -> float:
         return seconds / self.ok * 1e6 if self.ok else 0.0
@@ -70,9 +74,9 @@ def _rest_body(model: str) -> bytes:
     )
 
 
-# The gateway's CPU seconds and (when pinned) its CPU's busy seconds, whoever used them, and the
-# seconds the hypervisor took from it.
-Readings = Callable[[], tuple[float, float, float]]
+# The gateway's CPU seconds, (when pinned) its CPU's busy seconds, whoever used them, and the seconds
+# the hypervisor took from it; its main thread's CPU seconds and voluntary context switches.
+Readings = Callable[[], tuple[float, float, float, float, int]]
 
 
 def _measure(argv: list[str], cpu: int | None, readings: Readings, pinned: bool, budget: float) -> Run:
@@ -93,11 +97,21 @@ def _measure(argv: list[str], cpu: int | None, readings: Readings, pinned: bool,
         raise RuntimeError(f"{Path(argv[0]).name} exited {proc.returncode}: {err}")
     r = orjson.loads(out.splitlines()[-1])
     ok = r["requests"] - r["errors"]
-    gateway, busy, steal = (a - b for a, b in zip(after, before, strict=True))
+    gateway, busy, steal, loop = (a - b for a, b in zip(after[:4], before[:4], strict=True))
     others = max(0.0, busy - gateway) if pinned else None
     taken = steal if pinned else None
     return Run(
-        ok, r["errors"], r["first_error"], r["wall_s"], r["p50_ms"], r["cpu_s"], gateway, others, taken
+        ok,
+        r["errors"],
+        r["first_error"],
+        r["wall_s"],
+        r["p50_ms"],
+        r["cpu_s"],
+        gateway,
+        others,
+        taken,
+        loop,
+        after[4] - before[4],
     )
 
 
@@ -117,8 +131,8 @@ def _measurer(
 ) -> Measure:
     cpus = set() if gateway_cpu is None else {gateway_cpu}
 
-    def readings() -> tuple[float, float, float]:
-        return load.cpu_seconds(gateway.pid), *procs.cpu_ticks(cpus)
+    def readings() -> tuple[float, float, float, float, int]:
+        return load.cpu_seconds(gateway.pid), *procs.cpu_ticks(cpus), *procs.main_thread(gateway.pid)
 
     def measure(transport: str, concurrency: int, direct: bool = False) -> Run:
         common = ["-n", str(requests), "-c", str(concurrency), "-duration", f"{budget}s"]
@@ -159,6 +173,29 @@ def _floor_line(concurrency: int, floor: Run, grpc: Run) -> str:
         f"gateway's thread policy): {floor.rps:,.0f} rps, {bare:,.0f} µs/call{note}{floor.errors_note()}; "
         f"the gateway's gRPC line is {gateway - bare:,.0f} µs above it (target {_TARGETS['gRPC']} µs: "
         f"{_TARGETS['gRPC'] - bare:,.0f} µs left for the gateway's own work on this machine)"
+    )
+
+
+def _threads_line(busy: dict[str, Run], floor: Run) -> str:
+    """Where the saturated calls' CPU went, by thread: the event loop's (main) thread against all the
+    others (grpc.aio's poller and EventEngine threads; the store's, which runs only sweeps), and how
+    often the loop blocked. A REST call wakes the loop only through sockets it polls itself; a gRPC
+    call's completions come from grpc.aio's poller thread, one wake-up each, and on one CPU every
+    such wait is the loop sleeping and being woken."""
+
+    def split(r: Run) -> str:
+        # Read a moment apart (and in clock ticks): the loop's share is capped at the whole.
+        own = min(r.loop_cpu, r.gateway_cpu)
+        loop, rest = r.per_request_us(own), r.per_request_us(r.gateway_cpu - own)
+        waits = r.loop_waits / r.ok if r.ok else 0.0
+        return (
+            f"loop {loop:,.0f} µs + other threads {rest:,.0f} µs, the loop blocked {waits:.1f} times per call"
+        )
+
+    parts = [f"{t}: {split(r)}" for t, r in busy.items()]
+    return (
+        "  by thread, saturated (the event loop's own thread against the process's others, from /proc): "
+        + "; ".join([*parts, f"gRPC floor: {split(floor)}"])
     )
 
 
@@ -236,6 +273,7 @@ def run(
             "the worker never idles; at c=1 each request also pays for waking the idle loop twice:",
             *(_saturated_line(t, concurrency, r) for t, r in busy.items()),
             _floor_line(concurrency, bare, busy["gRPC"]),
+            _threads_line(busy, bare),
             *(_idle_line(t, r, direct) for t, r in idle.items()),
         ]
     )

@@ -1,12 +1,14 @@
 """bench/procs' reading of /proc/stat: steal (the hypervisor running another machine on the vCPU) is
-not counted as busy, since no process of this machine used it; it is read on its own."""
+not counted as busy, since no process of this machine used it; it is read on its own. And a main
+thread's CPU and waits (voluntary switches), as the saturated lines split a gateway's CPU by thread."""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
-from bench import procs
+from bench import load, procs
 
 STAT = """cpu  300 0 60 480 6 0 14 29 0 0
 cpu0 100 5 20 300 4 1 3 19 0 0
@@ -31,3 +33,13 @@ def test_the_live_readings_only_grow() -> None:
     sum(i * i for i in range(200_000))  # some CPU time, so busy has something to count
     after = procs.cpu_ticks(cpus)
     assert after[0] >= before[0] > 0 and after[1] >= before[1] >= 0
+
+
+def test_the_main_thread_reading_counts_its_cpu_and_its_waits() -> None:
+    cpu, waits = procs.main_thread(os.getpid())
+    time.sleep(0.01)  # blocks: one voluntary switch at least
+    sum(i * i for i in range(2_000_000))  # and some CPU time, more than a clock tick of it
+    after_cpu, after_waits = procs.main_thread(os.getpid())
+    assert after_waits > waits >= 0 and after_cpu > cpu >= 0
+    # A thread's CPU is part of its process's.
+    assert after_cpu <= load.cpu_seconds(os.getpid())

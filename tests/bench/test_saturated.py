@@ -28,9 +28,18 @@ FLOOR = re.compile(
     rf"gateway's gRPC line is (-?{NUMBER[1:-1]}) µs above it \(target 550 µs: (-?{NUMBER[1:-1]}) µs left .*\)$"
 )
 
+SPLIT = rf"loop {NUMBER} µs \+ other threads {NUMBER} µs, the loop blocked {NUMBER} times per call"
+THREADS = re.compile(rf"^  by thread, saturated \(.*\): REST: {SPLIT}; gRPC: {SPLIT}; gRPC floor: {SPLIT}$")
+
 
 def numbers(groups: tuple[str, ...]) -> list[float]:
     return [float(g.replace(",", "")) for g in groups]
+
+
+def cpu_of(line: re.Match[str] | None) -> float:
+    """A saturated line's gateway CPU per request."""
+    assert line is not None
+    return numbers(line.groups()[1:])[1]
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +60,9 @@ def test_the_lines_carry_positive_figures_and_the_targets(upstream_port: int, tm
     assert "errors" not in text, text  # every call answered
     busy = [SATURATED.match(line) for line in lines[:2]]
     floor = FLOOR.match(lines[2])
-    idle = [IDLE.match(line) for line in lines[3:]]
-    assert len(lines) == 5 and all(busy) and floor and all(idle), text
+    threads = THREADS.match(lines[3])
+    idle = [IDLE.match(line) for line in lines[4:]]
+    assert len(lines) == 6 and all(busy) and floor and threads and all(idle), text
     targets = {}
     for match in busy:
         assert match is not None
@@ -66,6 +76,15 @@ def test_the_lines_carry_positive_figures_and_the_targets(upstream_port: int, tm
     grpc_cpu = numbers(busy[1].groups()[1:])[1]  # type: ignore[union-attr]
     assert rps > 0 and bare > 0
     assert abs(bare + above - grpc_cpu) <= 1 and abs(bare + left - 550) <= 1  # each rounded to 1 µs
+    # By thread: each run's loop and other threads add up to its whole (each rounded to 1 µs), and
+    # under gRPC the loop waits for grpc.aio's threads. (How the two compare is the bench's to print:
+    # this short run's few clock ticks cannot tell.)
+    splits = numbers(threads.groups())
+    for (loop, rest, waits), whole in zip(
+        (splits[0:3], splits[3:6], splits[6:9]), (cpu_of(busy[0]), grpc_cpu, bare), strict=True
+    ):
+        assert loop >= 0 and rest >= 0 and waits >= 0 and abs(loop + rest - whole) <= 1
+    assert splits[5] > 0 and splits[8] > 0  # the gRPC runs' loop blocked
     for match in idle:
         assert match is not None
         cpu, p50, added, direct = numbers(match.groups()[1:])
