@@ -116,7 +116,7 @@ def _reserve(host: str, port: int, what: str) -> socket.socket:
 
 async def _recover_sqlite(settings: StoreSettings) -> None:
     """Migrate the file once, and fail what the previous run left running (no worker runs it now)."""
-    store = SqliteStore(settings.path)
+    store = SqliteStore(settings.path, ttl=settings.ttl)  # as the workers will open it
     try:
         await store.open()
         await Leases(store, settings).reap(math.inf)

@@ -63,3 +63,43 @@ async def test_schema_one_is_migrated(tmp_path: Path) -> None:
         assert db.execute("SELECT count(*) FROM input_items").fetchone()[0] == 0
         columns = {row[1] for row in db.execute("PRAGMA table_info(responses)")}
     assert {"running", "owner", "lease_until", "key_id"} <= columns
+
+
+def _indexes(path: Path) -> set[str]:
+    with sqlite3.connect(path) as db:
+        return {row[1] for row in db.execute("PRAGMA index_list(responses)")}
+
+
+async def test_the_age_index_is_kept_only_with_a_ttl(tmp_path: Path) -> None:
+    """The ttl sweep's index (created_at) costs every stored response a page written; a store without
+    a ttl has no sweep, so it does not keep one, and sweeps correctly all the same if asked."""
+    path = tmp_path / "responses.db"
+    old = response_pb2.Response(id="resp_old", object="response", model="m", created_at=1)
+    new = response_pb2.Response(id="resp_new", object="response", model="m", created_at=2_000_000_000)
+    store = SqliteStore(str(path), ttl=60.0)
+    await store.open()
+    try:
+        await store.put(StoredResponse(old, [], "d", "u"))
+        await store.put(StoredResponse(new, [], "d", "u"))
+    finally:
+        await store.close()
+    assert "responses_by_age" in _indexes(path)
+    with sqlite3.connect(path) as db:  # the sweep's query reads it
+        plan = " ".join(
+            r[3] for r in db.execute("EXPLAIN QUERY PLAN DELETE FROM responses WHERE created_at < 5")
+        )
+    assert "responses_by_age" in plan, plan
+
+    store = SqliteStore(str(path))  # the same file, the ttl unset: the index goes
+    await store.open()
+    try:
+        assert "responses_by_age" not in _indexes(path)
+        assert await store.expire(1_000) == 1  # a scan, with the same result
+        assert await store.get("resp_old") is None and await store.get("resp_new") is not None
+    finally:
+        await store.close()
+
+    store = SqliteStore(str(path), ttl=60.0)  # and a ttl again brings it back
+    await store.open()
+    await store.close()
+    assert "responses_by_age" in _indexes(path)

@@ -45,7 +45,7 @@ async def open_store(
     else:
         from responses_gateway.store.sqlite import SqliteStore
 
-        store = SqliteStore(settings.path, on_unavailable=on_unavailable)
+        store = SqliteStore(settings.path, ttl=settings.ttl, on_unavailable=on_unavailable)
     try:
         await store.open()
     except BaseException:

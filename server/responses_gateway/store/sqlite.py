@@ -52,7 +52,6 @@ CREATE TABLE IF NOT EXISTS responses (
     upstream_id TEXT NOT NULL,
     response BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS responses_by_age ON responses (created_at);
 CREATE TABLE IF NOT EXISTS input_items (
     response_id TEXT NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
     position INTEGER NOT NULL,
@@ -125,6 +124,13 @@ _MIGRATIONS = {
     ALTER TABLE responses ADD COLUMN items BLOB;
     """,
 }
+
+
+# The index the ttl sweep (`expire`) reads, kept only when the store has a ttl (`SqliteStore(ttl=)`):
+# every stored response writes each index's page, and without a ttl nothing reads this one. A sweep
+# without it is correct, only a scan of the table.
+_AGE_INDEX = "CREATE INDEX IF NOT EXISTS responses_by_age ON responses (created_at)"
+_NO_AGE_INDEX = "DROP INDEX IF EXISTS responses_by_age"
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -233,9 +239,16 @@ class SqliteStore(Signalling):
     shared = False  # one process (or the workers of one, after join_workers): never several replicas
 
     def __init__(
-        self, path: str, *, on_unavailable: Callable[[StoreUnavailable], None] | None = None
+        self,
+        path: str,
+        *,
+        ttl: float | None = None,
+        on_unavailable: Callable[[StoreUnavailable], None] | None = None,
     ) -> None:
+        """`ttl`: the store's (gateway_settings.store.ttl), swept by `Leases`; with one the file keeps
+        the index that sweep reads (`_AGE_INDEX`), without one it drops it."""
         self._path = path
+        self._ttl = ttl
         self._db: sqlite3.Connection | None = None
         self.on_unavailable = on_unavailable
         # Sweeps, and operations that must wait for another worker's lock, run here (module docstring).
@@ -334,6 +347,7 @@ class SqliteStore(Signalling):
                 if problems != ["ok"]:
                     raise sqlite3.DatabaseError(f"database disk image is malformed ({problems[0]})")
                 _migrate(db)
+                db.execute(_AGE_INDEX if self._ttl is not None else _NO_AGE_INDEX)
                 db.execute("PRAGMA busy_timeout = 0")  # operations wait in _patient, not in SQLite
             except BaseException:
                 db.close()
