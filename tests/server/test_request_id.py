@@ -86,6 +86,27 @@ def test_grpc_keeps_the_callers_request_id(
     assert _trailers(stream)[HEADER] == "g-stream"
 
 
+def test_grpc_metadata_is_read_in_one_pass_with_its_first_request_id_and_the_trace_context(
+    stub: responses_service_pb2_grpc.ResponsesServiceStub, fake: FakeOpenAI
+) -> None:
+    """Of two request ids the first counts; the caller's W3C trace context goes upstream as it came
+    (tracing is off here), on a unary create and a stream alike; a Get reads its request id too."""
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    metadata = (("traceparent", parent), (HEADER, "first-id"), ("tracestate", "rg=1"), (HEADER, "second"))
+    created, call = stub.CreateResponse.with_call(_create(), metadata=metadata, timeout=30)
+    assert _trailers(call)[HEADER] == "first-id"
+    sent = fake.create_requests[-1].headers
+    assert sent[HEADER] == "first-id" and sent["traceparent"] == parent and sent["tracestate"] == "rg=1"
+    stream = stub.StreamResponse(_create(), metadata=metadata[:2], timeout=30)
+    assert list(stream)[-1].WhichOneof("kind") == "response_completed"
+    sent = fake.create_requests[-1].headers
+    assert _trailers(stream)[HEADER] == "first-id" and sent["traceparent"] == parent
+    assert "tracestate" not in sent  # this call sent none
+    get = responses_service_pb2.GetResponseRequest(response_id=created.id)
+    _, call = stub.GetResponse.with_call(get, metadata=((HEADER, "get-id"),), timeout=30)
+    assert _trailers(call)[HEADER] == "get-id"
+
+
 def test_grpc_errors_carry_the_request_id_in_their_trailers(
     stub: responses_service_pb2_grpc.ResponsesServiceStub,
 ) -> None:

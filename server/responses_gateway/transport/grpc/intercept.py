@@ -15,7 +15,7 @@ import grpc
 from responses_gateway.auth import Authenticator
 from responses_gateway.transport.grpc.auth import CallAuth, Handler
 from responses_gateway.transport.grpc.intake import with_intake
-from responses_gateway.transport.grpc.method import CURRENT_METHOD
+from responses_gateway.transport.grpc.method import CURRENT_METADATA, CURRENT_METHOD
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -34,6 +34,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         method = handler_call_details.method
         # Only ever a method the server has a handler for, so the label set stays bounded.
         CURRENT_METHOD.set(method)
+        CURRENT_METADATA.set(handler_call_details.invocation_metadata or ())
         cached = self._wrapped.get(method)
         if cached is None or cached[0] is not handler:
             cached = self._wrapped[method] = (handler, with_intake(method, handler))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -19,7 +19,7 @@ from responses_gateway.telemetry import metrics
 from responses_gateway.telemetry.record import TRACEPARENT, TRACESTATE, CallRecord, client_request_id
 from responses_gateway.transport.grpc.errors import abort
 from responses_gateway.transport.grpc.intake import admitted
-from responses_gateway.transport.grpc.method import CURRENT_METHOD
+from responses_gateway.transport.grpc.method import CURRENT_METADATA, CURRENT_METHOD
 from responses_gateway.v1 import (
     events_pb2,
     models_pb2,
@@ -38,31 +38,53 @@ R = TypeVar("R")
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
+def _call_metadata(context: Context) -> Sequence[tuple[str, Any]]:
+    """The call's metadata: the interceptor's copy (method.py), else the context's."""
+    metadata = CURRENT_METADATA.get()
+    if metadata is None:
+        own: Any = context.invocation_metadata()  # pairs at run time, whatever grpc-stubs says
+        return own or ()
+    return metadata
+
+
 def _metadata(context: Context, key: str) -> str | None:
-    for k, value in context.invocation_metadata() or ():
+    for k, value in _call_metadata(context):
         if k == key and isinstance(value, str):
             return value
     return None
 
 
+def _context(context: Context, *, trace: bool) -> CallContext:
+    remaining = context.time_remaining()
+    deadline = time.monotonic() + remaining if remaining is not None else None
+    rid: str | None = None
+    traceparent = tracestate = None
+    for key, value in _call_metadata(context):  # one pass for all three
+        if not isinstance(value, str):
+            continue
+        if key == REQUEST_ID_HEADER:
+            rid = value if rid is None else rid  # the first one
+        elif trace and key == TRACEPARENT:
+            traceparent = value[:128]  # the last one, as for each of these two
+        elif trace and key == TRACESTATE:
+            tracestate = value[:512]
+    record = CallRecord(client_request_id(rid) or new_id("req"))
+    if traceparent is not None:
+        record.traceparent = traceparent
+    if tracestate is not None:
+        record.tracestate = tracestate
+    return CallContext(deadline=deadline, record=record, principal=CURRENT_PRINCIPAL.get())
+
+
 def call_context(context: Context) -> CallContext:
     """The call's context: its deadline and request id (the caller's own `x-request-id` when it sent
     a valid one; an invalid one raises, a 400-like INVALID_ARGUMENT)."""
-    remaining = context.time_remaining()
-    deadline = time.monotonic() + remaining if remaining is not None else None
-    rid = client_request_id(_metadata(context, REQUEST_ID_HEADER)) or new_id("req")
-    return CallContext(deadline=deadline, record=CallRecord(rid), principal=CURRENT_PRINCIPAL.get())
+    return _context(context, trace=False)
 
 
 def create_context(context: Context) -> CallContext:
     """A create's context: as `call_context`, with the caller's W3C trace context from the metadata."""
-    ctx = call_context(context)
-    for key, value in context.invocation_metadata() or ():
-        if key == TRACEPARENT and isinstance(value, str):
-            ctx.record.traceparent = value[:128]
-        elif key == TRACESTATE and isinstance(value, str):
-            ctx.record.tracestate = value[:512]
-    return ctx
+    return _context(context, trace=True)
 
 
 def _domain_error(e: Exception) -> GatewayError:
