@@ -158,16 +158,14 @@ def cpu_ticks(cpus: Iterable[int], stat: Path = Path("/proc/stat")) -> tuple[flo
     return busy / hz, steal / hz
 
 
-def main_thread(pid: int) -> tuple[float, int]:
-    """(CPU seconds, voluntary context switches) of `pid`'s main thread, the gateway's event loop:
-    a voluntary switch is the thread blocking (the loop waiting in epoll for something to wake it)."""
-    task = Path(f"/proc/{pid}/task/{pid}")
-    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    for line in (task / "status").read_text().splitlines():
+def loop_waits(pid: int) -> int:
+    """Voluntary context switches of `pid`'s main thread, the gateway's event loop: each is the thread
+    blocking (the loop waiting in epoll for something to wake it). Its CPU: `load.cpu_seconds(pid, pid)`."""
+    status = Path(f"/proc/{pid}/task/{pid}/status")
+    for line in status.read_text().splitlines():
         if line.startswith("voluntary_ctxt_switches:"):
-            return cpu, int(line.split()[1])
-    raise ValueError(f"no voluntary_ctxt_switches in {task / 'status'}")
+            return int(line.split()[1])
+    raise ValueError(f"no voluntary_ctxt_switches in {status}")
 
 
 @contextlib.contextmanager

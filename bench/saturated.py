@@ -132,7 +132,13 @@ def _measurer(
     cpus = set() if gateway_cpu is None else {gateway_cpu}
 
     def readings() -> tuple[float, float, float, float, int]:
-        return load.cpu_seconds(gateway.pid), *procs.cpu_ticks(cpus), *procs.main_thread(gateway.pid)
+        pid = gateway.pid
+        return (
+            load.cpu_seconds(pid),
+            *procs.cpu_ticks(cpus),
+            load.cpu_seconds(pid, pid),
+            procs.loop_waits(pid),
+        )
 
     def measure(transport: str, concurrency: int, direct: bool = False) -> Run:
         common = ["-n", str(requests), "-c", str(concurrency), "-duration", f"{budget}s"]

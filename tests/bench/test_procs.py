@@ -36,10 +36,11 @@ def test_the_live_readings_only_grow() -> None:
 
 
 def test_the_main_thread_reading_counts_its_cpu_and_its_waits() -> None:
-    cpu, waits = procs.main_thread(os.getpid())
+    me = os.getpid()
+    cpu, waits = load.cpu_seconds(me, me), procs.loop_waits(me)
     time.sleep(0.01)  # blocks: one voluntary switch at least
     sum(i * i for i in range(2_000_000))  # and some CPU time, more than a clock tick of it
-    after_cpu, after_waits = procs.main_thread(os.getpid())
+    after_cpu, after_waits = load.cpu_seconds(me, me), procs.loop_waits(me)
     assert after_waits > waits >= 0 and after_cpu > cpu >= 0
     # A thread's CPU is part of its process's.
-    assert after_cpu <= load.cpu_seconds(os.getpid())
+    assert after_cpu <= load.cpu_seconds(me)
