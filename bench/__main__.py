@@ -95,29 +95,39 @@ class Bench:
         http_port: int,
         gateway_pid: int,
         floor_port: int,
+        grpc_floor: procs.Proc,
     ) -> None:
         self.args = args
         self.gateway_pid = gateway_pid
+        self.grpc_floor = grpc_floor
         self.direct_url = f"http://127.0.0.1:{upstream_port}/v1/responses"
         self.floor_url = f"http://127.0.0.1:{floor_port}/v1/responses"
         self.tuned: list[Row] = []  # c=1 unary under `procs.shallow_idle`, where it can be held
         self.gateway_url = f"http://127.0.0.1:{http_port}/v1/responses"
         self.grpc_target = f"127.0.0.1:{grpc_port}"
 
-    def calls(self, stream: bool, deltas: int | None) -> list[tuple[str, Call]]:
+    def calls(self, stream: bool, deltas: int | None) -> list[tuple[str, Call, int | None]]:
+        """Each target's call, and the pid whose CPU it is charged to (None: not measured)."""
         direct = orjson.dumps(_body(stream=stream, model=UPSTREAM_MODEL, deltas=deltas))
         via = _body(stream=stream, model=MODEL, deltas=deltas)
         request = codec.from_json(request_pb2.CreateResponseRequest(), via)
+        # A floor for each gateway line the issue sets a target on: REST unary (framing only) and gRPC
+        # streams (bare grpc.aio, canned events), the per-event slope being what the stream target reads.
         floor = (
-            []
+            [("floor gRPC", load.grpc_call(self.floor_stub, request, stream=True), self.grpc_floor.pid)]
             if stream
-            else [("floor REST", load.rest_call(self.client, self.floor_url, direct, stream=False))]
+            else [("floor REST", load.rest_call(self.client, self.floor_url, direct, stream=False), None)]
         )
+        gateway = self.gateway_pid
         return [
-            ("direct REST", load.rest_call(self.client, self.direct_url, direct, stream=stream)),
+            ("direct REST", load.rest_call(self.client, self.direct_url, direct, stream=stream), None),
             *floor,
-            ("gateway REST", load.rest_call(self.client, self.gateway_url, orjson.dumps(via), stream=stream)),
-            ("gateway gRPC", load.grpc_call(self.stub, request, stream=stream)),
+            (
+                "gateway REST",
+                load.rest_call(self.client, self.gateway_url, orjson.dumps(via), stream=stream),
+                gateway,
+            ),
+            ("gateway gRPC", load.grpc_call(self.stub, request, stream=stream), gateway),
         ]
 
     async def scenario(
@@ -125,13 +135,13 @@ class Bench:
     ) -> list[Row]:
         rows: list[Row] = []
         baseline: Samples | None = None
-        for target, call in self.calls(mode == "stream", deltas):
+        for target, call, pid in self.calls(mode == "stream", deltas):
             await load.run(call, self.args.warmup, concurrency, budget=self.args.budget / 4)
             gc.collect()
-            cpu = load.cpu_seconds(self.gateway_pid)
+            cpu = load.cpu_seconds(pid) if pid is not None else 0.0
             samples = await load.run(call, requests, concurrency, budget=self.args.budget)
-            if target.startswith("gateway"):
-                samples.cpu = (load.cpu_seconds(self.gateway_pid) - cpu) / max(1, len(samples.latencies))
+            if pid is not None:
+                samples.cpu = (load.cpu_seconds(pid) - cpu) / max(1, len(samples.latencies))
             if samples.errors:
                 print(
                     f"  ! {target} {mode} c={concurrency}: {samples.errors} errors, first: {samples.first_error}"
@@ -143,6 +153,7 @@ class Bench:
     async def run(self) -> tuple[list[Row], list[Row], list[Row]]:
         self.client = load.http_client()
         channel, self.stub = load.grpc_stub(self.grpc_target)
+        floor_channel, self.floor_stub = load.grpc_stub(f"127.0.0.1:{self.grpc_floor.ports[0]}")
         a = self.args
         modes = [a.only] if a.only else ["unary", "stream"]
         try:
@@ -165,6 +176,7 @@ class Bench:
         finally:
             await self.client.aclose()
             await channel.close(None)
+            await floor_channel.close(None)
 
 
 def _progress(rows: list[Row]) -> None:
@@ -206,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(procs.stop, gateway)
         floor = procs.start_floor_proxy(cpus[1] if pin else None, upstream.ports[0], workdir)
         stack.callback(procs.stop, floor)
+        grpc_floor = procs.start_grpc_floor(cpus[1] if pin else None, workdir, args.deltas)
+        stack.callback(procs.stop, grpc_floor)
         if pin:
             os.sched_setaffinity(0, {cpus[0]})
         print(f"Responses Gateway benchmark — {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
@@ -221,7 +235,13 @@ def main(argv: list[str] | None = None) -> int:
             f"(after {args.warmup} warm-up; each stops early after {args.budget:g}s); clients: httpx.AsyncClient (HTTP/1.1 keep-alive), grpc.aio\n"
         )
         bench = Bench(
-            args, upstream.ports[0], gateway.ports[0], gateway.ports[1], gateway.pid, floor.ports[0]
+            args,
+            upstream.ports[0],
+            gateway.ports[0],
+            gateway.ports[1],
+            gateway.pid,
+            floor.ports[0],
+            grpc_floor,
         )
         rows, short, long = asyncio.run(bench.run())
         print(table(rows))
@@ -245,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             print(per_event(short, long))
         procs.stop(gateway)
         procs.stop(floor)
+        procs.stop(grpc_floor)
         if args.saturated_requests:
             print(
                 "\n"

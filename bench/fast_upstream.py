@@ -55,7 +55,8 @@ class Replies:
         )
         self._streams: dict[int, list[bytes]] = {}
 
-    def _build_stream(self, deltas: int) -> list[bytes]:
+    def stream_events(self, deltas: int) -> list[dict[str, Any]]:
+        """The events of a stream of `deltas` deltas, with markers where its ids go."""
         events: list[dict[str, Any]] = json.loads(self._raw)["stream"]
         head = [e for e in events if e["type"] != "response.output_text.delta"][:4]
         tail = [e for e in events if e["type"] != "response.output_text.delta"][4:]
@@ -84,11 +85,14 @@ class Replies:
             body.append(event)
         for seq, event in enumerate(body):
             event["sequence_number"] = seq
+        return body
+
+    def _build_stream(self, deltas: int) -> list[bytes]:
         frames = [
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
             b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n"
         ]
-        frames += [_chunk(_sse(e)) for e in body]
+        frames += [_chunk(_sse(e)) for e in self.stream_events(deltas)]
         frames.append(b"0\r\n\r\n")
         return frames
 

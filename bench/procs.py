@@ -90,8 +90,8 @@ def start_floor_proxy(cpu: Cpus, upstream_port: int, workdir: Path) -> Proc:
     return _spawn("floor proxy", argv, cpu, workdir / "floor.log", re.compile(r"listening on .*:(\d+)"))
 
 
-def start_grpc_floor(cpu: Cpus, workdir: Path) -> Proc:
-    argv = [sys.executable, "-m", "bench.grpc_floor", "--port", "0"]
+def start_grpc_floor(cpu: Cpus, workdir: Path, deltas: int = 20) -> Proc:
+    argv = [sys.executable, "-m", "bench.grpc_floor", "--port", "0", "--deltas", str(deltas)]
     return _spawn("gRPC floor", argv, cpu, workdir / "grpc_floor.log", re.compile(r"listening on .*:(\d+)"))
 
 

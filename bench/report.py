@@ -102,6 +102,14 @@ def per_event(short: list[Row], long: list[Row]) -> str:
             f"{s.target:20}  {s.events:>5.0f} -> {lg.events:>4.0f}  "
             f"{_ms(s.p(50)):>8} -> {_ms(lg.p(50)):>7}  {slope * 1000:>9.4f}  {added:>14}  {cpu:>15}"
         )
+    cpu_by_target = {s.target: _cpu_slope(s, lg) * 1e6 for s, lg in zip(short, long, strict=True)}
+    floor, gateway = cpu_by_target.get("floor gRPC"), cpu_by_target.get("gateway gRPC")
+    if floor is not None and gateway is not None:
+        out.append(
+            f"gRPC per event: gateway {gateway:.1f} µs (target <= 40 µs) = grpcio's own {floor:.1f} µs "
+            f"(floor gRPC: bench/grpc_floor.py, bare grpc.aio streaming the same events canned; its CPU "
+            f"column is its own process's) + the gateway's own work {gateway - floor:.1f} µs"
+        )
     return "\n".join(out)
 
 
