@@ -20,6 +20,7 @@ from responses_gateway.telemetry.record import TRACEPARENT, TRACESTATE, CallReco
 from responses_gateway.transport.grpc.errors import abort
 from responses_gateway.transport.grpc.intake import admitted
 from responses_gateway.transport.grpc.method import CURRENT_METADATA, CURRENT_METHOD
+from responses_gateway.transport.grpc.readahead import read_ahead
 from responses_gateway.v1 import (
     events_pb2,
     models_pb2,
@@ -134,7 +135,7 @@ async def unary(
 
 class Relay:
     """Error mapping and clean-up around one server-streaming call, whose method relays the events
-    itself (one generator between the domain and grpc.aio, not a stack of them). An error before the
+    itself, read ahead of grpc.aio's sends (`relay`, readahead.py). An error before the
     first event (raised while opening) is the call's status; closing the domain stream (client
     cancelled, deadline) cancels the upstream call. `counted`: a new response's stream (the
     in-flight streams gauge), not a replay."""
@@ -143,10 +144,19 @@ class Relay:
         self.context, self.counted = context, counted
         self.ctx: CallContext | None = None
         self.events: AsyncGenerator[events_pb2.ResponseStreamEvent, None] | None = None
+        self._ahead: AsyncGenerator[events_pb2.ResponseStreamEvent, None] | None = None
 
     def open(self, make_context: Callable[[Context], CallContext] = call_context) -> CallContext:
         self.ctx = make_context(self.context)
         return self.ctx
+
+    def relay(
+        self, events: AsyncGenerator[events_pb2.ResponseStreamEvent, None]
+    ) -> AsyncIterator[events_pb2.ResponseStreamEvent]:
+        """The domain stream's events for the sends, read ahead of them (readahead.py)."""
+        self.events = events
+        self._ahead = read_ahead(events)
+        return self._ahead
 
     async def __aenter__(self) -> Relay:
         if self.counted:
@@ -161,6 +171,8 @@ class Relay:
                 await abort(self.context, _domain_error(error), _error_trailers(self.context, self.ctx))
         finally:
             try:
+                if self._ahead is not None:
+                    await self._ahead.aclose()  # first: its task may be inside the domain stream
                 if self.events is not None:
                     await self.events.aclose()
             finally:
@@ -203,8 +215,7 @@ class ResponsesServicer(responses_service_pb2_grpc.ResponsesServiceServicer):
             ctx = relay.open(create_context)
             create = admitted(request)
             await self._admit(create, ctx)
-            events = relay.events = await self.service.stream(create, ctx)
-            async for event in events:
+            async for event in relay.relay(await self.service.stream(create, ctx)):
                 yield event
 
     async def GetResponse(self, request: rs.GetResponseRequest, context: Context) -> response_pb2.Response:
@@ -221,8 +232,7 @@ class ResponsesServicer(responses_service_pb2_grpc.ResponsesServiceServicer):
             ctx = relay.open()
             get = admitted(request)
             await self._owned(get.response_id, ctx)
-            events = relay.events = await self.service.stream_get(get, ctx)
-            async for event in events:
+            async for event in relay.relay(await self.service.stream_get(get, ctx)):
                 yield event
 
     async def DeleteResponse(
